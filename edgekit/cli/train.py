@@ -8,6 +8,7 @@ import click
 
 from ..fsutil import read_json
 from ..train import train_run
+from ..train.distributed import is_main_process
 from .options import SHAPE
 from .tables import console, human, human_bytes, table
 
@@ -35,10 +36,9 @@ def train_cmd(model, dataset, input_shape, epochs, batch_size, lr, weight_decay,
         raise click.UsageError("--resume takes the run folder itself; drop --out")
     path = train_run(model, dataset, out=out, input_shape=input_shape, seed=seed, epochs=epochs, batch_size=batch_size,
                      lr=lr, weight_decay=weight_decay, device=device, amp=not no_amp, resume=resume)
-    metrics_path = path / "metrics.json"
-    if not metrics_path.is_file():  # a non-zero rank under torchrun: rank 0 reports
+    if not is_main_process():  # under torchrun, rank 0 reports
         return
-    m = read_json(metrics_path)
+    m = read_json(path / "metrics.json")
     cost = m["cost"]
     headline = ("test accuracy", f"{m['test']['accuracy']:.4f}") if "accuracy" in m["test"] else ("test mse", f"{m['test']['mse']:.5f}")
     rows = [list(headline), ["best epoch", f"{m['best_epoch']} / {m['epochs']}"], ["params", f"{cost['params']:,}"],

@@ -46,3 +46,18 @@ def all_gather_floats(ctx: DistContext, value: float) -> list[float]:
 def barrier(ctx: DistContext) -> None:
     if ctx.enabled:
         dist.barrier()
+
+
+def average_buffers(ctx: DistContext, model: torch.nn.Module) -> None:
+    """Average batch-norm running statistics over ranks: DDP syncs gradients, not buffers, so without
+    this each rank would validate and save its own slightly different model."""
+    if not ctx.enabled:
+        return
+    for buf in model.buffers():
+        if buf.is_floating_point():
+            dist.all_reduce(buf, op=dist.ReduceOp.SUM)
+            buf.div_(ctx.world_size)
+
+
+def is_main_process() -> bool:
+    return int(os.environ.get("RANK", "0")) == 0

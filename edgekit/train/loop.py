@@ -18,7 +18,7 @@ from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, T
 from ..errors import EdgekitError
 from ..evaluate import predict, score, task_loss
 from .checkpoint import load_state, save_state
-from .distributed import DistContext, barrier, init_distributed
+from .distributed import DistContext, average_buffers, barrier, init_distributed
 
 # (model, normalised inputs, labels) → (loss, outputs). Distillation swaps in its own.
 LossFn = Callable[[nn.Module, torch.Tensor, torch.Tensor], tuple[torch.Tensor, torch.Tensor]]
@@ -155,6 +155,7 @@ def fit(model: nn.Module, task: str, x: dict, y: dict, config: TrainConfig, *, c
                 seen += len(idx)
                 if task == "classification":
                     correct += int((out.detach().argmax(1) == yb).sum())
+            average_buffers(ctx, model)
             val = score(task, predict(model, x["val"], device=device), x["val"], y["val"])
             record = {"epoch": epoch + 1, "lr": _lr_at(config, epoch), "train_loss": total_loss / max(seen, 1),
                       **{f"val_{k}": v for k, v in val.items()}}

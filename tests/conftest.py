@@ -1,0 +1,64 @@
+"""Shared fixtures: run the real CLI in-process, and one trained digits run for the whole session."""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+from dataclasses import dataclass
+from pathlib import Path
+
+import pytest
+
+REPO = Path(__file__).resolve().parent.parent
+
+
+@dataclass
+class CliResult:
+    code: int
+    out: str
+    err: str
+
+
+@pytest.fixture
+def run_cli(capsys, monkeypatch):
+    """Invoke `edgekit ARGS...` through its real entry point, returning exit code and output."""
+    from edgekit.cli.main import main
+
+    def run(*args) -> CliResult:
+        monkeypatch.setattr(sys, "argv", ["edgekit", *map(str, args)])
+        capsys.readouterr()
+        try:
+            main()
+            code = 0
+        except SystemExit as e:
+            code = e.code if isinstance(e.code, int) else (0 if e.code is None else 1)
+        captured = capsys.readouterr()
+        return CliResult(code, captured.out, captured.err)
+
+    return run
+
+
+def run_subprocess(*args, timeout=300, **kw) -> subprocess.CompletedProcess:
+    """`python -m edgekit ARGS...` in a fresh process (for kill, torchrun and exit-code tests)."""
+    env = {**os.environ, "PYTHONUNBUFFERED": "1", **kw.pop("env", {})}
+    return subprocess.run([sys.executable, "-m", "edgekit", *map(str, args)], capture_output=True, text=True,
+                          timeout=timeout, env=env, **kw)
+
+
+def assert_one_line_error(result, *fragments, code=2):
+    assert result.code == code, (result.code, result.out, result.err)
+    lines = [line for line in result.err.strip().splitlines() if line.strip()]
+    assert len(lines) == 1, result.err
+    assert lines[0].startswith("error: ") and "Traceback" not in result.err
+    for fragment in fragments:
+        assert fragment in lines[0], lines[0]
+
+
+@pytest.fixture(scope="session")
+def digits_run(tmp_path_factory) -> Path:
+    """digits-cnn trained on digits with the recipe's defaults: the parent of later stages' tests."""
+    from edgekit.train import train_run
+
+    out = tmp_path_factory.mktemp("runs") / "digits"
+    return train_run("digits-cnn", out=out, progress=False)

@@ -1,0 +1,133 @@
+"""`edgekit train`: the run-folder contract, seeded reproducibility, resume after a hard kill, DDP."""
+
+from __future__ import annotations
+
+import json
+import os
+import signal
+import subprocess
+import sys
+import textwrap
+import time
+
+import numpy as np
+import pytest
+import torch
+from safetensors.torch import load_file
+
+from conftest import assert_one_line_error, run_subprocess
+from edgekit.runs import RUN_FILES, load_run
+
+
+def test_run_folder_contract(digits_run):
+    assert sorted(p.name for p in digits_run.iterdir()) == sorted(RUN_FILES)
+    spec = json.loads((digits_run / "model.json").read_text())
+    assert spec["arch"] == "digits_cnn" and spec["input_shape"] == [1, 8, 8] and spec["layout"] == "NCHW"
+    assert len(spec["normalization"]["mean"]) == 1 and spec["labels"] == [str(i) for i in range(10)]
+    assert spec["dataset"]["spec"] == "digits" and spec["dataset"]["seed"] == 0
+    metrics = json.loads((digits_run / "metrics.json").read_text())
+    assert metrics["test"]["accuracy"] >= 0.95
+    assert len(metrics["history"]) == metrics["epochs"] == 30 and metrics["cost"]["params"] == 24_170
+    assert metrics["cost"]["macs"] > 0 and metrics["wall_seconds"] > 0 and metrics["file_bytes"] > 0
+    manifest = json.loads((digits_run / "manifest.json").read_text())
+    assert manifest["stage"] == "train" and manifest["parent"] is None and manifest["versions"]["torch"] == torch.__version__
+    assert manifest["started"] <= manifest["finished"]
+
+
+def test_load_run_rebuilds_the_model_without_unpickling(digits_run, monkeypatch):
+    def no_pickle(*a, **k):
+        raise AssertionError("load_run must not unpickle")
+
+    monkeypatch.setattr(torch, "load", no_pickle)
+    monkeypatch.setattr("pickle.load", no_pickle)
+    run = load_run(digits_run)
+    from edgekit.data import apply_normalization, load_dataset
+    from edgekit.evaluate import evaluate
+
+    data = load_dataset("digits", run.spec.input_shape, seed=run.spec.dataset["seed"])
+    acc = evaluate(run.model, "classification", apply_normalization(data.x["test"], run.spec.normalization), data.y["test"])
+    assert acc["accuracy"] == pytest.approx(run.metrics["test"]["accuracy"])
+
+
+def test_same_seed_gives_the_same_result_twice(tmp_path):
+    from edgekit.train import train_run
+
+    a = train_run("digits-cnn", out=tmp_path / "a", epochs=3, progress=False)
+    b = train_run("digits-cnn", out=tmp_path / "b", epochs=3, progress=False)
+    wa, wb = load_file(str(a / "model.safetensors")), load_file(str(b / "model.safetensors"))
+    assert all(torch.equal(wa[k], wb[k]) for k in wa)
+
+
+def _checkpoint_epoch(folder):
+    from safetensors import safe_open
+
+    path = folder / ".checkpoint" / "state.safetensors"
+    if not path.exists():
+        return 0
+    try:
+        with safe_open(str(path), framework="pt") as f:
+            return json.loads(f.metadata()["info"])["epoch"]
+    except Exception:
+        return 0
+
+
+def test_resume_after_hard_kill_loses_no_epoch_and_matches_a_straight_run(tmp_path):
+    args = ["train", "--epochs", "30"]
+    straight = run_subprocess(*args, "--out", tmp_path / "straight")
+    assert straight.returncode == 0, straight.stderr
+    killed = tmp_path / "killed"
+    proc = subprocess.Popen([sys.executable, "-m", "edgekit", *args, "--out", str(killed)],
+                            stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    deadline = time.time() + 120
+    while _checkpoint_epoch(killed) < 2 and time.time() < deadline and proc.poll() is None:
+        time.sleep(0.02)
+    proc.send_signal(signal.SIGKILL)
+    proc.wait()
+    stopped_at = _checkpoint_epoch(killed)
+    assert 2 <= stopped_at < 30 and not (killed / "model.json").exists()
+    resumed = run_subprocess("train", "--resume", killed)
+    assert resumed.returncode == 0, resumed.stderr
+    history = json.loads((killed / "metrics.json").read_text())["history"]
+    assert [h["epoch"] for h in history] == list(range(1, 31))
+    a, b = load_file(str(killed / "model.safetensors")), load_file(str(tmp_path / "straight" / "model.safetensors"))
+    assert all(torch.equal(a[k], b[k]) for k in a)
+    assert not (killed / ".checkpoint").exists()
+
+
+def test_ddp_two_gloo_ranks_agree_and_only_rank_0_writes(tmp_path):
+    out = tmp_path / "ddp"
+    proc = subprocess.run([sys.executable, "-m", "torch.distributed.run", "--standalone", "--nproc_per_node", "2",
+                           "-m", "edgekit", "train", "--epochs", "3", "--out", str(out)],
+                          capture_output=True, text=True, timeout=300, env={**os.environ, "OMP_NUM_THREADS": "1"})
+    assert proc.returncode == 0, proc.stderr[-2000:]
+    dist = json.loads((out / "metrics.json").read_text())["distributed"]
+    assert dist["world_size"] == 2 and dist["writer_rank"] == 0
+    assert dist["param_checksums"][0] == dist["param_checksums"][1]
+    assert sorted(p.name for p in out.iterdir()) == sorted(RUN_FILES)
+    assert proc.stdout.count("saved run to") == 1
+    load_run(out)
+
+
+def test_users_own_module_trains_through_the_cli(tmp_path, run_cli):
+    (tmp_path / "tiny.py").write_text(textwrap.dedent("""
+        import torch.nn as nn
+        class Tiny(nn.Module):
+            def __init__(self, num_classes):
+                super().__init__()
+                self.body = nn.Sequential(nn.Conv2d(1, 4, 3, padding=1), nn.ReLU(), nn.Flatten(), nn.Linear(4 * 64, num_classes))
+            def forward(self, x):
+                return self.body(x)
+    """))
+    result = run_cli("train", "--model", f"{tmp_path}/tiny.py:Tiny", "--input-shape", "1,8,8", "--epochs", "2",
+                     "--out", tmp_path / "run")
+    assert result.code == 0, result.err
+    run = load_run(tmp_path / "run")
+    assert run.spec.source == "user" and run.spec.name == "Tiny" and run.metrics["test"]["accuracy"] > 0.5
+
+
+def test_autoencoder_trains_on_reconstruction(tmp_path):
+    from edgekit.train import train_run
+
+    out = train_run("fc-autoencoder", "synthetic:640:1:200", out=tmp_path / "ae", epochs=2, progress=False)
+    metrics = json.loads((out / "metrics.json").read_text())
+    assert metrics["task"] == "reconstruction" and np.isfinite(metrics["test"]["mse"])
