@@ -15,6 +15,7 @@ import torch.nn as nn
 from safetensors.torch import load_file, save_file
 
 from .errors import EdgekitError
+from .fold import fold_batchnorm
 from .fsutil import read_json, staged_dir, write_json
 from .manifest import now
 from .resize import resize_to_shapes
@@ -71,6 +72,21 @@ def check_run_folder(path: Path) -> Path:
     return path
 
 
+def rebuild_structure(spec: ModelSpec) -> nn.Module:
+    """The module a spec describes, with pruned shapes, folded batch-norm and quantizers, before weights load."""
+    model = build_model(spec)
+    if spec.resized_layers:
+        resize_to_shapes(model, spec.resized_layers)
+    if spec.bn_folded:
+        fold_batchnorm(model)
+    if spec.quantization:
+        from .nncf_env import import_nncf
+
+        nncf = import_nncf()
+        model = nncf.torch.load_from_config(model.eval(), spec.quantization["config"])
+    return model
+
+
 def load_run(path: Path) -> Run:
     path = check_run_folder(path)
     try:
@@ -81,9 +97,7 @@ def load_run(path: Path) -> Run:
         raise
     except Exception as e:
         raise EdgekitError(f"run folder {path} is corrupt: {type(e).__name__}: {e}", "re-create it with `edgekit train`") from None
-    model = build_model(spec)
-    if spec.resized_layers:
-        resize_to_shapes(model, spec.resized_layers)
+    model = rebuild_structure(spec)
     try:
         model.load_state_dict(state, strict=True)
     except RuntimeError as e:

@@ -24,6 +24,9 @@ class ModelSpec:
     dataset: dict[str, Any] = field(default_factory=dict)
     # Layer shapes that differ from what `arch` + `kwargs` build (set by structured pruning).
     resized_layers: dict[str, list[int]] = field(default_factory=dict)
+    bn_folded: bool = False
+    # Set by quantization: {"tool": "nncf", "method": "ptq"|"qat", "config": <nncf config>, "calibration": {...}}
+    quantization: dict[str, Any] = field(default_factory=dict)
     input_dtype: str = "float32"
 
     @property

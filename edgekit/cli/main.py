@@ -8,6 +8,7 @@ import sys
 import click
 
 from ..errors import EdgekitError
+from .compress import compress_cmd
 from .listing import datasets_cmd, models_cmd
 from .train import train_cmd
 
@@ -21,7 +22,7 @@ def cli(debug: bool) -> None:
         os.environ["EDGEKIT_DEBUG"] = "1"
 
 
-for command in (train_cmd, models_cmd, datasets_cmd):
+for command in (train_cmd, compress_cmd, models_cmd, datasets_cmd):
     cli.add_command(command)
 
 

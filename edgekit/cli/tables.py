@@ -2,10 +2,14 @@
 
 from __future__ import annotations
 
+import os
+import sys
+
 from rich.console import Console
 from rich.table import Table
 
-console = Console()
+# Off a terminal (logs, CI, pipes) rich would wrap at 80 columns and squeeze the tables.
+console = Console(width=int(os.environ.get("COLUMNS", 0)) or (None if sys.stdout.isatty() else 140))
 
 
 def human(n: float, unit: str = "") -> str:

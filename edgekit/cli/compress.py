@@ -1,0 +1,97 @@
+"""`edgekit compress`."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import click
+
+from ..fsutil import read_json
+from .tables import console, human, human_bytes, table
+
+
+def _layer_ratios(values) -> dict[str, float]:
+    ratios = {}
+    for item in values:
+        name, sep, ratio = item.partition("=")
+        try:
+            ratios[name] = float(ratio)
+        except ValueError:
+            raise click.BadParameter(f"'{item}' is not NAME=RATIO", param_hint="--layer-ratio") from None
+    return ratios
+
+
+def steps_from_flags(prune, unstructured, importance, global_pruning, layer_ratio, finetune, distill_to, width,
+                     temperature, alpha, qat, ptq, calib, force_calib, epochs) -> list:
+    from ..compress import DistillStep, PruneStep, QuantStep
+
+    if qat and ptq:
+        raise click.UsageError("choose one of --qat and --ptq")
+    if distill_to and qat and epochs is not None:
+        raise click.UsageError("--epochs is ambiguous with both --distill-to and --qat; use a --recipe")
+    steps = []
+    if distill_to:
+        steps.append(DistillStep(distill_to, width=width, temperature=temperature, alpha=alpha, **({"epochs": epochs} if epochs else {})))
+    if prune is not None:
+        steps.append(PruneStep(prune, finetune=finetune, unstructured=unstructured, importance=importance,
+                               global_pruning=global_pruning, layer_ratios=_layer_ratios(layer_ratio)))
+    if qat or ptq:
+        steps.append(QuantStep("qat" if qat else "ptq", calib=calib, force_calib=force_calib, **({"epochs": epochs} if qat and epochs else {})))
+    return steps
+
+
+def print_summary(path: Path) -> None:
+    m = read_json(path / "metrics.json")
+    key = "accuracy" if m["task"] == "classification" else "mse"
+    parent = m["steps"][0]
+    rows = []
+    for row in m["steps"]:
+        delta = f"{(row[key] - parent[key]) * 100:+.2f} pt" if key == "accuracy" else f"{row[key] - parent[key]:+.4f}"
+        rows.append([row["step"], f"{row[key]:.4f}", delta, f"{row['params']:,}", f"{row['nonzero_params'] / max(row['params'], 1):.0%}",
+                     human(row["macs"]), f"{row['macs'] / max(parent['macs'], 1):.2f}x", human_bytes(row["size_bytes"])])
+    console.print(table(f"compressed {path}", ["step", key, "vs parent", "params", "nonzero", "MACs", "MACs vs parent", "size"], rows))
+    for row in m["steps"]:
+        if row.get("note"):
+            console.print(f"[yellow]note:[/] {row['note']}")
+
+
+@click.command("compress")
+@click.argument("run", type=click.Path(path_type=Path))
+@click.option("--out", "-o", type=click.Path(path_type=Path), required=True, help="New run folder.")
+@click.option("--prune", type=float, default=None, help="Channel ratio to remove (0-1), structured unless --unstructured.")
+@click.option("--unstructured", is_flag=True, help="Magnitude pruning of single weights instead of channels.")
+@click.option("--importance", default="l2", show_default=True, help="Channel importance: l2, l1, bn-scale, random.")
+@click.option("--global", "global_pruning", is_flag=True, help="Rank channels across layers instead of per layer.")
+@click.option("--layer-ratio", multiple=True, metavar="NAME=RATIO", help="Per-layer ratio (repeatable).")
+@click.option("--finetune", type=int, default=10, show_default=True, help="Fine-tuning epochs after pruning.")
+@click.option("--distill-to", default=None, help="Student: a zoo name or file.py:Class, trained from this run as teacher.")
+@click.option("--width", type=float, default=1.0, show_default=True, help="Student width multiplier (zoo students).")
+@click.option("--temperature", type=float, default=4.0, show_default=True)
+@click.option("--alpha", type=float, default=0.7, show_default=True, help="Weight of the teacher term (1-alpha on labels).")
+@click.option("--qat", is_flag=True, help="int8 quantization-aware training (NNCF).")
+@click.option("--ptq", is_flag=True, help="int8 post-training quantization (NNCF), calibrated on the train split.")
+@click.option("--calib", type=int, default=300, show_default=True, help="Calibration samples from the train split.")
+@click.option("--force-calib", is_flag=True, help="Accept fewer calibration samples than the safe minimum.")
+@click.option("--epochs", type=int, default=None, help="Epochs of distillation or QAT.")
+@click.option("--recipe", type=click.Path(path_type=Path), default=None, help="TOML file of [[step]]s to chain in order.")
+@click.option("--max-drop", type=float, default=None, help="Fail (exit 1) if accuracy falls more than this many points.")
+def compress_cmd(run, out, prune, unstructured, importance, global_pruning, layer_ratio, finetune, distill_to, width,
+                 temperature, alpha, qat, ptq, calib, force_calib, epochs, recipe, max_drop):
+    """Compress a run: prune, quantize, distill — or chain steps from a --recipe. Writes a new run folder."""
+    from ..compress import compress_run, load_recipe_steps
+    from ..errors import BudgetFailed
+    from ..runs import check_run_folder
+
+    check_run_folder(run)
+    flags = steps_from_flags(prune, unstructured, importance, global_pruning, layer_ratio, finetune, distill_to, width,
+                             temperature, alpha, qat, ptq, calib, force_calib, epochs)
+    if recipe and flags:
+        raise click.UsageError("give either --recipe or step flags, not both")
+    steps = load_recipe_steps(recipe) if recipe else flags
+    try:
+        compress_run(run, steps, out, max_drop=max_drop)
+    except BudgetFailed:
+        print_summary(out)
+        raise
+    print_summary(out)
+    console.print(f"saved run to {out}")

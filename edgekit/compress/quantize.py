@@ -1,0 +1,38 @@
+"""int8 quantization with NNCF: post-training (calibrated on the train split) and quantization-aware
+training (NNCF's quantizers, then fine-tuning). Batch-norm is folded first."""
+
+from __future__ import annotations
+
+import numpy as np
+import torch
+import torch.nn as nn
+
+from ..errors import EdgekitError
+from ..fold import fold_batchnorm
+from ..nncf_env import import_nncf
+
+MIN_CALIBRATION = 32
+
+
+def _calibration_batches(x_train: np.ndarray, samples: int, seed: int, batch: int = 32) -> list[torch.Tensor]:
+    idx = np.random.default_rng(seed).permutation(len(x_train))[:samples]
+    picked = x_train[np.sort(idx)]
+    return [torch.from_numpy(picked[i:i + batch]) for i in range(0, len(picked), batch)]
+
+
+def quantize_ptq(model: nn.Module, x_train: np.ndarray, *, samples: int, seed: int = 0, force: bool = False):
+    """Returns (quantized model, calibration record). The model's batch-norm is folded in place first."""
+    if samples < MIN_CALIBRATION and not force:
+        raise EdgekitError(f"{samples} calibration samples is too few for stable int8 ranges",
+                           f"use at least {MIN_CALIBRATION} (--calib), or add --force-calib to accept it")
+    samples = min(samples, len(x_train))
+    nncf = import_nncf()
+    unfolded = fold_batchnorm(model)
+    batches = _calibration_batches(x_train, samples, seed)
+    quantized = nncf.quantize(model.eval(), nncf.Dataset(batches), subset_size=len(batches))
+    record = {"split": "train", "samples": samples, "unfolded_batchnorm": unfolded}
+    return quantized, record
+
+
+def nncf_config(model: nn.Module) -> dict:
+    return import_nncf().torch.get_config(model)
