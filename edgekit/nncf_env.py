@@ -32,7 +32,9 @@ def import_nncf():
             lock.unlink(missing_ok=True)
     import logging
 
-    import nncf
+    from .quiet import quiet_import
 
+    quiet_import("torchao")
+    nncf = quiet_import("nncf")
     logging.getLogger("nncf").setLevel(logging.WARNING)
     return nncf

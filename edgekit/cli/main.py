@@ -9,6 +9,7 @@ import click
 
 from ..errors import EdgekitError
 from .compress import compress_cmd
+from .export import export_cmd, targets_cmd
 from .listing import datasets_cmd, models_cmd
 from .train import train_cmd
 
@@ -22,7 +23,7 @@ def cli(debug: bool) -> None:
         os.environ["EDGEKIT_DEBUG"] = "1"
 
 
-for command in (train_cmd, compress_cmd, models_cmd, datasets_cmd):
+for command in (train_cmd, compress_cmd, export_cmd, models_cmd, datasets_cmd, targets_cmd):
     cli.add_command(command)
 
 

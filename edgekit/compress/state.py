@@ -7,7 +7,7 @@ from dataclasses import dataclass
 import numpy as np
 import torch.nn as nn
 
-from ..data import apply_normalization, load_dataset
+from ..data import apply_normalization, load_run_data
 from ..evaluate import evaluate
 from ..profile import profile_model
 from ..spec import ModelSpec
@@ -42,8 +42,7 @@ def quantized_bytes(model: nn.Module) -> int:
 
 
 def initial_state(model: nn.Module, spec: ModelSpec, metrics: dict, *, progress: bool = True) -> ChainState:
-    data = load_dataset(spec.dataset["spec"], spec.input_shape, seed=spec.dataset["seed"],
-                        fractions=tuple(spec.dataset.get("fractions", (0.7, 0.15, 0.15))), task=spec.task)
+    data = load_run_data(spec)
     x = {s: apply_normalization(v, spec.normalization) for s, v in data.x.items()}
     cfg = metrics.get("train_config", {})
     config = TrainConfig(**{k: v for k, v in cfg.items() if k in TrainConfig.__dataclass_fields__})

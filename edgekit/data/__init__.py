@@ -7,10 +7,11 @@ come from the train split only.
 from __future__ import annotations
 
 from .bundle import DataBundle
+from .for_spec import load_run_data
 from .loaders import load_dataset
 from .normalize import apply_normalization, compute_normalization
 
-__all__ = ["DataBundle", "load_dataset", "apply_normalization", "compute_normalization", "DATASETS"]
+__all__ = ["DataBundle", "load_dataset", "load_run_data", "apply_normalization", "compute_normalization", "DATASETS"]
 
 DATASETS = {
     "digits": "scikit-learn's bundled 8x8 handwritten digits (1,797 images, 10 classes); no download",

@@ -66,6 +66,12 @@ def _synthetic(arg: str, input_shape):
     return x, y.astype(np.int64), [f"class{i}" for i in range(n_classes)], False
 
 
+def canonical_spec(spec: str) -> str:
+    """File-based specs get absolute paths, so a run folder finds its data from any working directory."""
+    kind, _, arg = spec.partition(":")
+    return f"{kind}:{Path(arg).resolve()}" if kind in ("npz", "imagefolder") and arg else spec
+
+
 def _read(spec: str, input_shape):
     kind, _, arg = spec.partition(":")
     if kind == "digits" and not arg:
@@ -99,5 +105,5 @@ def load_dataset(spec: str, input_shape=None, *, seed: int = 0, fractions=DEFAUL
     if input_shape is not None and tuple(x.shape[1:]) != tuple(input_shape):
         x = fit_images(x, input_shape, spec) if is_image else fit_arrays(x, input_shape, spec)
     parts = _split(x, y, seed, fractions, stratify=(task == "classification"))
-    return DataBundle(spec=spec, x={s: x[parts[s]] for s in SPLITS}, y={s: y[parts[s]] for s in SPLITS},
+    return DataBundle(spec=canonical_spec(spec), x={s: x[parts[s]] for s in SPLITS}, y={s: y[parts[s]] for s in SPLITS},
                       labels=labels, seed=seed, fractions=tuple(fractions))
