@@ -26,6 +26,9 @@ def measure_arena(path: Path, sample: np.ndarray) -> int:
             interp = runtime.Interpreter.from_file(str(path))
             inp = interp.get_input_details(0)
             q = inp["quantization_parameters"]
+            if inp["dtype"] != np.int8 or not len(q["scales"]):
+                raise EdgekitError(f"the int8 model's input stayed {np.dtype(inp['dtype']).name}: a layer was left unquantized",
+                                   "TFLite Micro needs full int8; replace the layer whose op has no int8 kernel (see `edgekit export --format tflite --precision int8` ops)")
             interp.set_input(quantize(sample, q["scales"][0], int(q["zero_points"][0]), inp["dtype"]), 0)
             interp.invoke()
             interp.print_allocations()

@@ -33,8 +33,8 @@ def plan_export(target: Target, *, quantized_run: bool, fmt: str | None, precisi
         precision = "int8" if quantized_run or target.runtime["full_int8_only"] else target.runtime["preferred_precision"]
         if precision not in PRECISIONS_OF[fmt]:
             precision = "int8" if "int8" in PRECISIONS_OF[fmt] and quantized_run else PRECISIONS_OF[fmt][0]
-    if precision not in PRECISIONS_OF[fmt]:
-        raise EdgekitError(f"{fmt} export has no precision '{precision}'", f"use one of {', '.join(PRECISIONS_OF[fmt])}")
     if target.runtime["full_int8_only"] and precision != "int8":
         raise EdgekitError(f"{target.name} runs full-integer int8 models only, not {precision}", "drop --precision, or pass --precision int8")
+    if precision not in PRECISIONS_OF[fmt]:
+        raise EdgekitError(f"{fmt} export has no precision '{precision}'", f"use one of {', '.join(PRECISIONS_OF[fmt])}")
     return ExportPlan(fmt, precision, runtime, ARTIFACT_OF[fmt])
