@@ -138,7 +138,13 @@ class DistillStep:
         config = replace(state.train_config, epochs=self.epochs)
         state.model = fit(student, spec.task, state.x, state.y, config, loss_fn=loss, progress=state.progress,
                           label=f"distill → {spec.name}").model.cpu()
-        return state, {"student": spec.name, "temperature": self.temperature, "alpha": self.alpha, "epochs": self.epochs}
+        details = {"student": spec.name, "temperature": self.temperature, "alpha": self.alpha, "epochs": self.epochs}
+        if self.width < 0.25:
+            # Measured (benchmarks/results/distillation.md): students under ~1/4 of the teacher's width did worse
+            # distilled than trained on labels alone (capacity gap).
+            details["note"] = ("distillation hurt students this small in edgekit's benchmark (capacity gap); "
+                               "compare with --alpha 0 (labels only)")
+        return state, details
 
 
 def describe(step) -> str:
