@@ -8,6 +8,7 @@ import sys
 import click
 
 from ..errors import EdgekitError
+from .bench import bench_cmd
 from .compress import compress_cmd
 from .export import export_cmd, targets_cmd
 from .listing import datasets_cmd, models_cmd
@@ -23,7 +24,7 @@ def cli(debug: bool) -> None:
         os.environ["EDGEKIT_DEBUG"] = "1"
 
 
-for command in (train_cmd, compress_cmd, export_cmd, models_cmd, datasets_cmd, targets_cmd):
+for command in (train_cmd, compress_cmd, export_cmd, bench_cmd, models_cmd, datasets_cmd, targets_cmd):
     cli.add_command(command)
 
 

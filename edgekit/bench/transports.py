@@ -1,0 +1,152 @@
+"""How the harness reaches a device. Local and SSH (and emulated boards) share one protocol — make a private
+folder, copy files in, run a command, remove the folder — so every device runs the same code path."""
+
+from __future__ import annotations
+
+import os
+import shlex
+import shutil
+import subprocess
+import sys
+import tempfile
+from dataclasses import dataclass, field
+from pathlib import Path
+from urllib.parse import urlparse
+
+from ..errors import EdgekitError
+
+
+@dataclass
+class Completed:
+    returncode: int
+    stdout: str
+    stderr: str
+
+
+class Transport:
+    name: str
+    python: str
+
+    def mkdtemp(self) -> str: ...
+    def put(self, files: list[Path], remote_dir: str) -> None: ...
+    def run(self, argv: list[str], timeout: float) -> Completed: ...
+    def remove(self, remote_dir: str) -> None: ...
+    def exists(self, remote_dir: str) -> bool: ...
+
+
+class LocalTransport(Transport):
+    """This machine, through the same copy-run-clean cycle as a board."""
+
+    def __init__(self, python: str | None = None):
+        self.name = "local"
+        self.python = python or sys.executable
+
+    def mkdtemp(self) -> str:
+        return tempfile.mkdtemp(prefix="edgekit-bench.")
+
+    def put(self, files, remote_dir):
+        for f in files:
+            shutil.copy2(f, Path(remote_dir) / Path(f).name)
+
+    def run(self, argv, timeout):
+        try:
+            p = subprocess.run(argv, capture_output=True, text=True, timeout=timeout)
+        except subprocess.TimeoutExpired:
+            raise TimeoutError from None
+        return Completed(p.returncode, p.stdout, p.stderr)
+
+    def remove(self, remote_dir):
+        shutil.rmtree(remote_dir, ignore_errors=True)
+
+    def exists(self, remote_dir):
+        return Path(remote_dir).exists()
+
+
+@dataclass
+class SshTransport(Transport):
+    """The system OpenSSH client, so ~/.ssh/config, keys, the agent, ProxyJump and known_hosts all apply.
+    BatchMode makes a missing key or an unknown host key fail at once instead of prompting."""
+
+    host: str
+    user: str | None = None
+    port: int | None = None
+    python: str = "python3"
+    ssh_config: str | None = None
+    connect_timeout: int = 10
+    name: str = field(init=False)
+
+    def __post_init__(self):
+        self.name = f"ssh://{self.destination}" + (f":{self.port}" if self.port else "")
+
+    @property
+    def destination(self) -> str:
+        return f"{self.user}@{self.host}" if self.user else self.host
+
+    def _common(self) -> list[str]:
+        opts = ["-o", "BatchMode=yes", "-o", f"ConnectTimeout={self.connect_timeout}", "-o", "ServerAliveInterval=5"]
+        return (["-F", self.ssh_config] if self.ssh_config else []) + opts
+
+    def _ssh(self, command: str, timeout: float) -> Completed:
+        argv = ["ssh", *self._common(), *(["-p", str(self.port)] if self.port else []), self.destination, command]
+        try:
+            p = subprocess.run(argv, capture_output=True, text=True, timeout=timeout, stdin=subprocess.DEVNULL)
+        except subprocess.TimeoutExpired:
+            raise TimeoutError from None
+        if p.returncode == 255:
+            raise ssh_error(self, p.stderr)
+        return Completed(p.returncode, p.stdout, p.stderr)
+
+    def mkdtemp(self) -> str:
+        p = self._ssh("mktemp -d /tmp/edgekit-bench.XXXXXX", timeout=self.connect_timeout + 20)
+        if p.returncode != 0 or not p.stdout.strip():
+            raise EdgekitError(f"cannot make a folder on {self.name}: {p.stderr.strip()[:120]}", "check /tmp is writable there")
+        return p.stdout.strip()
+
+    def put(self, files, remote_dir):
+        argv = ["scp", "-q", *self._common(), *(["-P", str(self.port)] if self.port else []), *map(str, files),
+                f"{self.destination}:{remote_dir}/"]
+        p = subprocess.run(argv, capture_output=True, text=True, timeout=300, stdin=subprocess.DEVNULL)
+        if p.returncode != 0:
+            raise ssh_error(self, p.stderr)
+
+    def run(self, argv, timeout):
+        # coreutils `timeout` ends the remote process too, even if the connection drops.
+        command = f"timeout -k 5 {int(timeout)} " + shlex.join(argv)
+        return self._ssh(command, timeout=timeout + 15)
+
+    def remove(self, remote_dir):
+        if remote_dir.startswith("/tmp/edgekit-bench."):  # never anything else
+            try:
+                self._ssh(f"rm -rf {shlex.quote(remote_dir)}", timeout=self.connect_timeout + 20)
+            except (EdgekitError, TimeoutError):
+                pass
+
+    def exists(self, remote_dir):
+        return self._ssh(f"test -d {shlex.quote(remote_dir)}", timeout=self.connect_timeout + 20).returncode == 0
+
+
+def ssh_error(t: SshTransport, stderr: str) -> EdgekitError:
+    text = stderr.strip().splitlines()[-1] if stderr.strip() else "ssh failed"
+    low = stderr.lower()
+    if "permission denied" in low:
+        return EdgekitError(f"{t.name} refused the ssh key ({text})",
+                            "install your public key on the device (ssh-copy-id) or set IdentityFile in ~/.ssh/config")
+    if "host key verification failed" in low or "host key" in low:
+        return EdgekitError(f"{t.name}: host key not known or changed ({text})",
+                            f"connect once with `ssh {t.destination}` and check the key; edgekit never skips this check")
+    return EdgekitError(f"cannot reach {t.name}: {text}", "check the address, the port and that sshd runs on the device")
+
+
+def parse_device(device: str, *, python: str | None = None, ssh_config: str | None = None) -> Transport:
+    if device == "local":
+        return LocalTransport(python)
+    if device.startswith("ssh://"):
+        u = urlparse(device)
+        if not u.hostname:
+            raise EdgekitError(f"bad device '{device}'", "write ssh://[user@]host[:port]")
+        try:
+            port = u.port
+        except ValueError:
+            raise EdgekitError(f"bad port in '{device}'", "write ssh://[user@]host[:port]") from None
+        return SshTransport(u.hostname, u.username, port, python or "python3", ssh_config or os.environ.get("EDGEKIT_SSH_CONFIG"))
+    raise EdgekitError(f"unknown device '{device}'", "use local or ssh://[user@]host[:port]")
