@@ -81,6 +81,15 @@ def environment(runtime_version):
     return env
 
 
+def peak_rss_mb():
+    """Peak resident memory of this process. VmHWM belongs to the process's own address space; ru_maxrss can
+    carry the parent's peak across fork + exec on Linux, so it is only the fallback."""
+    for line in (read_first("/proc/self/status") or "").splitlines():
+        if line.startswith("VmHWM:"):
+            return int(line.split()[1]) / 1024.0
+    return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024.0
+
+
 def sha256(path):
     h = hashlib.sha256()
     with open(path, "rb") as f:
@@ -202,7 +211,7 @@ def main():
         emit({"schema": SCHEMA, "status": "bad_artifact", "detail": "sha256 differs from deploy.json"}, EXIT_BAD_ARTIFACT)
     # The profile's thread count, but never more than this device has: oversubscription only adds jitter.
     threads = args.threads or min(deploy["runtime"].get("threads", 1), os.cpu_count() or 1)
-    rss_before = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
+    rss_before = peak_rss_mb()
 
     t0 = time.perf_counter()
     model = load(deploy, args.folder, threads)
@@ -259,13 +268,12 @@ def main():
     mean = sum(times) / len(times)
     latency = {"p50": percentile(st, 50), "p90": percentile(st, 90), "p99": percentile(st, 99), "mean": mean,
                "std": (sum((t - mean) ** 2 for t in times) / len(times)) ** 0.5, "min": st[0], "max": st[-1]}
-    peak_kb = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
     result = {
         "schema": SCHEMA, "status": "ok", "artifact": {"file": art["file"], "format": art["format"], "precision": art["precision"],
                                                        "bytes": os.path.getsize(path)},
         "threads": threads, "load_ms": load_ms, "first_inference_ms": first_ms, "warmup": args.warmup,
         "queries": len(times), "seconds": elapsed, "throughput_qps": len(times) / elapsed, "latency_ms": latency,
-        "latencies_ms": times[:20000], "peak_rss_mb": peak_kb / 1024.0, "rss_before_load_mb": rss_before / 1024.0,
+        "latencies_ms": times[:20000], "peak_rss_mb": peak_rss_mb(), "rss_before_load_mb": rss_before,
         **quality, "env": environment(model.version),
     }
     if art["format"] == "micro":

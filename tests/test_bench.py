@@ -1,0 +1,154 @@
+"""`edgekit bench`: the runner in real runtimes, locally and over a real OpenSSH server on 127.0.0.1."""
+
+from __future__ import annotations
+
+import glob
+import json
+import subprocess
+import sys
+
+import pytest
+
+from conftest import assert_one_line_error
+from edgekit.export import export_run
+from sshd import start_sshd
+
+QUICK = ["--min-queries", "200", "--min-seconds", "0.5", "--warmup", "10"]
+
+
+@pytest.fixture(scope="module")
+def artifacts(digits_run, tmp_path_factory):
+    root = tmp_path_factory.mktemp("dist")
+    fp32, _ = export_run(digits_run, fmt="tflite", precision="fp32", out=root / "tflite-fp32")
+    int8, _ = export_run(digits_run, target="rpi4", out=root / "rpi4")
+    onnx, _ = export_run(digits_run, fmt="onnx", precision="fp32", out=root / "onnx-fp32")
+    micro, _ = export_run(digits_run, target="cortex-m7", out=root / "m7")
+    return {"fp32": fp32, "int8": int8, "onnx": onnx, "micro": micro}
+
+
+@pytest.fixture(scope="module")
+def sshd(tmp_path_factory):
+    server = start_sshd(tmp_path_factory.mktemp("sshd"))
+    yield server
+    server.process.terminate()
+    server.process.wait(timeout=10)
+
+
+def _leftovers() -> set[str]:
+    return set(glob.glob("/tmp/edgekit-bench.*"))
+
+
+def test_local_bench_of_several_artifacts_writes_the_reports(artifacts, tmp_path, run_cli):
+    before = _leftovers()
+    report = tmp_path / "r" / "report.html"
+    result = run_cli("bench", artifacts["fp32"], artifacts["int8"], artifacts["onnx"], artifacts["micro"], *QUICK, "--report", report)
+    assert result.code == 0, result.err
+    assert "speed-up vs fp32" in result.out and "not on cortex-m7, rpi4" in result.out
+    rep = json.loads((tmp_path / "r" / "report.json").read_text())
+    assert rep["schema"] == "edgekit.report/1" and rep["passed"] and len(rep["entries"]) == 4
+    for e in rep["entries"]:
+        r = e["result"]
+        assert r["accuracy"] == pytest.approx(e["export_parity"]["accuracy"]) and r["agreement"] >= 0.98
+        assert r["queries"] >= 200 and r["seconds"] >= 0.5 and r["latency_ms"]["p50"] <= r["latency_ms"]["p90"] <= r["latency_ms"]["p99"]
+        assert r["peak_rss_mb"] > 0 and r["load_ms"] > 0 and r["env"]["cores"] and r["env"]["python"]
+    micro = rep["entries"][3]["result"]["micro"]
+    assert micro["arena_bytes"] > 0 and micro["flash_bytes"] > 0
+    html = report.read_text()
+    assert html.count("data:image/png;base64,") == 3 and "PASS" in html
+    assert "| artifact | format | precision |" in (tmp_path / "r" / "report.md").read_text()
+    assert _leftovers() == before
+
+
+def test_runner_needs_only_numpy_and_the_runtime(artifacts, tmp_path):
+    """The device never has edgekit or torch: run the runner with both made unimportable."""
+    import shutil
+
+    for f in ("deploy.json", "model.tflite", "eval.npz"):
+        shutil.copy(artifacts["int8"] / f, tmp_path / f)
+    blocker = tmp_path / "block"
+    blocker.mkdir()
+    for name in ("torch", "edgekit"):
+        (blocker / name).mkdir()
+        (blocker / name / "__init__.py").write_text("raise ImportError('not on the device')\n")
+    from edgekit.bench.harness import RUNNER
+
+    proc = subprocess.run([sys.executable, str(RUNNER), str(tmp_path), *QUICK[:4]], capture_output=True, text=True,
+                          env={"PYTHONPATH": str(blocker), "PATH": "/usr/bin:/bin"})
+    result = json.loads(proc.stdout.strip().splitlines()[-1])
+    assert result["status"] == "ok" and result["accuracy"] > 0.95
+
+
+def test_ssh_bench_gives_the_local_accuracy_exactly_and_cleans_up(artifacts, sshd, tmp_path, run_cli):
+    before = _leftovers()
+    cfg = sshd.client_config("good")
+    remote = run_cli("bench", artifacts["int8"], *QUICK, "--device", sshd.url, "--ssh-config", cfg, "--python", sys.executable,
+                     "--report", tmp_path / "ssh.html")
+    assert remote.code == 0, remote.err
+    local = run_cli("bench", artifacts["int8"], *QUICK, "--report", tmp_path / "local.html")
+    r_ssh = json.loads((tmp_path / "ssh.json").read_text())["entries"][0]["result"]
+    r_local = json.loads((tmp_path / "local.json").read_text())["entries"][0]["result"]
+    assert r_ssh["accuracy"] == r_local["accuracy"] and r_ssh["agreement"] == r_local["agreement"]
+    assert json.loads((tmp_path / "ssh.json").read_text())["device"]["name"] == sshd.url
+    assert _leftovers() == before
+
+
+def test_ssh_unreachable_host(artifacts, run_cli, tmp_path):
+    result = run_cli("bench", artifacts["int8"], *QUICK, "--device", "ssh://127.0.0.1:1", "--report", tmp_path / "r.html")
+    assert_one_line_error(result, "cannot reach ssh://127.0.0.1:1", "sshd runs")
+    assert not (tmp_path / "r.html").exists()
+
+
+def test_ssh_wrong_key(artifacts, sshd, run_cli, tmp_path):
+    before = _leftovers()
+    cfg = sshd.client_config("stranger", key="stranger")
+    result = run_cli("bench", artifacts["int8"], *QUICK, "--device", sshd.url, "--ssh-config", cfg)
+    assert_one_line_error(result, "refused the ssh key", "ssh-copy-id")
+    assert _leftovers() == before
+
+
+def test_ssh_unknown_host_key_is_refused_not_skipped(artifacts, sshd, run_cli):
+    cfg = sshd.client_config("no-known-hosts", known_hosts=False)
+    assert_one_line_error(run_cli("bench", artifacts["int8"], *QUICK, "--device", sshd.url, "--ssh-config", cfg), "host key")
+
+
+def test_ssh_missing_runtime_names_the_pip_command_and_cleans_up(artifacts, sshd, tmp_path, run_cli):
+    bare = tmp_path / "bare-venv"
+    subprocess.run([sys.executable, "-m", "venv", "--without-pip", str(bare)], check=True)
+    before = _leftovers()
+    cfg = sshd.client_config("good")
+    result = run_cli("bench", artifacts["int8"], *QUICK, "--device", sshd.url, "--ssh-config", cfg, "--python", bare / "bin" / "python")
+    assert_one_line_error(result, "lacks the Python package numpy", f"{bare / 'bin' / 'python'} -m pip install numpy")
+    assert _leftovers() == before
+
+
+def test_ssh_run_that_times_out_is_stopped_and_cleaned_up(artifacts, sshd, run_cli):
+    before = _leftovers()
+    cfg = sshd.client_config("good")
+    result = run_cli("bench", artifacts["int8"], "--min-seconds", "60", "--timeout", "3", "--device", sshd.url,
+                     "--ssh-config", cfg, "--python", sys.executable)
+    assert_one_line_error(result, "did not finish within 3 s", "--timeout")
+    assert _leftovers() == before
+
+
+def test_budget_failure_exits_1_and_still_writes_the_report(artifacts, tmp_path, run_cli):
+    from edgekit.resources import data_dir
+
+    strict = tmp_path / "strict.toml"
+    strict.write_text((data_dir("targets") / "x86-64.toml").read_text().replace("latency_p90_ms = 20.0", "latency_p90_ms = 0.000001"))
+    result = run_cli("bench", artifacts["fp32"], *QUICK, "--target", strict, "--report", tmp_path / "r.html")
+    assert_one_line_error(result, "budget check failed", "latency p90", code=1)
+    rep = json.loads((tmp_path / "r.json").read_text())
+    assert not rep["passed"] and any(not c["passed"] and c["check"] == "latency p90" for c in rep["entries"][0]["checks"])
+
+
+def test_bad_artifact_folders(artifacts, tmp_path, run_cli):
+    import shutil
+
+    assert_one_line_error(run_cli("bench", tmp_path), "no exported artifact (no deploy.json)")
+    tampered = tmp_path / "tampered"
+    shutil.copytree(artifacts["int8"], tampered)
+    data = bytearray((tampered / "model.tflite").read_bytes())
+    data[-1] ^= 0xFF
+    (tampered / "model.tflite").write_bytes(bytes(data))
+    assert_one_line_error(run_cli("bench", tampered), "does not match the sha256 in deploy.json")
+    assert_one_line_error(run_cli("bench", artifacts["int8"], "--device", "ftp://board"), "unknown device 'ftp://board'")
