@@ -31,7 +31,7 @@ def op_mapping(ops_in_order: list[str]) -> dict:
 
 
 def ops_in_order(path) -> list[str]:
-    from ai_edge_litert.interpreter import Interpreter
+    from .host_runtimes import open_interpreter
 
-    it = Interpreter(model_path=str(path))
+    it = open_interpreter(path)
     return [op["op_name"] for op in sorted(it._get_ops_details(), key=lambda d: d["index"])]

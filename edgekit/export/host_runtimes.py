@@ -32,17 +32,22 @@ def run_onnx(path: Path, x: np.ndarray, threads: int = 1) -> np.ndarray:
     return np.concatenate(outs).astype(np.float32)
 
 
-def tflite_io(path: Path) -> tuple[dict, dict]:
+def open_interpreter(path: Path, threads: int = 1):
     from ai_edge_litert.interpreter import Interpreter
 
-    it = Interpreter(model_path=str(path))
+    from ..quiet import captured_fds
+
+    with captured_fds():  # "INFO: Created TensorFlow Lite XNNPACK delegate" on the C-level stderr
+        return Interpreter(model_path=str(path), num_threads=threads)
+
+
+def tflite_io(path: Path) -> tuple[dict, dict]:
+    it = open_interpreter(path)
     return it.get_input_details()[0], it.get_output_details()[0]
 
 
 def run_tflite(path: Path, x: np.ndarray, threads: int = 1) -> np.ndarray:
-    from ai_edge_litert.interpreter import Interpreter
-
-    it = Interpreter(model_path=str(path), num_threads=threads)
+    it = open_interpreter(path, threads)
     it.allocate_tensors()
     inp, out = it.get_input_details()[0], it.get_output_details()[0]
     results = []

@@ -65,12 +65,13 @@ def export_tflite(model: nn.Module, input_shape, path: Path, *, precision: str, 
     else:
         graph, config = _pt2e_int8(model, calibration, sample)
         edge = _convert(graph, sample, config)
-    edge.export(str(path))
+    with captured_fds():
+        edge.export(str(path))
     return {"ops": tflite_ops(path)}
 
 
 def tflite_ops(path: Path) -> list[str]:
-    from ai_edge_litert.interpreter import Interpreter
+    from .host_runtimes import open_interpreter
 
-    it = Interpreter(model_path=str(path))
+    it = open_interpreter(path)
     return sorted({op["op_name"] for op in it._get_ops_details()})

@@ -25,6 +25,16 @@ def _fp32_sibling(entry: dict, entries: list[dict]) -> dict | None:
     return next((e for e in fp32 if e["format"] == entry["format"]), fp32[0] if fp32 else None)
 
 
+def _mark_pareto(entries: list[dict]) -> None:
+    """On the front: no other artifact is at least as accurate, as fast (p90) and as small, and better in one."""
+    def key(e):
+        return (e["result"].get("accuracy", 0.0), -e["result"]["latency_ms"]["p90"], -e["bytes"])
+
+    for e in entries:
+        k = key(e)
+        e["pareto"] = not any(all(a >= b for a, b in zip(key(o), k)) and key(o) != k for o in entries if o is not e)
+
+
 def build_report(device: str, runs: list[tuple], *, caveat: str | None = None) -> dict:
     """runs: (artifact folder, deploy.json, runner result, budget checks) per artifact, in the user's order."""
     entries = [_entry(*r) for r in runs]
@@ -35,6 +45,7 @@ def build_report(device: str, runs: list[tuple], *, caveat: str | None = None) -
         if base and base is not e and e["precision"] in ("int8", "dynamic") and p50 >= base["result"]["latency_ms"]["p50"]:
             e["flags"].append(f"{e['folder']}: {e['precision']} is not faster than the fp32 {base['format']} artifact "
                               f"({p50:.4f} ms vs {base['result']['latency_ms']['p50']:.4f} ms p50)")
+    _mark_pareto(entries)
     env = entries[0]["result"]["env"] if entries else {}
     return {"schema": REPORT_SCHEMA, "created": now(), "device": {"name": device, "env": env}, "caveat": caveat,
             "entries": entries, "passed": all(e["passed"] for e in entries)}
@@ -49,8 +60,9 @@ def comparison_rows(report: dict) -> list[list[str]]:
         speed = f"{e['speedup_vs_fp32']:.2f}x" if e["speedup_vs_fp32"] else "—"
         rows.append([Path(e["folder"]).name, e["format"], e["precision"], f"{e['bytes'] / 1024:.1f} KiB", acc, agree,
                      f"{r['latency_ms']['p50']:.4f}", f"{r['latency_ms']['p90']:.4f}", speed,
-                     "PASS" if e["passed"] else "FAIL" + ("" if not e["flags"] else " ⚑")])
+                     "★" if e.get("pareto") else "", "PASS" if e["passed"] else "FAIL"])
     return rows
 
 
-COMPARISON_HEADER = ["artifact", "format", "precision", "size", "accuracy", "agreement", "p50 ms", "p90 ms", "speed-up vs fp32", "budgets"]
+COMPARISON_HEADER = ["artifact", "format", "precision", "size", "accuracy", "agreement", "p50 ms", "p90 ms", "speed-up vs fp32",
+                     "Pareto front", "budgets"]

@@ -37,7 +37,8 @@ def markdown(report: dict) -> str:
              f"Overall: **{'PASS' if report['passed'] else 'FAIL'}** — {report['created']}", ""]
     if report.get("caveat"):
         parts += [f"> {report['caveat']}", ""]
-    parts += ["## Comparison", "", _md_table(COMPARISON_HEADER, comparison_rows(report)), ""]
+    parts += ["## Comparison", "", _md_table(COMPARISON_HEADER, comparison_rows(report)), "",
+              "★ = on the accuracy / p90 latency / size Pareto front: no other artifact is at least as good on all three.", ""]
     flags = [f for e in report["entries"] for f in e["flags"]]
     if flags:
         parts += ["## Flags", ""] + [f"- ⚑ {f}" for f in flags] + [""]
