@@ -13,12 +13,14 @@ from .transports import LocalTransport, parse_device
 
 
 def _caveat(transport, deploys) -> str | None:
+    if transport.caveat:
+        return transport.caveat
     if isinstance(transport, LocalTransport):
         targets = sorted({d["target"]["name"] for d in deploys} - {"x86-64"})
         if targets:
             return (f"Measured on this machine, not on {', '.join(targets)}: accuracy and agreement carry over, "
                     f"latency and memory do not. Use --device ssh://... to measure on the board.")
-    return getattr(transport, "caveat", None)
+    return transport.caveat
 
 
 def bench(folders: list[Path], *, device: str = "local", measurement: Measurement = Measurement(), report: Path | None = None,

@@ -49,7 +49,7 @@ def run_on_device(transport: Transport, folder: Path, deploy: dict, m: Measureme
     remote = transport.mkdtemp()
     try:
         transport.put(files, remote)
-        argv = [transport.python, f"{remote}/runner.py", remote, "--min-queries", str(m.min_queries),
+        argv = [*transport.python_argv, f"{remote}/runner.py", remote, "--min-queries", str(m.min_queries),
                 "--min-seconds", str(m.min_seconds), "--warmup", str(m.warmup)]
         if m.threads:
             argv += ["--threads", str(m.threads)]
@@ -63,7 +63,7 @@ def run_on_device(transport: Transport, folder: Path, deploy: dict, m: Measureme
     result = _parse(done.stdout)
     if result and result.get("status") == "missing_runtime":
         raise EdgekitError(f"{transport.name} lacks the Python package {result['package']} ({result['python']})",
-                           f"install it there: {transport.python} -m pip install {result['package']}")
+                           transport.install_hint(result["package"]))
     if done.returncode == 124:
         raise EdgekitError(f"the benchmark on {transport.name} did not finish within {m.timeout:g} s",
                            "raise --timeout, or lower --min-seconds / --min-queries")

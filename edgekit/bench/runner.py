@@ -21,6 +21,10 @@ import time
 SCHEMA = "edgekit.runner/1"
 EXIT_MISSING_RUNTIME = 3
 EXIT_BAD_ARTIFACT = 4
+# MIDR part numbers of Arm cores seen on edge boards (what /proc/cpuinfo's "CPU part" says).
+ARM_PARTS = {"0xd03": "Cortex-A53", "0xd04": "Cortex-A35", "0xd05": "Cortex-A55", "0xd07": "Cortex-A57", "0xd08": "Cortex-A72",
+             "0xd09": "Cortex-A73", "0xd0a": "Cortex-A75", "0xd0b": "Cortex-A76", "0xd0d": "Cortex-A77", "0xd41": "Cortex-A78",
+             "0xd42": "Cortex-A78AE", "0xd44": "Cortex-X1", "0xd46": "Cortex-A510", "0xd47": "Cortex-A710", "0xd4b": "Cortex-A78C"}
 PIP_NAMES = {"numpy": "numpy", "onnxruntime": "onnxruntime", "litert": "ai-edge-litert", "tflite-micro": "tflite-micro"}
 
 
@@ -65,6 +69,7 @@ def environment(runtime_version):
         if line.startswith("PRETTY_NAME="):
             os_name = line.split("=", 1)[1].strip('"')
     env = {"machine": platform.machine(), "cpu_model": model, "cpu_part": parts[0] if parts else None,
+           "cpu_core": ARM_PARTS.get(parts[0].lower()) if parts else None,
            "cores": os.cpu_count(), "os": os_name or platform.platform(), "kernel": platform.release(),
            "python": platform.python_version(), "numpy": np.__version__, "runtime_version": runtime_version,
            "governor": read_first("/sys/devices/system/cpu/cpu0/cpufreq/scaling_governor"),

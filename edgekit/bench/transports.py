@@ -25,7 +25,15 @@ class Completed:
 
 class Transport:
     name: str
-    python: str
+    python: str  # how the device's Python is named in messages (and run, unless python_argv says otherwise)
+    caveat: str | None = None
+
+    @property
+    def python_argv(self) -> list[str]:
+        return [self.python]
+
+    def install_hint(self, package: str) -> str:
+        return f"install it there: {self.python} -m pip install {package}"
 
     def mkdtemp(self) -> str: ...
     def put(self, files: list[Path], remote_dir: str) -> None: ...
@@ -37,9 +45,10 @@ class Transport:
 class LocalTransport(Transport):
     """This machine, through the same copy-run-clean cycle as a board."""
 
-    def __init__(self, python: str | None = None):
+    def __init__(self, python: str | None = None, env: dict | None = None):
         self.name = "local"
         self.python = python or sys.executable
+        self.env = env
 
     def mkdtemp(self) -> str:
         return tempfile.mkdtemp(prefix="edgekit-bench.")
@@ -50,7 +59,7 @@ class LocalTransport(Transport):
 
     def run(self, argv, timeout):
         try:
-            p = subprocess.run(argv, capture_output=True, text=True, timeout=timeout)
+            p = subprocess.run(argv, capture_output=True, text=True, timeout=timeout, env=self.env)
         except subprocess.TimeoutExpired:
             raise TimeoutError from None
         return Completed(p.returncode, p.stdout, p.stderr)
@@ -149,4 +158,8 @@ def parse_device(device: str, *, python: str | None = None, ssh_config: str | No
         except ValueError:
             raise EdgekitError(f"bad port in '{device}'", "write ssh://[user@]host[:port]") from None
         return SshTransport(u.hostname, u.username, port, python or "python3", ssh_config or os.environ.get("EDGEKIT_SSH_CONFIG"))
-    raise EdgekitError(f"unknown device '{device}'", "use local or ssh://[user@]host[:port]")
+    if device.startswith("emu:"):
+        from .emulated import EmulatedTransport
+
+        return EmulatedTransport(device[4:])
+    raise EdgekitError(f"unknown device '{device}'", "use local, ssh://[user@]host[:port] or emu:rpi4 / emu:rpi5")

@@ -10,6 +10,7 @@ import click
 from ..errors import EdgekitError
 from .bench import bench_cmd
 from .compress import compress_cmd
+from .device import device_group
 from .export import export_cmd, targets_cmd
 from .listing import datasets_cmd, models_cmd
 from .pipeline import pipeline_cmd
@@ -25,7 +26,7 @@ def cli(debug: bool) -> None:
         os.environ["EDGEKIT_DEBUG"] = "1"
 
 
-for command in (train_cmd, compress_cmd, export_cmd, bench_cmd, pipeline_cmd, models_cmd, datasets_cmd, targets_cmd):
+for command in (train_cmd, compress_cmd, export_cmd, bench_cmd, pipeline_cmd, device_group, models_cmd, datasets_cmd, targets_cmd):
     cli.add_command(command)
 
 

@@ -17,7 +17,7 @@ def _md_table(header, rows) -> str:
 
 
 def _env_rows(env: dict) -> list[list[str]]:
-    keys = ("machine", "cpu_model", "cpu_part", "cores", "os", "python", "numpy", "runtime_version", "governor", "cpu_mhz",
+    keys = ("machine", "cpu_model", "cpu_core", "cpu_part", "cores", "os", "python", "numpy", "runtime_version", "governor", "cpu_mhz",
             "temperature_c", "throttled")
     return [[k, str(env.get(k))] for k in keys if env.get(k) is not None]
 

@@ -1,0 +1,51 @@
+"""int8 vs fp32 latency of the MLPerf Tiny models in onnxruntime and LiteRT, 1 and 2 threads (issue 6).
+
+Weights come from a short training run on synthetic data at each model's input shape: latency does not
+depend on the weights' values; the export's parity figures are recorded beside the timings.
+
+    python benchmarks/runtime_latency.py
+"""
+
+from __future__ import annotations
+
+import json
+import tempfile
+from pathlib import Path
+
+from _common import bare_latency, write_results
+
+from edgekit.export import export_run
+from edgekit.train import train_run
+
+MODELS = {"resnet8": "synthetic:3,32,32:10:600", "ds-cnn": "synthetic:1,49,10:12:600", "mobilenetv1-025": "synthetic:3,96,96:2:400"}
+
+
+def main() -> None:
+    rows, results = [], []
+    with tempfile.TemporaryDirectory() as tmp:
+        tmp = Path(tmp)
+        for model, data in MODELS.items():
+            run = train_run(model, data, out=tmp / model, epochs=2, progress=False)
+            for fmt in ("onnx", "tflite"):
+                lat, agreement = {}, None
+                for precision in ("fp32", "int8"):
+                    out, deploy = export_run(run, fmt=fmt, precision=precision, out=tmp / f"{model}-{fmt}-{precision}", min_agreement=0.0)
+                    art = out / deploy["artifact"]["file"]
+                    lat[precision] = {t: bare_latency(art, threads=t)["p50_ms"] for t in (1, 2)}
+                    if precision == "int8":
+                        agreement = json.loads((out / "parity.json").read_text())["top1_agreement"]
+                r = {"model": model, "runtime": "onnxruntime" if fmt == "onnx" else "litert", "fp32_p50_ms": lat["fp32"], "int8_p50_ms": lat["int8"],
+                     "int8_vs_fp32": {t: lat["int8"][t] / lat["fp32"][t] for t in (1, 2)}, "int8_agreement": agreement}
+                results.append(r)
+                rows.append([model, r["runtime"], f"{lat['fp32'][1]:.3f}", f"{lat['int8'][1]:.3f}", f"{r['int8_vs_fp32'][1]:.2f}x",
+                             f"{lat['fp32'][2]:.3f}", f"{lat['int8'][2]:.3f}", f"{r['int8_vs_fp32'][2]:.2f}x", f"{agreement:.2%}"])
+    write_results("runtime_latency", {"results": results},
+                  ["model", "runtime", "fp32 p50 ms (1 thr)", "int8 p50 ms (1 thr)", "int8/fp32", "fp32 (2 thr)", "int8 (2 thr)",
+                   "int8/fp32", "int8 agreement"], rows,
+                  ["bare loop of run()/invoke(), batch 1, 30 warm-up + 300 timed; int8 = edgekit's default int8 export per runtime "
+                   "(ONNX: NNCF QDQ; TFLite: PT2E full integer)",
+                   "agreement on synthetic data after 2 epochs; near-tie logits make it noisy — it is not a quality figure"])
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,169 @@
+"""Build (once, cached) the arm64 root folder of an emulated board, from Debian's and PyPI's registries.
+
+No chroot, no binfmt, no mounts: the arm64 .debs of Python 3.11 are unpacked with dpkg -x, the aarch64
+wheels are installed with the host's pip, and qemu-aarch64-static -L runs the board's Python on it.
+The build happens in a staging folder renamed into place only when complete, so an interrupted build is
+never used: the next run starts over.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import shutil
+import subprocess
+import sys
+import tempfile
+import time
+from importlib import metadata
+from pathlib import Path
+from typing import Callable
+
+from ..errors import EdgekitError
+from .boards import BOARDS, cpuinfo
+
+READY = "ready.json"
+DEB_ROOTS = ["python3.11", "libpython3.11-stdlib", "libstdc++6", "libgomp1"]
+# Pulled in only through mime-support/perl; the runner never needs them.
+DEB_SKIP = {"perl", "perl-base", "perl-modules-5.36", "libperl5.36", "dpkg", "tar", "install-info", "mailcap",
+            "mime-support", "libdb5.3", "libgdbm-compat4"}
+WHEEL_TAGS = ["linux_aarch64", "manylinux2014_aarch64"] + [f"manylinux_2_{g}_aarch64" for g in (17, 24, 26, 27, 28, 31, 34, 35, 36)]
+
+
+def cache_root() -> Path:
+    return Path(os.environ.get("EDGEKIT_CACHE", Path(os.environ.get("XDG_CACHE_HOME", Path.home() / ".cache")) / "edgekit"))
+
+
+def _board(name: str):
+    if name not in BOARDS:
+        raise EdgekitError(f"unknown board '{name}'", f"emulated boards: {', '.join(BOARDS)}")
+    return BOARDS[name]
+
+
+def qemu_binary() -> str:
+    path = shutil.which("qemu-aarch64-static")
+    if not path:
+        raise EdgekitError("qemu-aarch64-static is not installed (needed to emulate an arm64 board)",
+                           "install it: sudo apt-get install qemu-user-static")
+    return path
+
+
+def ready_rootfs(name: str) -> Path:
+    board = _board(name)
+    folder = cache_root() / "emu" / board.name
+    if not (folder / READY).is_file():
+        raise EdgekitError(f"the emulated {name} is not built yet", f"build it once: edgekit device emulate {name}")
+    return folder
+
+
+def _run(argv: list[str], what: str, cwd: Path | None = None) -> str:
+    p = subprocess.run(argv, capture_output=True, text=True, cwd=cwd)
+    if p.returncode != 0:
+        tail = (p.stderr.strip().splitlines() or ["no output"])[-1][:200]
+        raise EdgekitError(f"{what} failed: {tail}", "check that Debian's and PyPI's registries are reachable, then retry")
+    return p.stdout
+
+
+def _debian_packages(work: Path, rootfs: Path, say) -> None:
+    if not shutil.which("apt-get"):
+        raise EdgekitError("building an emulated board needs Debian's apt-get", "run it on a Debian/Ubuntu machine")
+    apt = work / "apt"
+    for d in ("lists/partial", "cache/archives/partial"):
+        (apt / d).mkdir(parents=True, exist_ok=True)
+    (apt / "status").write_text("")  # an empty dpkg database: resolve as a pure arm64 system
+    opts = ["-o", "APT::Architecture=arm64", "-o", "APT::Architectures=arm64", "-o", f"Dir::State::Lists={apt / 'lists'}",
+            "-o", f"Dir::State::Status={apt / 'status'}", "-o", f"Dir::Cache={apt / 'cache'}", "-o", "Debug::NoLocking=1"]
+    say("apt-get update (arm64 package lists)")
+    _run(["apt-get", *opts, "update", "-qq"], "apt-get update")
+    out = _run(["apt-cache", *opts, "depends", "--recurse", "--no-recommends", "--no-suggests", "--no-conflicts",
+                "--no-breaks", "--no-replaces", "--no-enhances", *DEB_ROOTS], "apt-cache depends")
+    pkgs = sorted({line.strip() for line in out.splitlines() if line[:1].isalnum() and not line.startswith(" ")} - DEB_SKIP)
+    debs = work / "debs"
+    debs.mkdir()
+    say(f"downloading {len(pkgs)} arm64 Debian packages (Python 3.11 and its libraries)")
+    _run(["apt-get", *opts, "download", *pkgs], "apt-get download", cwd=debs)
+    for deb in sorted(debs.glob("*.deb")):
+        _run(["dpkg", "-x", str(deb), str(rootfs)], f"unpacking {deb.name}")
+    (rootfs / "usr/bin/python3").unlink(missing_ok=True)
+    (rootfs / "usr/bin/python3").symlink_to("python3.11")
+
+
+def _pinned(dist: str) -> str:
+    """The host's version, so the emulated board runs the same runtime release as the x86 check."""
+    try:
+        return f"{dist}=={metadata.version(dist)}"
+    except metadata.PackageNotFoundError:
+        return dist
+
+
+def _wheels(work: Path, rootfs: Path, say) -> list[str]:
+    common = ["--only-binary=:all:", "--python-version", "3.11", "--implementation", "cp", "--abi", "cp311", "--abi", "abi3",
+              "--abi", "none", *[a for tag in WHEEL_TAGS for a in ("--platform", tag)]]
+    wheels, target = work / "wheels", rootfs / "opt/pyarm"
+    installed = []
+    for dist, required in (("numpy", True), ("onnxruntime", True), ("ai-edge-litert", True), ("tflite-micro", False)):
+        spec = _pinned(dist)
+        say(f"aarch64 wheel: {spec}")
+        p = subprocess.run([sys.executable, "-m", "pip", "download", "-q", *common, "-d", str(wheels), spec], capture_output=True, text=True)
+        if p.returncode != 0:
+            if required:
+                raise EdgekitError(f"no aarch64 cp311 wheel of {spec}: {(p.stderr.strip().splitlines() or ['?'])[-1][:160]}",
+                                   "check PyPI is reachable, or install a version that ships aarch64 wheels on the host")
+            continue  # tflite-micro has no aarch64 wheel: microcontroller artifacts are checked on the host
+        installed.append(spec)
+    _run([sys.executable, "-m", "pip", "install", "-q", "--no-index", "--find-links", str(wheels), *common, "--upgrade",
+          "--target", str(target), *installed], "pip install (aarch64 wheels)")
+    return installed
+
+
+def python_argv(folder: Path) -> list[str]:
+    rootfs = folder / "rootfs"
+    return [qemu_binary(), "-L", str(rootfs), str(rootfs / "usr/bin/python3.11")]
+
+
+def python_env(folder: Path, board_name: str) -> dict:
+    # QEMU_CPU must be passed explicitly: `env -i` and sshd sessions drop it.
+    return {**os.environ, "QEMU_CPU": BOARDS[board_name].qemu_cpu, "PYTHONPATH": "/opt/pyarm", "PYTHONNOUSERSITE": "1"}
+
+
+def build_rootfs(name: str, *, rebuild: bool = False, say: Callable[[str], None] = print) -> Path:
+    board = _board(name)
+    qemu_binary()
+    final = cache_root() / "emu" / board.name
+    if (final / READY).is_file() and not rebuild:
+        say(f"the emulated {name} is already built: {final}")
+        return final
+    final.parent.mkdir(parents=True, exist_ok=True)
+    for stale in final.parent.glob(f".{board.name}.*.partial"):
+        if time.time() - stale.stat().st_mtime > 3600:
+            shutil.rmtree(stale, ignore_errors=True)
+    started = time.perf_counter()
+    work = Path(tempfile.mkdtemp(prefix=f".{board.name}.", suffix=".partial", dir=final.parent))
+    try:
+        rootfs = work / "rootfs"
+        rootfs.mkdir()
+        _debian_packages(work, rootfs, say)
+        # qemu -L looks every path up in the root folder first: this file shadows the host's x86 cpuinfo,
+        # which makes onnxruntime's cpuinfo crash under emulation.
+        (rootfs / "proc").mkdir(exist_ok=True)
+        (rootfs / "proc/cpuinfo").write_text(cpuinfo(board))
+        wheels = _wheels(work, rootfs, say)
+        shutil.rmtree(work / "debs", ignore_errors=True)
+        shutil.rmtree(work / "apt", ignore_errors=True)
+        say("checking the emulated Python")
+        probe = subprocess.run([*python_argv(work), "-c", "import platform, numpy, onnxruntime; "
+                                "from ai_edge_litert.interpreter import Interpreter; print(platform.machine())"],
+                               capture_output=True, text=True, env=python_env(work, board.name), timeout=300)
+        if probe.returncode != 0 or probe.stdout.strip() != "aarch64":
+            raise EdgekitError(f"the emulated {name} does not start: {(probe.stderr.strip().splitlines() or ['?'])[-1][:160]}",
+                               f"rebuild it: edgekit device emulate {name} --rebuild")
+        (work / READY).write_text(json.dumps({"board": board.name, "qemu_cpu": board.qemu_cpu, "wheels": wheels,
+                                              "debian": "bookworm", "seconds": round(time.perf_counter() - started, 1)}, indent=1))
+        if final.exists():
+            shutil.rmtree(final)
+        os.replace(work, final)
+    except BaseException:
+        shutil.rmtree(work, ignore_errors=True)
+        raise
+    say(f"built the emulated {name} in {time.perf_counter() - started:.0f} s: {final}")
+    return final
