@@ -9,7 +9,6 @@ Accuracy, size and p50 in the same runtime; edgekit's should be at least as accu
 
 from __future__ import annotations
 
-import json
 import tempfile
 from pathlib import Path
 

@@ -56,3 +56,17 @@ def staged_dir(final: Path, *, replace: bool = False) -> Iterator[Path]:
     except BaseException:
         shutil.rmtree(tmp, ignore_errors=True)
         raise
+
+
+def read_toml(path: Path, what: str, fix: str = "check the path") -> dict:
+    """Parse a TOML file the user named; a missing file or bad syntax is a one-line EdgekitError."""
+    import tomllib
+
+    from .errors import EdgekitError
+
+    try:
+        return tomllib.loads(Path(path).read_text())
+    except FileNotFoundError:
+        raise EdgekitError(f"{what} not found: {path}", fix) from None
+    except tomllib.TOMLDecodeError as e:
+        raise EdgekitError(f"{path} is not valid TOML: {e}", "fix the syntax") from None

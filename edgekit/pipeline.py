@@ -6,12 +6,12 @@ record that the stage is done, so a re-run skips it (an interrupted training run
 
 from __future__ import annotations
 
-import tomllib
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Callable
 
 from .errors import EdgekitError
+from .fsutil import read_toml
 from .resources import data_dir
 from .runs import CHECKPOINT_DIR, is_run
 
@@ -33,12 +33,7 @@ class Pipeline:
 
 def load_pipeline(path: Path | None) -> Pipeline:
     path = Path(path) if path else data_dir("pipelines") / "digits.toml"
-    try:
-        data = tomllib.loads(path.read_text())
-    except FileNotFoundError:
-        raise EdgekitError(f"pipeline file not found: {path}", "check the path (the default is the embedded digits pipeline)") from None
-    except tomllib.TOMLDecodeError as e:
-        raise EdgekitError(f"{path} is not valid TOML: {e}", "fix the syntax") from None
+    data = read_toml(path, "pipeline file", "check the path (the default is the embedded digits pipeline)")
     for section, allowed in _KEYS.items():
         table = data if section == "" else data.get(section, {})
         for key in table:

@@ -2,11 +2,11 @@
 
 from __future__ import annotations
 
-import tomllib
 from dataclasses import dataclass, field
 from pathlib import Path
 
 from .errors import EdgekitError
+from .fsutil import read_toml
 from .resources import data_dir
 from .spec import TASKS
 
@@ -34,12 +34,7 @@ def _check(cond: bool, path: Path, key: str, expected: str) -> None:
 
 def load_recipe(path: Path) -> Recipe:
     path = Path(path)
-    try:
-        data = tomllib.loads(path.read_text())
-    except FileNotFoundError:
-        raise EdgekitError(f"recipe not found: {path}", "check the path") from None
-    except tomllib.TOMLDecodeError as e:
-        raise EdgekitError(f"{path} is not valid TOML: {e}", "fix the syntax") from None
+    data = read_toml(path, "recipe")
     for key in data:
         if key not in _TOP_KEYS:
             raise EdgekitError(f"{path}: unknown key '{key}'", f"allowed keys: {', '.join(sorted(_TOP_KEYS))}")

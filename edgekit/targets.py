@@ -2,11 +2,11 @@
 
 from __future__ import annotations
 
-import tomllib
 from dataclasses import dataclass
 from pathlib import Path
 
 from .errors import EdgekitError
+from .fsutil import read_toml
 from .resources import data_dir
 
 NUM = (int, float)
@@ -90,12 +90,7 @@ def _validate(data: dict, path: Path) -> None:
 
 def load_target(path: Path) -> Target:
     path = Path(path)
-    try:
-        data = tomllib.loads(path.read_text())
-    except FileNotFoundError:
-        raise EdgekitError(f"target file not found: {path}", "check the --target path") from None
-    except tomllib.TOMLDecodeError as e:
-        raise EdgekitError(f"{path} is not valid TOML: {e}", "fix the syntax") from None
+    data = read_toml(path, "target file", "check the --target path")
     _validate(data, path)
     return Target(name=data["name"], aliases=tuple(data.get("aliases", [])), description=data["description"],
                   kind=data["kind"], hardware=data["hardware"], runtime=data["runtime"], budgets=data["budgets"], path=path)

@@ -85,6 +85,7 @@ def test_ssh_bench_gives_the_local_accuracy_exactly_and_cleans_up(artifacts, ssh
                      "--report", tmp_path / "ssh.html")
     assert remote.code == 0, remote.err
     local = run_cli("bench", artifacts["int8"], *QUICK, "--report", tmp_path / "local.html")
+    assert local.code == 0, local.err
     r_ssh = json.loads((tmp_path / "ssh.json").read_text())["entries"][0]["result"]
     r_local = json.loads((tmp_path / "local.json").read_text())["entries"][0]["result"]
     assert r_ssh["accuracy"] == r_local["accuracy"] and r_ssh["agreement"] == r_local["agreement"]

@@ -15,7 +15,7 @@ import pytest
 import torch
 from safetensors.torch import load_file
 
-from conftest import assert_one_line_error, run_subprocess
+from conftest import run_subprocess
 from edgekit.runs import RUN_FILES, load_run
 
 

@@ -26,13 +26,16 @@ def targets_cmd() -> None:
 
 
 def print_export(out: Path, deploy: dict) -> None:
-    a, p, e = deploy["artifact"], deploy["parity"], deploy["estimate"]
+    a, e = deploy["artifact"], deploy["estimate"]
     console.print(table(f"exported {out}", ["", ""], [
         ["artifact", f"{a['file']} ({a['format']} {a['precision']}, {human_bytes(a['bytes'])})"],
         ["runtime", deploy["runtime"]["name"]],
         ["target", deploy["target"]["name"]],
         ["input", f"{deploy['input']['dtype']} {deploy['input']['shape']} {deploy['input']['layout']}"],
         *([["tensor arena", human_bytes(deploy["runtime"]["arena_bytes"])]] if "arena_bytes" in deploy["runtime"] else []),
+        *([["calibration", f"{deploy['calibration']['samples']} samples from the {deploy['calibration']['split']} split"]]
+          if deploy.get("calibration") else []),
+        ["quantizer", deploy["toolchain"]["quantizer"] or "—"],
     ]))
     import json
 

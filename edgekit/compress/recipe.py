@@ -8,10 +8,10 @@
 
 from __future__ import annotations
 
-import tomllib
 from pathlib import Path
 
 from ..errors import EdgekitError
+from ..fsutil import read_toml
 from .steps import DistillStep, PruneStep, QuantStep
 
 _KEYS = {
@@ -24,12 +24,7 @@ _KEYS = {
 
 def load_recipe_steps(path: Path) -> list:
     path = Path(path)
-    try:
-        data = tomllib.loads(path.read_text())
-    except FileNotFoundError:
-        raise EdgekitError(f"recipe not found: {path}", "check the --recipe path") from None
-    except tomllib.TOMLDecodeError as e:
-        raise EdgekitError(f"{path} is not valid TOML: {e}", "fix the syntax") from None
+    data = read_toml(path, "recipe", "check the --recipe path")
     extra = set(data) - {"step", "description"}
     if extra:
         raise EdgekitError(f"{path}: unknown key '{sorted(extra)[0]}'", "a recipe holds [[step]] tables (and a description)")

@@ -46,19 +46,20 @@ def export_onnx(model: nn.Module, input_shape, path: Path, *, precision: str, dy
     _export(model, input_shape, path, dynamic_batch)
     import onnx
 
+    from .compact import compact_onnx
     from .onnx_passes import fold_weight_quantization, topological_sort
 
     folded = 0
+    model_proto = onnx.load(str(path))
     if precision == "fp16":
         from onnxruntime.transformers.float16 import convert_float_to_float16
 
-        model_proto = convert_float_to_float16(onnx.load(str(path)), keep_io_types=True)
+        model_proto = convert_float_to_float16(model_proto, keep_io_types=True)
         topological_sort(model_proto)  # the converter appends its input casts at the end of the node list
-        onnx.save(model_proto, str(path))
     elif precision == "int8":
-        model_proto = onnx.load(str(path))
         folded = fold_weight_quantization(model_proto)
-        onnx.save(model_proto, str(path))
+    compact_onnx(model_proto)
+    onnx.save(model_proto, str(path))
     info = check(path) | {"int8_weights": folded}
     if precision == "int8" and "QuantizeLinear" not in info["ops"]:
         raise EdgekitError("int8 ONNX export produced no QuantizeLinear nodes", "report this model to edgekit's issues")

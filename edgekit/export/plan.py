@@ -28,7 +28,7 @@ def plan_export(target: Target, *, quantized_run: bool, fmt: str | None, precisi
     runtime = RUNTIME_OF[fmt]
     if runtime not in target.runtime["runtimes"]:
         raise EdgekitError(f"{target.name} does not run {fmt} ({runtime}); it runs {', '.join(target.runtime['runtimes'])}",
-                           f"drop --format, or pick another --target (see `edgekit targets`)")
+                           "drop --format, or pick another --target (see `edgekit targets`)")
     if precision is None:
         precision = "int8" if quantized_run or target.runtime["full_int8_only"] else target.runtime["preferred_precision"]
         if precision not in PRECISIONS_OF[fmt]:

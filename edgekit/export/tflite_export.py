@@ -13,6 +13,7 @@ import torch.nn as nn
 from ..errors import EdgekitError
 from ..fold import fold_batchnorm
 from ..quiet import captured_fds, quiet_import
+from .compact import compact_tflite
 
 
 def _op_hint(text: str) -> str:
@@ -67,6 +68,7 @@ def export_tflite(model: nn.Module, input_shape, path: Path, *, precision: str, 
         edge = _convert(graph, sample, config)
     with captured_fds():
         edge.export(str(path))
+    compact_tflite(path)
     return {"ops": tflite_ops(path)}
 
 

@@ -1,0 +1,61 @@
+"""Bar (issue 7): `edgekit bench ... --device emu:rpi4` on the digits int8 TFLite artifact gives accuracy identical
+to the local x86 run, and the emulated root reports aarch64 and a Cortex-A72. Also the build time from an empty
+cache (bar: under 2 minutes), with pip's cache off so every wheel is fetched again.
+
+    python benchmarks/emulation.py
+"""
+
+from __future__ import annotations
+
+import os
+import tempfile
+import time
+from pathlib import Path
+
+from _common import write_results
+
+from edgekit.bench import Measurement, bench
+from edgekit.emulate import build_rootfs
+from edgekit.export import export_run
+from edgekit.train import train_run
+
+M = Measurement(min_queries=100, min_seconds=0.5, warmup=10)
+
+
+def main() -> None:
+    rows, results = [], []
+    with tempfile.TemporaryDirectory() as tmp:
+        tmp = Path(tmp)
+        os.environ["EDGEKIT_CACHE"] = str(tmp / "cache")
+        os.environ["PIP_NO_CACHE_DIR"] = "1"
+        builds = {}
+        for board in ("rpi4", "rpi5"):
+            t0 = time.perf_counter()
+            build_rootfs(board, say=lambda m: None)
+            builds[board] = time.perf_counter() - t0
+        run = train_run("digits-cnn", out=tmp / "run", progress=False)
+        art, _ = export_run(run, target="rpi4", out=tmp / "rpi4-int8")
+        local, _ = bench([art], measurement=M, report=tmp / "local.html")
+        x86 = local["entries"][0]["result"]
+        rows.append(["local x86-64", x86["env"]["machine"], x86["env"]["cpu_model"], f"{x86['accuracy']:.4f}", f"{x86['agreement']:.2%}",
+                     f"{x86['latency_ms']['p50']:.4f}", "—"])
+        for board in ("rpi4", "rpi5"):
+            rep, _ = bench([art], device=f"emu:{board}", measurement=M, report=tmp / f"{board}.html")
+            r = rep["entries"][0]["result"]
+            results.append({"board": board, "build_seconds": builds[board], "machine": r["env"]["machine"], "cpu_core": r["env"]["cpu_core"],
+                            "accuracy": r["accuracy"], "x86_accuracy": x86["accuracy"], "agreement": r["agreement"],
+                            "p50_ms": r["latency_ms"]["p50"], "x86_p50_ms": x86["latency_ms"]["p50"]})
+            rows.append([f"emu:{board}", r["env"]["machine"], f"{r['env']['cpu_core']} ({r['env']['cpu_model']})", f"{r['accuracy']:.4f}",
+                         f"{r['agreement']:.2%}", f"{r['latency_ms']['p50']:.4f}", f"{builds[board]:.0f}"])
+    rpi4 = results[0]
+    checks = {"emu:rpi4 accuracy identical to x86": rpi4["accuracy"] == rpi4["x86_accuracy"],
+              "emu:rpi4 reports aarch64 and Cortex-A72": rpi4["machine"] == "aarch64" and rpi4["cpu_core"] == "Cortex-A72",
+              "build from an empty cache under 120 s": all(r["build_seconds"] < 120 for r in results)}
+    write_results("emulation", {"results": results, "checks": checks},
+                  ["device", "machine", "CPU", "accuracy", "agreement", "p50 ms (not a board figure under emulation)", "build s (empty cache)"],
+                  rows, [f"{k}: {'PASS' if v else 'FAIL'}" for k, v in checks.items()] +
+                  ["digits-cnn full-int8 TFLite for rpi4, LiteRT (ai-edge-litert 2.3.0) on both sides; emulated latency is qemu's, not the Pi's"])
+
+
+if __name__ == "__main__":
+    main()
