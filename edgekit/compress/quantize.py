@@ -7,35 +7,23 @@ import numpy as np
 import torch
 import torch.nn as nn
 
-from ..errors import EdgekitError
+from ..calibration import calibration_samples
 from ..fold import fold_batchnorm
 from ..nncf_env import import_nncf
 
-MIN_CALIBRATION = 32
-
-
-def _calibration_batches(x_train: np.ndarray, samples: int, seed: int, batch: int = 32) -> list[torch.Tensor]:
-    idx = np.random.default_rng(seed).permutation(len(x_train))[:samples]
-    picked = x_train[np.sort(idx)]
-    return [torch.from_numpy(picked[i:i + batch]) for i in range(0, len(picked), batch)]
-
-
 def quantize_ptq(model: nn.Module, x_train: np.ndarray, *, samples: int, seed: int = 0, force: bool = False):
     """Returns (quantized model, calibration record). The model's batch-norm is folded in place first."""
-    if samples < MIN_CALIBRATION and not force:
-        raise EdgekitError(f"{samples} calibration samples is too few for stable int8 ranges",
-                           f"use at least {MIN_CALIBRATION} (--calib), or add --force-calib to accept it")
-    samples = min(samples, len(x_train))
+    picked = calibration_samples(x_train, min(samples, len(x_train)), seed=seed, force=force)
     nncf = import_nncf()
     unfolded = fold_batchnorm(model)
-    batches = _calibration_batches(x_train, samples, seed)
+    batches = [torch.from_numpy(picked[i:i + 32]) for i in range(0, len(picked), 32)]
     from nncf.quantization.advanced_parameters import AdvancedQuantizationParameters, QuantizationParameters
 
     # Per-tensor activation scales: NNCF otherwise quantizes depthwise-conv inputs per channel, which
     # onnxruntime cannot fuse into QLinearConv — MobileNet's int8 ONNX ran 4x slower than fp32 (measured).
     per_tensor = AdvancedQuantizationParameters(activations_quantization_params=QuantizationParameters(per_channel=False))
     quantized = nncf.quantize(model.eval(), nncf.Dataset(batches), subset_size=len(batches), advanced_parameters=per_tensor)
-    record = {"split": "train", "samples": samples, "unfolded_batchnorm": unfolded}
+    record = {"split": "train", "samples": int(len(picked)), "unfolded_batchnorm": unfolded}
     return quantized, record
 
 

@@ -2,10 +2,12 @@
 
 from __future__ import annotations
 
+import copy
 from pathlib import Path
 
 import numpy as np
 
+from ..calibration import calibration_samples
 from ..data import apply_normalization, load_run_data
 from ..errors import BudgetFailed, EdgekitError
 from ..evaluate import predict
@@ -21,18 +23,7 @@ from .models import float_model
 from .parity import compare
 from .plan import plan_export
 
-MIN_CALIBRATION = 32
-
-
-def _calibration(x_train: np.ndarray, samples: int, force: bool, seed: int) -> np.ndarray:
-    if samples < MIN_CALIBRATION and not force:
-        raise EdgekitError(f"{samples} calibration samples is too few for stable int8 ranges",
-                           f"use at least {MIN_CALIBRATION} (--calib), or add --force-calib to accept it")
-    idx = np.sort(np.random.default_rng(seed).permutation(len(x_train))[:samples])
-    return x_train[idx]
-
-
-def _build_artifact(plan, run, folder: Path, x: dict, calibration: np.ndarray | None, target, dynamic_batch: bool) -> dict:
+def _build_artifact(plan, run, fp32_model, folder: Path, x: dict, calibration: np.ndarray | None, target, dynamic_batch: bool) -> dict:
     """Write the artifact; returns what deploy.json and the report need to know about it."""
     shape = run.spec.input_shape
     path = folder / plan.artifact
@@ -46,10 +37,10 @@ def _build_artifact(plan, run, folder: Path, x: dict, calibration: np.ndarray | 
             else:
                 from ..compress.quantize import quantize_ptq
 
-                model, _ = quantize_ptq(float_model(run), calibration, samples=len(calibration), force=True)
+                model, _ = quantize_ptq(copy.deepcopy(fp32_model), calibration, samples=len(calibration), force=True)
                 quantizer = f"nncf {version('nncf')} (ptq at export)"
         else:
-            model, quantizer = float_model(run), None
+            model, quantizer = fp32_model, None
         info["onnx"] = export_onnx(model, shape, path, precision=plan.precision, dynamic_batch=dynamic_batch)
         info["ops"] = info["onnx"]["ops"]
     else:
@@ -57,7 +48,7 @@ def _build_artifact(plan, run, folder: Path, x: dict, calibration: np.ndarray | 
 
         quantizer = {"int8": f"pt2e (torchao {version('torchao')}) via litert-torch", "dynamic": "ai-edge-quantizer (dynamic range)",
                      "fp16": "ai-edge-quantizer (fp16 weights)"}.get(plan.precision)
-        info |= export_tflite(float_model(run), shape, path, precision=plan.precision, calibration=calibration)
+        info |= export_tflite(copy.deepcopy(fp32_model), shape, path, precision=plan.precision, calibration=calibration)
         if plan.format == "micro":
             from .micro import check_fits, measure_arena, write_c_array
 
@@ -111,20 +102,22 @@ def export_run(run_path: Path, *, target: str = "x86-64", fmt: str | None = None
     data = load_run_data(run.spec)
     x = {s: apply_normalization(v, run.spec.normalization) for s, v in data.x.items()}
     needs_calib = plan.precision == "int8" and not (plan.format == "onnx" and run.spec.quantization)
-    calibration = _calibration(x["train"], min(calib, len(x["train"])), force_calib, run.spec.dataset.get("seed", 0)) if needs_calib else None
+    calibration = (calibration_samples(x["train"], min(calib, len(x["train"])), seed=run.spec.dataset.get("seed", 0),
+                                       force=force_calib) if needs_calib else None)
+    fp32_model = float_model(run)
     floor = min_agreement if min_agreement is not None else tgt.budgets["min_int8_agreement"]
     started = now()
     with staged_dir(out) as folder:
-        info = _build_artifact(plan, run, folder, x, calibration, tgt, dynamic_batch)
+        info = _build_artifact(plan, run, fp32_model, folder, x, calibration, tgt, dynamic_batch)
         artifact = folder / plan.artifact
         outputs = _run_artifact(plan, artifact, x["test"], info.get("arena_bytes"))
         int8_reference = plan.precision == "int8" and run.spec.quantization
-        reference_model = run.model if int8_reference else float_model(run)
+        reference_model = run.model if int8_reference else fp32_model
         reference = predict(reference_model, x["test"])
         parity = compare(outputs, reference, data.y["test"], task=run.spec.task, precision=plan.precision, floor=floor)
         parity["reference"] = "PyTorch int8 (NNCF, from the run)" if int8_reference else "PyTorch fp32"
         parity["runtime"] = plan.runtime
-        cost = profile_model(float_model(run), run.spec.input_shape)
+        cost = profile_model(fp32_model, run.spec.input_shape)
         estimate = estimate_latency(tgt, macs=cost.macs, weight_bytes=artifact.stat().st_size, precision=plan.precision)
         inp, outp = _io_entries(plan, artifact, run.spec)
         np.savez_compressed(folder / "eval.npz", x=data.x["test"].astype(np.float32), y=data.y["test"], reference=reference.astype(np.float32))
