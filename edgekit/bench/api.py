@@ -20,7 +20,7 @@ def _caveat(transport, deploys) -> str | None:
         if targets:
             return (f"Measured on this machine, not on {', '.join(targets)}: accuracy and agreement carry over, "
                     f"latency and memory do not. Use --device ssh://... to measure on the board.")
-    return transport.caveat
+    return None
 
 
 def bench(folders: list[Path], *, device: str = "local", measurement: Measurement = Measurement(), report: Path | None = None,
