@@ -22,7 +22,10 @@ def quantize_ptq(model: nn.Module, x_train: np.ndarray, *, samples: int, seed: i
     # Per-tensor activation scales: NNCF otherwise quantizes depthwise-conv inputs per channel, which
     # onnxruntime cannot fuse into QLinearConv — MobileNet's int8 ONNX ran 4x slower than fp32 (measured).
     per_tensor = AdvancedQuantizationParameters(activations_quantization_params=QuantizationParameters(per_channel=False))
-    quantized = nncf.quantize(model.eval(), nncf.Dataset(batches), subset_size=len(batches), advanced_parameters=per_tensor)
+    # MIXED: asymmetric activations use the whole int8 range after ReLU (symmetric wastes half of it);
+    # MobileNet on digits kept 0.733 instead of 0.700 in onnxruntime, at the same latency (measured).
+    quantized = nncf.quantize(model.eval(), nncf.Dataset(batches), subset_size=len(batches), advanced_parameters=per_tensor,
+                              preset=nncf.QuantizationPreset.MIXED)
     record = {"split": "train", "samples": int(len(picked)), "unfolded_batchnorm": unfolded}
     return quantized, record
 
