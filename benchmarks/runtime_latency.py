@@ -48,8 +48,8 @@ def main() -> None:
                   ["bare loop of run()/invoke(), batch 1, 30 warm-up + 300 timed; int8 = edgekit's default int8 export per runtime "
                    "(ONNX: NNCF QDQ; TFLite: PT2E full integer)",
                    "agreement on synthetic data after 2 epochs; near-tie logits make it noisy — it is not a quality figure",
-                   "onnxruntime int8 is slower than fp32 for MobileNet on this CPU with any quantizer (its own quantize_static "
-                   "measured the same 0.36 ms): bench flags it; LiteRT int8 is the faster path there"])
+                   "onnxruntime int8 is not faster than fp32 for MobileNet on this CPU with any quantizer (its own quantize_static: "
+                   "same p50, see baselines.md): bench flags it; LiteRT int8 is the faster path there"])
 
 
 if __name__ == "__main__":
