@@ -138,6 +138,7 @@ def test_budget_failure_exits_1_and_still_writes_the_report(artifacts, tmp_path,
     strict.write_text((data_dir("targets") / "x86-64.toml").read_text().replace("latency_p90_ms = 20.0", "latency_p90_ms = 0.000001"))
     result = run_cli("bench", artifacts["fp32"], *QUICK, "--target", strict, "--report", tmp_path / "r.html")
     assert_one_line_error(result, "budget check failed", "latency p90", code=1)
+    assert "speed-up vs fp32" in result.out  # the comparison table is shown even when a budget fails
     rep = json.loads((tmp_path / "r.json").read_text())
     assert not rep["passed"] and any(not c["passed"] and c["check"] == "latency p90" for c in rep["entries"][0]["checks"])
 

@@ -43,6 +43,8 @@ def bench(folders: list[Path], *, device: str = "local", measurement: Measuremen
     paths = write_report(rep, html_path)
     if not rep["passed"]:
         failed = [f"{e['folder']}: {c['check']}" for e in rep["entries"] for c in e["checks"] if not c["passed"]]
-        raise BudgetFailed(f"budget check failed ({'; '.join(failed)}); report: {paths['html']}",
-                           "see the report's budget table; adjust the model or the target's budgets")
+        error = BudgetFailed(f"budget check failed ({'; '.join(failed)}); report: {paths['html']}",
+                             "see the report's budget table; adjust the model or the target's budgets")
+        error.report = rep  # the CLI still shows the comparison table
+        raise error
     return rep, paths

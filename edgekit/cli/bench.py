@@ -41,7 +41,9 @@ def bench_cmd(artifacts, device, threads, min_queries, min_seconds, warmup, time
             rep, paths = bench(list(artifacts), device=device, measurement=m, report=report, python=python,
                                ssh_config=ssh_config, target=target, on_result=done)
         except BudgetFailed as e:
-            _show_last_report(e)
+            rep = getattr(e, "report", None)
+            if rep:
+                console.print(table(f"benchmark on {rep['device']['name']}", COMPARISON_HEADER, comparison_rows(rep)))
             raise
     console.print(table(f"benchmark on {rep['device']['name']}", COMPARISON_HEADER, comparison_rows(rep)))
     for e in rep["entries"]:
@@ -50,15 +52,3 @@ def bench_cmd(artifacts, device, threads, min_queries, min_seconds, warmup, time
     if rep.get("caveat"):
         console.print(f"[yellow]note:[/] {rep['caveat']}")
     console.print(f"report: {paths['html']} (+ .json, .md)")
-
-
-def _show_last_report(error) -> None:
-    import json
-    import re
-
-    m = re.search(r"report: (\S+\.html)", error.problem)
-    if m:
-        from ..report.build import COMPARISON_HEADER, comparison_rows
-
-        rep = json.loads(Path(m.group(1)).with_suffix(".json").read_text())
-        console.print(table(f"benchmark on {rep['device']['name']}", COMPARISON_HEADER, comparison_rows(rep)))
