@@ -8,6 +8,7 @@
 
 from __future__ import annotations
 
+import os
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -40,11 +41,15 @@ def state_tensors(model: nn.Module) -> dict:
 
 
 def write_run_files(folder: Path, model: nn.Module, spec: ModelSpec, metrics: dict, manifest: dict) -> None:
+    """Each file lands atomically, the manifest last: a folder is a run only once all four are there."""
     folder = Path(folder)
     folder.mkdir(parents=True, exist_ok=True)
-    save_file(state_tensors(model), str(folder / "model.safetensors"), metadata={"format": "edgekit"})
+    weights = folder / "model.safetensors"
+    tmp = folder / ".model.safetensors.writing"
+    save_file(state_tensors(model), str(tmp), metadata={"format": "edgekit"})
+    os.replace(tmp, weights)
     write_json(folder / "model.json", spec.to_json())
-    write_json(folder / "metrics.json", metrics)
+    write_json(folder / "metrics.json", {**metrics, "file_bytes": weights.stat().st_size})
     write_json(folder / "manifest.json", {**manifest, "finished": manifest.get("finished") or now()})
 
 

@@ -119,8 +119,6 @@ def train_run(model: str = "digits-cnn", dataset: str | None = None, *, out: Pat
         metrics["cost"] = profile_model(net_cpu, spec.input_shape).to_json()
         manifest = new_manifest("train", started=started)
         write_run_files(out, net_cpu, spec, metrics, manifest)
-        metrics["file_bytes"] = (out / "model.safetensors").stat().st_size
-        write_json(out / "metrics.json", metrics)
         shutil.rmtree(ckpt, ignore_errors=True)
     barrier(ctx)
     return out
