@@ -13,7 +13,6 @@ from ..fsutil import read_json
 from .transports import Transport
 
 RUNNER = Path(__file__).with_name("runner.py")
-EXIT_MISSING_RUNTIME = 3
 
 
 @dataclass(frozen=True)

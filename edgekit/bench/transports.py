@@ -39,7 +39,6 @@ class Transport:
     def put(self, files: list[Path], remote_dir: str) -> None: ...
     def run(self, argv: list[str], timeout: float) -> Completed: ...
     def remove(self, remote_dir: str) -> None: ...
-    def exists(self, remote_dir: str) -> bool: ...
 
 
 class LocalTransport(Transport):
@@ -66,9 +65,6 @@ class LocalTransport(Transport):
 
     def remove(self, remote_dir):
         shutil.rmtree(remote_dir, ignore_errors=True)
-
-    def exists(self, remote_dir):
-        return Path(remote_dir).exists()
 
 
 @dataclass
@@ -129,9 +125,6 @@ class SshTransport(Transport):
                 self._ssh(f"rm -rf {shlex.quote(remote_dir)}", timeout=self.connect_timeout + 20)
             except (EdgekitError, TimeoutError):
                 pass
-
-    def exists(self, remote_dir):
-        return self._ssh(f"test -d {shlex.quote(remote_dir)}", timeout=self.connect_timeout + 20).returncode == 0
 
 
 def ssh_error(t: SshTransport, stderr: str) -> EdgekitError:

@@ -17,8 +17,7 @@ def _quality_key(task: str) -> str:
     return "accuracy" if task == "classification" else "mse"
 
 
-def compress_run(parent: Path, steps: list, out: Path, *, max_drop: float | None = None, progress: bool = True,
-                 on_step=None) -> Path:
+def compress_run(parent: Path, steps: list, out: Path, *, max_drop: float | None = None, progress: bool = True) -> Path:
     """Runs every step; writes `out` atomically. Raises BudgetFailed (exit 1) after writing when the
     accuracy fell more than `max_drop` points below the parent's; the run is kept, marked failed."""
     if not steps:
@@ -37,8 +36,6 @@ def compress_run(parent: Path, steps: list, out: Path, *, max_drop: float | None
         state, details = step.apply(state)
         row = {"step": describe(step), **state.measure(), "seconds": round(time.perf_counter() - t0, 2), **details}
         rows.append(row)
-        if on_step:
-            on_step(row, parent_row)
     final = rows[-1]
     drop_points = (parent_row[key] - final[key]) * 100 if key == "accuracy" else None
     failed = max_drop is not None and drop_points is not None and drop_points > max_drop

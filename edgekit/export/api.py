@@ -17,7 +17,7 @@ from ..profile import profile_model
 from ..runs import load_run
 from ..targets import find_target
 from . import host_runtimes
-from .deploy import DEPLOY_FORMAT, sha256, tensor_entry, toolchain, version
+from .deploy import DEPLOY_FORMAT, RUNTIME_PACKAGES, sha256, tensor_entry, toolchain, version
 from .estimate import estimate_latency
 from .models import float_model
 from .parity import compare
@@ -67,11 +67,13 @@ def _run_artifact(plan, path: Path, x: np.ndarray, arena: int | None) -> np.ndar
     if plan.format == "onnx":
         return host_runtimes.run_onnx(path, x)
     if plan.format == "micro":
-        return host_runtimes.run_micro(path, x, arena_bytes=int(arena * 1.1) + 1024 if arena else None)
+        from .micro import ARENA_MARGIN
+
+        return host_runtimes.run_micro(path, x, arena_bytes=int(arena * ARENA_MARGIN) + 1024 if arena else None)
     return host_runtimes.run_tflite(path, x)
 
 
-def _io_entries(plan, path: Path, spec) -> tuple[dict, dict]:
+def _io_entries(plan, path: Path) -> tuple[dict, dict]:
     if plan.format == "onnx":
         import onnxruntime as ort
 
@@ -119,14 +121,13 @@ def export_run(run_path: Path, *, target: str = "x86-64", fmt: str | None = None
         parity["runtime"] = plan.runtime
         cost = profile_model(fp32_model, run.spec.input_shape)
         estimate = estimate_latency(tgt, macs=cost.macs, weight_bytes=artifact.stat().st_size, precision=plan.precision)
-        inp, outp = _io_entries(plan, artifact, run.spec)
+        inp, outp = _io_entries(plan, artifact)
         np.savez_compressed(folder / "eval.npz", x=data.x["test"].astype(np.float32), y=data.y["test"], reference=reference.astype(np.float32))
         deploy = {
             "format": DEPLOY_FORMAT,
             "artifact": {"file": plan.artifact, "format": plan.format, "precision": plan.precision,
                          "bytes": artifact.stat().st_size, "sha256": sha256(artifact)},
-            "runtime": {"name": plan.runtime, "packages": {"onnxruntime": ["onnxruntime"], "litert": ["ai-edge-litert", "tflite-runtime"],
-                                                           "tflite-micro": ["tflite-micro"]}[plan.runtime],
+            "runtime": {"name": plan.runtime, "packages": RUNTIME_PACKAGES[plan.runtime],
                         "threads": tgt.runtime["threads"], **({"arena_bytes": info["arena_bytes"]} if "arena_bytes" in info else {})},
             "input": {**inp, "layout": run.spec.layout, "sample_shape": run.spec.input_shape},
             "output": outp,
@@ -136,7 +137,7 @@ def export_run(run_path: Path, *, target: str = "x86-64", fmt: str | None = None
             "source": {"run": str(run.path.resolve()), "model": run.spec.name, "lineage": run.manifest.get("lineage", []) + [str(run.path.resolve())],
                        "stage": run.manifest.get("stage")},
             "target": tgt.to_json(),
-            "toolchain": toolchain(plan.format, plan.precision, info["quantizer"], info.get("onnx")),
+            "toolchain": toolchain(plan.format, info["quantizer"], info.get("onnx")),
             "calibration": ({"split": "train", "samples": int(len(calibration))} if calibration is not None
                             else run.spec.quantization.get("calibration") if plan.precision == "int8" else None),
             "eval": {"file": "eval.npz", "split": "test", "samples": int(len(data.y["test"])),

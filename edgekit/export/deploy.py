@@ -25,7 +25,7 @@ def version(dist: str) -> str | None:
         return None
 
 
-def toolchain(fmt: str, precision: str, quantizer: str | None, onnx_info: dict | None) -> dict:
+def toolchain(fmt: str, quantizer: str | None, onnx_info: dict | None) -> dict:
     import torch
 
     from .. import __version__
