@@ -55,8 +55,9 @@ def _synthetic(arg: str, input_shape):
         shape = tuple(int(d) for d in parts[0].split(","))
         n_classes = int(parts[1])
         n = int(parts[2]) if len(parts) > 2 else 1200
-        assert n_classes >= 1 and n >= 3 * n_classes and all(d > 0 for d in shape)
-    except (ValueError, IndexError, AssertionError):
+        if n_classes < 1 or n < 3 * n_classes or not all(d > 0 for d in shape):
+            raise ValueError  # an assert would vanish under `python -O`
+    except (ValueError, IndexError):
         raise EdgekitError(f"bad synthetic spec 'synthetic:{arg}'", "write synthetic:C,H,W:N_CLASSES[:N_SAMPLES], e.g. synthetic:3,32,32:10") from None
     rng = np.random.default_rng(1234)
     # Class prototypes plus noise: learnable, so accuracy means something even on random data.
