@@ -16,10 +16,10 @@ from pathlib import Path
 import numpy as np
 import torch
 from _common import bare_latency, write_results
+from edgekit.export.host_runtimes import run_onnx, run_tflite
 
 from edgekit.data import apply_normalization, load_run_data
 from edgekit.export import export_run
-from edgekit.export.host_runtimes import run_onnx, run_tflite
 from edgekit.quiet import captured_fds, quiet_import
 from edgekit.runs import load_run
 from edgekit.train import train_run

@@ -1,34 +1,28 @@
-"""Accuracy and loss of a model on a split; shared by training, compression and export parity checks."""
+"""Model outputs and task scores on a split; shared by training, compression and export."""
 
 from __future__ import annotations
 
 import numpy as np
 import torch
 import torch.nn as nn
-import torch.nn.functional as F
+
+from .errors import EdgekitError
 
 
 @torch.no_grad()
 def predict(model: nn.Module, x: np.ndarray, *, batch_size: int = 256, device="cpu") -> np.ndarray:
     model.eval()
-    outs = [model(torch.from_numpy(x[i:i + batch_size]).to(device)).float().cpu() for i in range(0, len(x), batch_size)]
+    outs = []
+    for i in range(0, len(x), batch_size):
+        try:
+            outs.append(model(torch.from_numpy(x[i:i + batch_size]).to(device)).float().cpu())
+        except (RuntimeError, TypeError, ValueError, IndexError) as e:
+            raise EdgekitError(f"the model's forward pass failed: {type(e).__name__}: {str(e).splitlines()[0][:200]}",
+                               "fix the model's forward() for inputs of its input shape") from None
     return torch.cat(outs).numpy() if outs else np.zeros((0,), np.float32)
 
 
-def task_loss(task: str, output: torch.Tensor, x: torch.Tensor, y: torch.Tensor, label_smoothing: float = 0.0):
-    if task == "reconstruction":
-        return F.mse_loss(output, x.reshape(output.shape))
-    return F.cross_entropy(output, y, label_smoothing=label_smoothing)
+def evaluate(model: nn.Module, task: str, x: np.ndarray, y: np.ndarray, groups=None, *, device="cpu") -> dict:
+    from .tasks import get_task
 
-
-def score(task: str, outputs: np.ndarray, x: np.ndarray, y: np.ndarray) -> dict:
-    """accuracy + loss for classifiers, mse for autoencoders (lower is better)."""
-    out, xt, yt = torch.from_numpy(outputs), torch.from_numpy(x), torch.from_numpy(y)
-    loss = float(task_loss(task, out, xt, yt)) if len(y) else float("nan")
-    if task == "reconstruction":
-        return {"loss": loss, "mse": loss}
-    return {"loss": loss, "accuracy": float((out.argmax(1) == yt).float().mean())}
-
-
-def evaluate(model: nn.Module, task: str, x: np.ndarray, y: np.ndarray, *, device="cpu") -> dict:
-    return score(task, predict(model, x, device=device), x, y)
+    return get_task(task).score(predict(model, x, device=device), x, y, groups)

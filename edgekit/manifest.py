@@ -10,8 +10,6 @@ from datetime import datetime, timezone
 
 from . import __version__
 
-MANIFEST_FORMAT = "edgekit.manifest/1"
-
 
 def now() -> str:
     return datetime.now(timezone.utc).isoformat(timespec="seconds")
@@ -31,16 +29,9 @@ def tool_versions() -> dict:
     return {"edgekit": __version__, "torch": torch.__version__, "python": platform.python_version()}
 
 
-def new_manifest(stage: str, *, parent: str | None = None, lineage: list | None = None, started: str | None = None) -> dict:
-    return {
-        "format": MANIFEST_FORMAT,
-        "stage": stage,
-        "status": "ok",
-        "parent": parent,
-        "lineage": lineage or [],
-        "command": shlex.join(["edgekit", *sys.argv[1:]]) if sys.argv and "edgekit" in sys.argv[0] else None,
-        "versions": tool_versions(),
-        "git_revision": git_revision(),
-        "started": started or now(),
-        "finished": None,
-    }
+def new_manifest(stage: str, *, parent: str | None = None, lineage: list | None = None, started: str | None = None, **extra):
+    from .contracts import Manifest
+
+    return Manifest(stage=stage, parent=parent, lineage=lineage or [],
+                    command=shlex.join(["edgekit", *sys.argv[1:]]) if sys.argv and "edgekit" in sys.argv[0] else None,
+                    versions=tool_versions(), git_revision=git_revision(), started=started or now(), **extra)

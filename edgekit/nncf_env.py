@@ -12,11 +12,9 @@ import os
 import time
 from pathlib import Path
 
+from .cache import cache_root
+
 STALE_LOCK_SECONDS = 15 * 60
-
-
-def _cache_root() -> Path:
-    return Path(os.environ.get("XDG_CACHE_HOME", Path.home() / ".cache")) / "edgekit"
 
 
 def import_nncf():
@@ -25,7 +23,7 @@ def import_nncf():
     # NNCF replaces its telemetry with a no-op when NNCF_CI is set; users' private models send nothing.
     os.environ.setdefault("NNCF_CI", "1")
     os.environ.setdefault("NNCF_EXTENSION_LOAD_TIMEOUT", "0")
-    ext_dir = Path(os.environ.setdefault("TORCH_EXTENSIONS_DIR", str(_cache_root() / "torch_extensions" / torch.__version__)))
+    ext_dir = Path(os.environ.setdefault("TORCH_EXTENSIONS_DIR", str(cache_root() / "torch_extensions" / torch.__version__)))
     ext_dir.mkdir(parents=True, exist_ok=True)
     for lock in ext_dir.glob("**/lock"):
         if time.time() - lock.stat().st_mtime > STALE_LOCK_SECONDS:

@@ -2,107 +2,155 @@
 
 Each stage writes its own folder under the pipeline's output folder, atomically; a finished folder is the
 record that the stage is done, so a re-run skips it (an interrupted training run resumes from its last epoch).
+The file is validated (types, keys, stage names) before any stage runs.
 """
 
 from __future__ import annotations
 
-from dataclasses import dataclass
 from pathlib import Path
-from typing import Callable
+from typing import Any, Callable, Optional
 
+from pydantic import Field, field_validator
+
+from .contracts import KwargValue, check_plain_name
 from .errors import EdgekitError
 from .fsutil import read_toml
 from .resources import data_dir
 from .runs import CHECKPOINT_DIR, is_run
+from .schema import Strict, parse
 
-_KEYS = {"": {"name", "description", "train", "compress", "export", "bench"},
-         "train": {"model", "dataset", "epochs", "batch_size", "lr", "weight_decay", "seed", "input_shape"},
-         "export": {"target", "calib"},
-         "bench": {"device", "min_queries", "min_seconds", "warmup", "threads", "timeout", "python", "ssh_config"}}
+RESERVED = {"train", "dist", "report"}
 
 
-@dataclass
+class TrainSection(Strict):
+    model: str = "digits-cnn"
+    dataset: Optional[str] = None
+    epochs: Optional[int] = None
+    batch_size: Optional[int] = None
+    lr: Optional[float] = None
+    weight_decay: Optional[float] = None
+    seed: int = 0
+    input_shape: Optional[list[int]] = None
+    model_args: dict[str, KwargValue] = Field(default_factory=dict)
+
+
+class ExportSection(Strict):
+    target: str = "x86-64"
+    calib: int = 300
+    formats: Optional[list[str]] = None  # every runtime side by side; default: the target's preferred format
+
+
+class BenchSection(Strict):
+    device: str = "local"
+    min_queries: Optional[int] = None
+    min_seconds: Optional[float] = None
+    warmup: Optional[int] = None
+    threads: Optional[int] = None
+    timeout: Optional[float] = None
+    python: Optional[str] = None
+    ssh_config: Optional[str] = None
+
+
+class PipelineFile(Strict):
+    name: Optional[str] = None
+    description: str = ""
+    train: TrainSection
+    compress: list[dict[str, Any]] = Field(default_factory=list)
+    export: ExportSection
+    bench: BenchSection = Field(default_factory=BenchSection)
+
+    @field_validator("compress")
+    @classmethod
+    def _stages(cls, v):
+        names = []
+        for i, stage in enumerate(v, 1):
+            name = stage.get("name")
+            if not isinstance(name, str):
+                raise ValueError(f"[[compress]] {i} needs name = \"...\" (a plain folder name)")
+            check_plain_name(name, "stage name")
+            if name in RESERVED or name in names:
+                raise ValueError(f"stage name '{name}' is used twice or reserved ({', '.join(sorted(RESERVED))})")
+            names.append(name)
+        return v
+
+
 class Pipeline:
-    name: str
-    train: dict
-    compress: list[dict]
-    export: dict
-    bench: dict
-    path: Path
+    def __init__(self, file: PipelineFile, path: Path):
+        self.file, self.path = file, path
+        self.name = file.name or path.stem
+        self.steps = [_compress_step(s) for s in file.compress]  # a bad step is rejected now, not after training
+
+
+def _compress_step(stage: dict):
+    from .compress.recipe import step_from_table
+
+    return step_from_table({k: v for k, v in stage.items() if k != "name"}, f"[[compress]] {stage['name']}")
 
 
 def load_pipeline(path: Path | None) -> Pipeline:
     path = Path(path) if path else data_dir("pipelines") / "digits.toml"
     data = read_toml(path, "pipeline file", "check the path (the default is the embedded digits pipeline)")
-    for section, allowed in _KEYS.items():
-        table = data if section == "" else data.get(section, {})
-        for key in table:
-            if key not in allowed:
-                raise EdgekitError(f"{path}: unknown key '{section + '.' if section else ''}{key}'", f"allowed: {', '.join(sorted(allowed))}")
-    for key in ("train", "export"):
-        if key not in data:
-            raise EdgekitError(f"{path}: missing [{key}] table", "see pipelines/digits.toml")
-    names = [c.get("name") for c in data.get("compress", [])]
-    if any(not n for n in names) or len(set(names)) != len(names):
-        raise EdgekitError(f"{path}: every [[compress]] step needs a unique name", "add name = \"...\" to each step")
-    for spec in data.get("compress", []):
-        _compress_step(spec)  # reject a bad step now, not after training
-    return Pipeline(data.get("name", path.stem), data["train"], data.get("compress", []), data["export"], data.get("bench", {}), path)
+    file = parse(PipelineFile, data, str(path), "see pipelines/digits.toml")
+    return Pipeline(file, path)
 
 
-def _compress_step(spec: dict):
-    from .compress.recipe import load_recipe_steps_from_tables
+def report_done(report: Path) -> bool:
+    base = report.with_suffix("")
+    return all(base.with_suffix(s).is_file() for s in (".json", ".md", ".html"))
 
-    return load_recipe_steps_from_tables([{k: v for k, v in spec.items() if k != "name"}], where=f"[[compress]] {spec['name']}")[0]
 
-
-def run_pipeline(pipeline: Pipeline, out: Path, *, device: str | None = None, say: Callable[[str], None] = print) -> dict:
-    """Runs (or resumes) every stage; returns {stage: folder}. Bench budget failures propagate (exit 1)."""
+def run_pipeline(pipeline: Pipeline, out: Path, *, device: str | None = None, say: Callable[[str], None] = print,
+                 progress: bool = True, trust_code: bool = False) -> dict:
+    """Runs (or resumes) every stage; returns {stage: folder} and the report. Bench failures propagate."""
     from .bench import Measurement, bench
     from .compress import compress_run
     from .export import export_run
     from .train import train_run
 
+    f = pipeline.file
     out = Path(out)
+    if out.exists() and not out.is_dir():
+        raise EdgekitError(f"{out} is a file, not a folder", "choose another --out")
     folders: dict[str, Path] = {}
     train_dir = out / "train"
-    t = dict(pipeline.train)
+    t = f.train
     if is_run(train_dir):
         say(f"[skip] train: {train_dir} is finished")
     elif (train_dir / CHECKPOINT_DIR).is_dir():
         say(f"[resume] train: continuing {train_dir} from its last finished epoch")
-        train_run(resume=train_dir)
+        train_run(resume=train_dir, progress=progress)
     else:
-        say(f"[run] train {t.get('model', 'digits-cnn')} on {t.get('dataset', 'its recipe data set')}")
-        shape = tuple(t.pop("input_shape")) if "input_shape" in t else None
-        train_run(t.pop("model", "digits-cnn"), t.pop("dataset", None), out=train_dir, input_shape=shape, **t)
-    folders["train"] = train_dir
-    parent = train_dir
-    for spec in pipeline.compress:
-        step_dir = out / spec["name"]
+        say(f"[run] train {t.model} on {t.dataset or 'its recipe data set'}")
+        train_run(t.model, t.dataset, out=train_dir, input_shape=tuple(t.input_shape) if t.input_shape else None, seed=t.seed,
+                  epochs=t.epochs, batch_size=t.batch_size, lr=t.lr, weight_decay=t.weight_decay, model_args=t.model_args,
+                  progress=progress)
+    folders["train"] = parent = train_dir
+    for stage, step in zip(f.compress, pipeline.steps):
+        step_dir = out / stage["name"]
         if is_run(step_dir):
-            say(f"[skip] {spec['name']}: {step_dir} is finished")
+            say(f"[skip] {stage['name']}: {step_dir} is finished")
         else:
-            say(f"[run] compress {spec['name']} ({spec['kind']})")
-            compress_run(parent, [_compress_step(spec)], step_dir)
-        folders[spec["name"]] = parent = step_dir
-    target = pipeline.export.get("target", "x86-64")
+            say(f"[run] compress {stage['name']} ({stage['kind']})")
+            compress_run(parent, [step], step_dir, progress=progress, trust_code=trust_code)
+        folders[stage["name"]] = parent = step_dir
+    quantized = {s["name"] for s in f.compress if s.get("kind") in ("qat", "ptq")}
     artifacts = []
-    quantized = {s["name"] for s in pipeline.compress if s["kind"] in ("qat", "ptq")}
     for stage, run in folders.items():  # every stage: the report compares fp32, compressed and int8 side by side
-        art_dir = out / "dist" / stage
         precision = "int8" if stage in quantized else "fp32"
-        if (art_dir / "deploy.json").is_file():
-            say(f"[skip] export {stage}: {art_dir} is finished")
-        else:
-            say(f"[run] export {stage} for {target} ({precision})")
-            export_run(run, target=target, precision=precision, out=art_dir, calib=pipeline.export.get("calib", 300))
-        artifacts.append(art_dir)
-    b = dict(pipeline.bench)
+        for fmt in f.export.formats or [None]:
+            art_dir = out / "dist" / (stage if fmt is None else f"{stage}-{fmt}")
+            if (art_dir / "deploy.json").is_file():
+                say(f"[skip] export {stage}{'' if fmt is None else ' ' + fmt}: {art_dir} is finished")
+            else:
+                say(f"[run] export {stage} for {f.export.target} ({fmt or 'its format'}, {precision})")
+                export_run(run, target=f.export.target, fmt=fmt, precision=precision, out=art_dir, calib=f.export.calib,
+                           trust_code=trust_code, progress=progress)
+            artifacts.append(art_dir)
+    b = f.bench
     report = out / "report" / "report.html"
-    say(f"[run] bench {len(artifacts)} artifacts on {device or b.get('device', 'local')}")
-    m = Measurement(**{k: b[k] for k in ("min_queries", "min_seconds", "warmup", "threads", "timeout") if k in b})
-    bench(artifacts, device=device or b.get("device", "local"), measurement=m, report=report,
-          python=b.get("python"), ssh_config=b.get("ssh_config"))
+    dev = device or b.device
+    say(f"[run] bench {len(artifacts)} artifacts on {dev}")
+    m = Measurement(**{k: getattr(b, k) for k in ("min_queries", "min_seconds", "warmup", "threads", "timeout") if getattr(b, k) is not None})
+    rep, _ = bench(artifacts, device=dev, measurement=m, report=report, python=b.python, ssh_config=b.ssh_config)
     folders["report"] = report
-    return folders
+    return {"folders": folders, "report": rep}

@@ -1,57 +1,77 @@
-"""Model recipes: models/*.toml (or a user's TOML by path) name an architecture, its input and training defaults."""
+"""Model recipes: models/*.toml (or a user's TOML by path) name an architecture, its input and training defaults.
+
+`arch` is a zoo architecture key, or a user module (file.py:Class, package.module:factory, timm:NAME) whose
+constructor gets the recipe's [kwargs]. [counted] holds the params and MACs edgekit counted for the recipe's
+defaults (tested against the built model), so listing the zoo needs no torch.
+"""
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Optional
 
+from pydantic import Field, field_validator
+
+from .contracts import KwargValue
 from .errors import EdgekitError
 from .fsutil import read_toml
 from .resources import data_dir
-from .spec import TASKS
+from .schema import Strict, parse
 
-_TOP_KEYS = {"name", "description", "task", "arch", "input_shape", "dataset", "kwargs", "train", "reference"}
 TRAIN_DEFAULTS = {"epochs": 20, "batch_size": 64, "lr": 3e-3, "weight_decay": 1e-4, "label_smoothing": 0.0}
 
 
-@dataclass(frozen=True)
-class Recipe:
+class TrainDefaults(Strict):
+    epochs: Optional[int] = None
+    batch_size: Optional[int] = None
+    lr: Optional[float] = None
+    weight_decay: Optional[float] = None
+    label_smoothing: Optional[float] = None
+
+
+class Counted(Strict):
+    params: int
+    macs: int
+    num_classes: Optional[int] = None
+
+
+class Recipe(Strict):
     name: str
     arch: str
-    input_shape: tuple[int, ...]
+    input_shape: list[int]
     task: str = "classification"
     description: str = ""
     dataset: str = "digits"
-    kwargs: dict = field(default_factory=dict)
-    train: dict = field(default_factory=dict)
-    path: Path | None = None
+    kwargs: dict[str, KwargValue] = Field(default_factory=dict)
+    train: TrainDefaults = Field(default_factory=TrainDefaults)
+    counted: Optional[Counted] = None
+    path: Optional[str] = None
 
+    @field_validator("input_shape")
+    @classmethod
+    def _shape(cls, v):
+        if not v or any(d <= 0 for d in v):
+            raise ValueError("must be a list of positive integers")
+        return v
 
-def _check(cond: bool, path: Path, key: str, expected: str) -> None:
-    if not cond:
-        raise EdgekitError(f"{path}: key '{key}' must be {expected}", "fix that key in the recipe")
+    @field_validator("task")
+    @classmethod
+    def _task(cls, v):
+        from .tasks import TASKS
+
+        if v not in TASKS:
+            raise ValueError(f"must be one of {', '.join(TASKS)}")
+        return v
+
+    @property
+    def train_settings(self) -> dict:
+        return {**TRAIN_DEFAULTS, **{k: v for k, v in self.train.model_dump().items() if v is not None}}
 
 
 def load_recipe(path: Path) -> Recipe:
     path = Path(path)
     data = read_toml(path, "recipe")
-    for key in data:
-        if key not in _TOP_KEYS:
-            raise EdgekitError(f"{path}: unknown key '{key}'", f"allowed keys: {', '.join(sorted(_TOP_KEYS))}")
-    for key in ("name", "arch", "input_shape"):
-        _check(key in data, path, key, "present")
-    _check(isinstance(data["input_shape"], list) and all(isinstance(d, int) and d > 0 for d in data["input_shape"]),
-           path, "input_shape", "a list of positive integers")
-    task = data.get("task", "classification")
-    _check(task in TASKS, path, "task", f"one of {', '.join(TASKS)}")
-    train = dict(data.get("train", {}))
-    for key, value in train.items():
-        if key not in TRAIN_DEFAULTS:
-            raise EdgekitError(f"{path}: unknown key 'train.{key}'", f"allowed: {', '.join(TRAIN_DEFAULTS)}")
-        _check(isinstance(value, (int, float)) and not isinstance(value, bool), path, f"train.{key}", "a number")
-    return Recipe(name=data["name"], arch=data["arch"], input_shape=tuple(data["input_shape"]), task=task,
-                  description=data.get("description", ""), dataset=data.get("dataset", "digits"),
-                  kwargs=dict(data.get("kwargs", {})), train={**TRAIN_DEFAULTS, **train}, path=path)
+    return parse(Recipe, {**data, "path": str(path)}, str(path), "fix that key in the recipe (see models/resnet8.toml)")
 
 
 def zoo_recipes() -> dict[str, Recipe]:
@@ -65,5 +85,6 @@ def find_recipe(name_or_path: str) -> Recipe:
     recipes = zoo_recipes()
     if name_or_path not in recipes:
         raise EdgekitError(f"unknown model '{name_or_path}'",
-                           f"choose one of {', '.join(recipes)} (see `edgekit models`), a recipe.toml, or file.py:Class")
+                           f"choose one of {', '.join(recipes)} (see `edgekit models`), a recipe.toml, file.py:Class, "
+                           "package.module:factory or timm:NAME")
     return recipes[name_or_path]

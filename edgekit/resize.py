@@ -34,8 +34,13 @@ def _resized(m: nn.Module, shape: list[int]) -> nn.Module:
 
 
 def resize_to_shapes(model: nn.Module, shapes: dict[str, list[int]]) -> nn.Module:
+    from .errors import EdgekitError
+
     modules = dict(model.named_modules())
     for name, shape in shapes.items():
+        if name not in modules or not isinstance(modules[name], _RESIZABLE) or len(shape) != modules[name].weight.dim():
+            raise EdgekitError(f"model.json resizes layer '{name}', which the model does not have (or not with that rank)",
+                               "re-create the run folder (model.json does not match its architecture)")
         parent_name, _, child = name.rpartition(".")
         parent = modules[parent_name] if parent_name else model
         setattr(parent, child, _resized(modules[name], shape))

@@ -1,9 +1,10 @@
 """The run folder, written by every stage and read by the next:
 
     model.safetensors  weights (never pickled)
-    model.json         ModelSpec: architecture, input, normalisation, labels, data set and split seed
-    metrics.json       accuracy, loss curve, params, MACs, size, wall time
-    manifest.json      stage, parent run, command line, tool versions, git revision, timestamps
+    model.json         ModelSpec: architecture, input, preprocessing, labels, data set and split seed
+    metrics.json       Metrics: the task's scores, cost, the training history or the compression table
+    manifest.json      Manifest: stage, parent run, command line, tool versions, git revision, timestamps, status
+    code/              the user's module source (user architectures only), imported only under --trust-code
 """
 
 from __future__ import annotations
@@ -13,51 +14,59 @@ from dataclasses import dataclass
 from pathlib import Path
 
 import torch.nn as nn
-from safetensors.torch import load_file, save_file
 
+from .contracts import Manifest, Metrics, ModelSpec, load_manifest, load_metrics, load_spec
 from .errors import EdgekitError
 from .fold import fold_batchnorm
-from .fsutil import read_json, staged_dir, write_json
-from .manifest import now
+from .fsutil import write_bytes, write_json
 from .resize import resize_to_shapes
-from .spec import ModelSpec
 from .zoo import build_model
 
 RUN_FILES = ("model.safetensors", "model.json", "metrics.json", "manifest.json")
 CHECKPOINT_DIR = ".checkpoint"
+CODE_DIR = "code"
 
 
 @dataclass
 class Run:
-    path: Path
+    path: Path | None
     model: nn.Module
     spec: ModelSpec
-    metrics: dict
-    manifest: dict
+    metrics: Metrics
+    manifest: Manifest
+    trust_code: bool = False  # what the user allowed when it was opened (rebuilding its float model needs the same)
 
 
 def state_tensors(model: nn.Module) -> dict:
     return {k: v.detach().cpu().contiguous() for k, v in model.state_dict().items()}
 
 
-def write_run_files(folder: Path, model: nn.Module, spec: ModelSpec, metrics: dict, manifest: dict) -> None:
+def write_run_files(folder: Path, model: nn.Module, spec: ModelSpec, metrics: Metrics, manifest: Manifest, *,
+                    code: bytes | None = None) -> None:
     """Each file lands atomically, the manifest last: a folder is a run only once all four are there."""
+    from safetensors.torch import save_file
+
     folder = Path(folder)
     folder.mkdir(parents=True, exist_ok=True)
+    if code is not None and spec.code is not None:
+        write_bytes(folder / CODE_DIR / spec.code.file, code)
     weights = folder / "model.safetensors"
-    tmp = folder / ".model.safetensors.writing"
+    tmp = folder / f".model.safetensors.{os.getpid()}.tmp"
     save_file(state_tensors(model), str(tmp), metadata={"format": "edgekit"})
     os.replace(tmp, weights)
     write_json(folder / "model.json", spec.to_json())
-    write_json(folder / "metrics.json", {**metrics, "file_bytes": weights.stat().st_size})
-    write_json(folder / "manifest.json", {**manifest, "finished": manifest.get("finished") or now()})
+    write_json(folder / "metrics.json", metrics.replace(**{"file_bytes": weights.stat().st_size}).model_dump(mode="json"))
+    from .manifest import now
+
+    write_json(folder / "manifest.json", manifest.replace(finished=manifest.finished or now()).model_dump(mode="json"))
 
 
-def save_run(out: Path, model: nn.Module, spec: ModelSpec, metrics: dict, manifest: dict, *, replace: bool = False) -> Path:
-    """Write a complete run folder in one step: staged beside `out`, then renamed into place."""
-    with staged_dir(Path(out), replace=replace) as tmp:
-        write_run_files(tmp, model, spec, metrics, manifest)
-    return Path(out)
+def code_bytes(run: Run) -> bytes | None:
+    """The user code a run carries, for the runs derived from it."""
+    if run.spec.code is None or run.path is None:
+        return None
+    copy = run.path / CODE_DIR / run.spec.code.file
+    return copy.read_bytes() if copy.is_file() else None
 
 
 def is_run(path: Path) -> bool:
@@ -68,18 +77,27 @@ def check_run_folder(path: Path) -> Path:
     path = Path(path)
     if not path.exists():
         raise EdgekitError(f"run folder not found: {path}", "pass a folder written by `edgekit train` or `edgekit compress`")
-    if not is_run(path):
-        if (path / CHECKPOINT_DIR).is_dir():
-            raise EdgekitError(f"{path} is an unfinished training run", f"finish it with `edgekit train --resume {path}`")
-        missing = [f for f in RUN_FILES if not (path / f).is_file()]
-        raise EdgekitError(f"{path} is not a run folder (missing {', '.join(missing)})",
-                           "pass a folder written by `edgekit train` or `edgekit compress`")
-    return path
+    if not path.is_dir():
+        raise EdgekitError(f"{path} is a file, not a run folder", "pass a folder written by `edgekit train` or `edgekit compress`")
+    if is_run(path):
+        return path
+    start_over = f"or start over: remove it (rm -r {path}) and train again"
+    if (path / "manifest.json").is_file():
+        m = load_manifest(path / "manifest.json")
+        if m.status == "failed":
+            raise EdgekitError(f"{path} is a training run that failed ({m.failure})", f"fix the cause, then `edgekit train --resume {path}`, {start_over}")
+    if (path / CHECKPOINT_DIR).is_dir():
+        raise EdgekitError(f"{path} is an unfinished training run", f"finish it with `edgekit train --resume {path}`, {start_over}")
+    missing = [f for f in RUN_FILES if not (path / f).is_file()]
+    raise EdgekitError(f"{path} is not a run folder (missing {', '.join(missing)})",
+                       "pass a folder written by `edgekit train` or `edgekit compress`")
 
 
-def rebuild_structure(spec: ModelSpec) -> nn.Module:
-    """The module a spec describes, with pruned shapes, folded batch-norm and quantizers, before weights load."""
-    model = build_model(spec)
+def rebuild_structure(spec: ModelSpec, *, run_path: Path | None = None, trust_code: bool = False,
+                      module: nn.Module | None = None) -> nn.Module:
+    """The module a spec describes, with pruned shapes, folded batch-norm and quantizers, before weights load.
+    `module`: the architecture as an nn.Module the caller built (a notebook class that lives in no file)."""
+    model = module if module is not None else build_model(spec, run_path=run_path, trust_code=trust_code)
     if spec.resized_layers:
         resize_to_shapes(model, spec.resized_layers)
     if spec.bn_folded:
@@ -88,24 +106,29 @@ def rebuild_structure(spec: ModelSpec) -> nn.Module:
         from .nncf_env import import_nncf
 
         nncf = import_nncf()
-        model = nncf.torch.load_from_config(model.eval(), spec.quantization["config"])
+        try:  # NNCF only instantiates its own classes from the config (allowed_modules)
+            model = nncf.torch.load_from_config(model.eval(), spec.quantization["config"])
+        except Exception as e:
+            raise EdgekitError(f"the quantizer config in model.json does not fit the model: {type(e).__name__}: {str(e)[:120]}",
+                               "re-create the run folder") from None
     return model
 
 
-def load_run(path: Path) -> Run:
+def load_run(path: Path, *, trust_code: bool = False, module: nn.Module | None = None) -> Run:
+    """Read and validate a run folder, rebuild its model. Never unpickles; imports user code only when trusted."""
+    from safetensors.torch import load_file
+
     path = check_run_folder(path)
+    spec, metrics, manifest = load_spec(path / "model.json"), load_metrics(path / "metrics.json"), load_manifest(path / "manifest.json")
     try:
-        spec = ModelSpec.from_json(read_json(path / "model.json"))
-        metrics, manifest = read_json(path / "metrics.json"), read_json(path / "manifest.json")
         state = load_file(str(path / "model.safetensors"))
-    except EdgekitError:
-        raise
     except Exception as e:
-        raise EdgekitError(f"run folder {path} is corrupt: {type(e).__name__}: {e}", "re-create it with `edgekit train`") from None
-    model = rebuild_structure(spec)
+        raise EdgekitError(f"run folder {path} is corrupt: model.safetensors: {type(e).__name__}: {str(e)[:120]}",
+                           "re-create it with `edgekit train`") from None
+    model = rebuild_structure(spec, run_path=path, trust_code=trust_code, module=module)
     try:
         model.load_state_dict(state, strict=True)
     except RuntimeError as e:
         first = str(e).strip().splitlines()[0:2]
         raise EdgekitError(f"weights in {path} do not fit its model.json: {' '.join(first)}", "re-create the run folder") from None
-    return Run(path=path, model=model.eval(), spec=spec, metrics=metrics, manifest=manifest)
+    return Run(path=path, model=model.eval(), spec=spec, metrics=metrics, manifest=manifest, trust_code=trust_code)

@@ -1,99 +1,146 @@
-"""Device profiles: targets/*.toml (or a user's TOML by path), validated against a schema."""
+"""Device profiles: targets/*.toml (or a user's TOML by path), validated against a typed schema."""
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+import platform
+from functools import cached_property
 from pathlib import Path
+from typing import Literal, Optional
+
+from pydantic import Field, field_validator
 
 from .errors import EdgekitError
 from .fsutil import read_toml
 from .resources import data_dir
+from .schema import Strict, parse
 
-NUM = (int, float)
-FORMATS = ("onnx", "tflite", "micro", "edgetpu")
 PRECISIONS = ("fp32", "fp16", "int8", "dynamic")
-RUNTIMES = ("onnxruntime", "litert", "tflite-micro")
-
-# section → key → (types, required)
-SCHEMA: dict[str, dict[str, tuple[tuple, bool]]] = {
-    "": {"name": ((str,), True), "aliases": ((list,), False), "description": ((str,), True), "kind": ((str,), True)},
-    "hardware": {"cpu": ((str,), True), "cores": ((int,), True), "clock_mhz": (NUM, True), "ram_mb": (NUM, False),
-                 "ram_kb": (NUM, False), "flash_kb": (NUM, False), "sram_kb": (NUM, False), "accelerator": ((str,), True),
-                 "peak_gmacs_fp32": (NUM, True), "peak_gmacs_fp16": (NUM, False), "peak_gmacs_int8": (NUM, True),
-                 "memory_bandwidth_gbs": (NUM, True)},
-    "runtime": {"runtimes": ((list,), True), "preferred_format": ((str,), True), "preferred_precision": ((str,), True),
-                "threads": ((int,), True), "full_int8_only": ((bool,), True), "emulation_cpu": ((str,), False)},
-    "budgets": {"latency_p90_ms": (NUM, True), "min_accuracy": (NUM, True), "max_memory_mb": (NUM, True),
-                "min_int8_agreement": (NUM, True)},
-}
 
 
-@dataclass(frozen=True)
-class Target:
+class Hardware(Strict):
+    cpu: str
+    cores: int
+    clock_mhz: float
+    ram_mb: Optional[float] = None
+    ram_kb: Optional[float] = None
+    flash_kb: Optional[float] = None
+    sram_kb: Optional[float] = None
+    accelerator: str
+    peak_gmacs_fp32: float
+    peak_gmacs_fp16: Optional[float] = None
+    peak_gmacs_int8: float
+    memory_bandwidth_gbs: float
+    # x86 only: the ISA flags the int8 scheme depends on ("host" = the CPU running edgekit).
+    isa: Optional[list[str]] = None
+
+
+class RuntimeSection(Strict):
+    runtimes: list[str]
+    preferred_format: str
+    preferred_precision: Literal["fp32", "fp16", "int8", "dynamic", "auto"]
+    threads: int
+    full_int8_only: bool
+
+    @field_validator("preferred_format")
+    @classmethod
+    def _format(cls, v):
+        from .formats import FORMATS
+
+        if v not in FORMATS:
+            raise ValueError(f"must be one of {', '.join(FORMATS)}")
+        return v
+
+    @field_validator("runtimes")
+    @classmethod
+    def _runtimes(cls, v):
+        from .device.runtimes import RUNTIMES
+
+        unknown = [r for r in v if r not in RUNTIMES]
+        if unknown or not v:
+            raise ValueError(f"unknown runtime '{unknown[0] if unknown else ''}' (known: {', '.join(RUNTIMES)})")
+        return v
+
+    @field_validator("threads")
+    @classmethod
+    def _threads(cls, v):
+        if v < 1:
+            raise ValueError("must be ≥ 1")
+        return v
+
+
+class Budgets(Strict):
+    latency_p90_ms: float
+    max_memory_mb: float
+    min_int8_agreement: float
+    min_accuracy: Optional[float] = None  # classification
+    min_auc: Optional[float] = None  # anomaly detection
+    max_mse: Optional[float] = None  # reconstruction
+
+
+class TargetProfile(Strict):
     name: str
-    aliases: tuple[str, ...]
+    aliases: list[str] = Field(default_factory=list)
     description: str
     kind: str
-    hardware: dict
-    runtime: dict
-    budgets: dict
-    path: Path
+    hardware: Hardware
+    runtime: RuntimeSection
+    budgets: Budgets
 
-    @property
-    def is_mcu(self) -> bool:
-        return self.kind == "mcu"
+
+class Target:
+    """A validated profile plus where it came from."""
+
+    def __init__(self, profile: TargetProfile, path: Path | None):
+        self.profile, self.path = profile, path
+
+    name = property(lambda self: self.profile.name)
+    aliases = property(lambda self: tuple(self.profile.aliases))
+    description = property(lambda self: self.profile.description)
+    kind = property(lambda self: self.profile.kind)
+    hardware = property(lambda self: self.profile.hardware)
+    runtime = property(lambda self: self.profile.runtime)
+    budgets = property(lambda self: self.profile.budgets)
 
     def ram_bytes(self) -> int | None:
         hw = self.hardware
-        return int(hw["ram_kb"] * 1024) if "ram_kb" in hw else int(hw["ram_mb"] * 1024 * 1024) if "ram_mb" in hw else None
+        return int(hw.ram_kb * 1024) if hw.ram_kb is not None else int(hw.ram_mb * 1024 * 1024) if hw.ram_mb is not None else None
 
     def flash_bytes(self) -> int | None:
-        return int(self.hardware["flash_kb"] * 1024) if "flash_kb" in self.hardware else None
+        return int(self.hardware.flash_kb * 1024) if self.hardware.flash_kb is not None else None
+
+    @cached_property
+    def isa(self) -> set[str] | None:
+        """x86 ISA flags of the target's CPU (None off x86); "host" reads this machine's /proc/cpuinfo."""
+        flags = self.hardware.isa
+        if flags is None:
+            return None
+        if flags == ["host"]:
+            return host_isa()
+        return set(flags)
+
+    def is_host(self) -> bool:
+        """True when this machine can stand for the target (an x86-64 profile measured on x86-64)."""
+        return self.kind == "linux-x86_64" and platform.machine() in ("x86_64", "AMD64")
 
     def to_json(self) -> dict:
-        return {"name": self.name, "description": self.description, "kind": self.kind, "hardware": self.hardware,
-                "runtime": self.runtime, "budgets": self.budgets}
+        return self.profile.model_dump(mode="json")
 
 
-def _fail(path: Path, key: str, problem: str) -> EdgekitError:
-    return EdgekitError(f"{path}: {problem} '{key}'", "fix that key (see targets/rpi4.toml for a complete profile)")
-
-
-def _validate(data: dict, path: Path) -> None:
-    for section, keys in SCHEMA.items():
-        table = data if section == "" else data.get(section)
-        if table is None:
-            raise _fail(path, section, "missing section")
-        if not isinstance(table, dict):
-            raise _fail(path, section, "section must be a table:")
-        for key, value in table.items():
-            if section == "" and key in SCHEMA and key:
-                continue
-            full = f"{section}.{key}" if section else key
-            if key not in keys:
-                raise _fail(path, full, "unknown key")
-            types, _ = keys[key]
-            if not isinstance(value, types) or (isinstance(value, bool) and bool not in types):
-                raise _fail(path, full, f"wrong type ({type(value).__name__}, expected {'/'.join(t.__name__ for t in types)}) for")
-        for key, (_, required) in keys.items():
-            if required and key not in table:
-                raise _fail(path, f"{section}.{key}" if section else key, "missing key")
-    rt = data["runtime"]
-    if rt["preferred_format"] not in FORMATS:
-        raise _fail(path, "runtime.preferred_format", f"must be one of {', '.join(FORMATS)}:")
-    if rt["preferred_precision"] not in PRECISIONS:
-        raise _fail(path, "runtime.preferred_precision", f"must be one of {', '.join(PRECISIONS)}:")
-    for r in rt["runtimes"]:
-        if r not in RUNTIMES:
-            raise _fail(path, "runtime.runtimes", f"unknown runtime '{r}' in")
+def host_isa() -> set[str]:
+    try:
+        for line in Path("/proc/cpuinfo").read_text().splitlines():
+            if line.startswith("flags"):
+                return set(line.split(":", 1)[1].split())
+    except OSError:
+        pass
+    return set()
 
 
 def load_target(path: Path) -> Target:
     path = Path(path)
     data = read_toml(path, "target file", "check the --target path")
-    _validate(data, path)
-    return Target(name=data["name"], aliases=tuple(data.get("aliases", [])), description=data["description"],
-                  kind=data["kind"], hardware=data["hardware"], runtime=data["runtime"], budgets=data["budgets"], path=path)
+    profile = parse(TargetProfile, data, str(path), "fix that key (see targets/rpi4.toml for a complete profile)")
+    return Target(profile, path)
 
 
 def all_targets() -> dict[str, Target]:

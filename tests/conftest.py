@@ -61,4 +61,24 @@ def digits_run(tmp_path_factory) -> Path:
     from edgekit.train import train_run
 
     out = tmp_path_factory.mktemp("runs") / "digits"
-    return train_run("digits-cnn", out=out, progress=False)
+    return train_run("digits-cnn", out=out, progress=False).path
+
+
+def export(run, **kw):
+    """export_run for tests: (artifact folder, deploy.json as a dict)."""
+    from edgekit.export import export_run
+
+    art = export_run(run, progress=False, **kw)
+    return art.path, art.deploy.model_dump(mode="json")
+
+
+def compress(run, steps, out, **kw):
+    from edgekit.compress import compress_run
+
+    return compress_run(run, steps, out, progress=False, **kw).path
+
+
+def train(*a, **kw):
+    from edgekit.train import train_run
+
+    return train_run(*a, progress=False, **kw).path

@@ -6,9 +6,9 @@ import json
 
 import pytest
 import torch
+from conftest import assert_one_line_error, compress, train
 
-from conftest import assert_one_line_error
-from edgekit.compress import DistillStep, PruneStep, QuantStep, compress_run
+from edgekit.compress import DistillStep, PruneStep, QuantStep
 from edgekit.runs import load_run
 
 
@@ -19,34 +19,33 @@ def _metrics(path):
 @pytest.fixture(scope="session")
 def pruned_run(digits_run, tmp_path_factory):
     out = tmp_path_factory.mktemp("compress") / "pruned"
-    return compress_run(digits_run, [PruneStep(0.5, finetune=10)], out, progress=False)
+    return compress(digits_run, [PruneStep(0.5, finetune=10)], out)
 
 
 def test_structured_pruning_gives_a_smaller_dense_model_that_reloads(pruned_run, digits_run):
     m = _metrics(pruned_run)
     parent, pruned = m["steps"]
     assert pruned["macs"] <= 0.35 * parent["macs"] and pruned["params"] < 0.35 * parent["params"]
-    assert m["drop_points"] <= 1.0
+    assert m["drop"] <= 1.0
     run = load_run(pruned_run)
-    assert run.spec.resized_layers and run.manifest["parent"] == str(digits_run.resolve())
-    assert run.manifest["lineage"] == [str(digits_run.resolve())]
+    assert run.spec.resized_layers and run.manifest.parent == str(digits_run.resolve())
+    assert run.manifest.lineage == [str(digits_run.resolve())]
     conv = run.model.features[0][0]
     assert conv.out_channels == 8  # 16 channels, half pruned; the new count is what model.json recorded
 
 
 def test_pruning_keeps_residual_and_depthwise_layers_consistent(tmp_path):
-    from edgekit.train import train_run
 
     for model, data in (("resnet8", "synthetic:3,32,32:4:120"), ("mobilenetv1-025", "synthetic:3,96,96:2:60")):
-        parent = train_run(model, data, out=tmp_path / model, epochs=1, progress=False)
-        out = compress_run(parent, [PruneStep(0.5, finetune=1)], tmp_path / f"{model}-pruned", progress=False)
+        parent = train(model, data, out=tmp_path / model, epochs=1)
+        out = compress(parent, [PruneStep(0.5, finetune=1)], tmp_path / f"{model}-pruned")
         run = load_run(out)
         assert run.model(torch.zeros(1, *run.spec.input_shape)).shape[1] == run.spec.num_classes
         assert _metrics(out)["steps"][1]["macs"] < 0.4 * _metrics(out)["steps"][0]["macs"]
 
 
 def test_unstructured_pruning_reports_sparsity_and_says_dense_runtimes_do_not_speed_up(digits_run, tmp_path):
-    out = compress_run(digits_run, [PruneStep(0.8, finetune=3, unstructured=True)], tmp_path / "sparse", progress=False)
+    out = compress(digits_run, [PruneStep(0.8, finetune=3, unstructured=True)], tmp_path / "sparse")
     step = _metrics(out)["steps"][1]
     assert step["sparsity"] >= 0.79 and "same speed" in step["note"]
     assert step["nonzero_params"] < 0.3 * step["params"]
@@ -55,9 +54,9 @@ def test_unstructured_pruning_reports_sparsity_and_says_dense_runtimes_do_not_sp
 
 
 def test_ptq_int8_within_one_point_and_reloads_without_pickle(digits_run, tmp_path):
-    out = compress_run(digits_run, [QuantStep("ptq", calib=300)], tmp_path / "ptq", progress=False)
+    out = compress(digits_run, [QuantStep("ptq", calib=300)], tmp_path / "ptq")
     m = _metrics(out)
-    assert m["drop_points"] <= 1.0 and m["steps"][1]["calibration"] == {"split": "train", "samples": 300, "unfolded_batchnorm": 0}
+    assert m["drop"] <= 1.0 and m["steps"][1]["calibration"] == {"split": "train", "samples": 300, "unfolded_batchnorm": 0, "weights": "per-channel"}
     run = load_run(out)
     assert run.spec.bn_folded and run.spec.quantization["method"] == "ptq"
     assert not any(isinstance(mod, torch.nn.BatchNorm2d) for mod in run.model.modules())
@@ -65,14 +64,14 @@ def test_ptq_int8_within_one_point_and_reloads_without_pickle(digits_run, tmp_pa
 
 
 def test_qat_after_pruning_stays_within_half_a_point(pruned_run, tmp_path):
-    out = compress_run(pruned_run, [QuantStep("qat", epochs=3)], tmp_path / "qat", progress=False)
+    out = compress(pruned_run, [QuantStep("qat", epochs=3)], tmp_path / "qat")
     m = _metrics(out)
-    assert m["drop_points"] <= 0.5
-    assert load_run(out).metrics["test"]["accuracy"] == pytest.approx(m["steps"][1]["accuracy"])
+    assert m["drop"] <= 0.5
+    assert load_run(out).metrics.test["accuracy"] == pytest.approx(m["steps"][1]["accuracy"])
 
 
 def test_distillation_trains_a_half_width_student(digits_run, tmp_path):
-    out = compress_run(digits_run, [DistillStep("digits-cnn", width=0.5, epochs=10)], tmp_path / "student", progress=False)
+    out = compress(digits_run, [DistillStep("digits-cnn", width=0.5, epochs=10)], tmp_path / "student")
     m = _metrics(out)
     assert m["steps"][1]["params"] < 0.35 * m["steps"][0]["params"] and m["steps"][1]["accuracy"] > 0.9
     assert load_run(out).spec.kwargs["width"] == 0.5

@@ -29,7 +29,7 @@ def test_digits_resized_to_a_bigger_rgb_model_input():
 def test_normalisation_uses_train_statistics_per_channel():
     d = load_dataset("synthetic:3,4,4:2", seed=0)
     norm = compute_normalization(d.x["train"])
-    assert len(norm["mean"]) == 3 and norm["axis"] == 1
+    assert len(norm["mean"]) == 3 and norm["axis"] == 0  # the channel axis of one sample (C, H, W)
     z = apply_normalization(d.x["train"], norm)
     assert np.allclose(z.mean(axis=(0, 2, 3)), 0, atol=1e-4) and np.allclose(z.std(axis=(0, 2, 3)), 1, atol=1e-3)
 
@@ -42,7 +42,7 @@ def test_npz_with_nhwc_images_and_labels(tmp_path):
 
 
 def test_npz_shape_mismatch_is_a_clear_error(tmp_path):
-    np.savez(tmp_path / "d.npz", x=np.zeros((30, 7)), y=np.zeros(30))
+    np.savez(tmp_path / "d.npz", x=np.zeros((30, 7)), y=np.arange(30) % 2)
     with pytest.raises(EdgekitError, match="have shape"):
         load_dataset(f"npz:{tmp_path / 'd.npz'}", (1, 8, 8))
 

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import numpy as np
 import pytest
-
 from conftest import assert_one_line_error, run_subprocess
 
 
@@ -15,7 +14,6 @@ from conftest import assert_one_line_error, run_subprocess
     (["--dataset", "imagefolder:/no/such/dir", "--input-shape", "3,8,8"], ["image folder not found"]),
     (["--model", "/no/such.py:Net", "--input-shape", "1,8,8"], ["model file not found"]),
     (["--model", "edgekit.zoo.resnet:Nope", "--input-shape", "1,8,8"], ["'Nope' not found"]),
-    (["--model", "edgekit.zoo.resnet:ResNet8"], ["--input-shape is required"]),
     (["--model", "fc-autoencoder", "--dataset", "digits"], ["images but the model takes input shape (640,)"]),
     (["--input-shape", "1,1,1", "--dataset", "synthetic:1,1,1:2"], ["cannot take input shape (1, 1, 1)"]),
     (["--device", "tpu"], ["unknown device 'tpu'"]),

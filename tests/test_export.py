@@ -7,10 +7,9 @@ import textwrap
 
 import numpy as np
 import pytest
+from conftest import assert_one_line_error, compress, export, train
 
-from conftest import assert_one_line_error
-from edgekit.export import export_run
-from edgekit.export.deploy import sha256
+from edgekit.device.integrity import sha256
 
 
 def _parity(folder):
@@ -19,68 +18,74 @@ def _parity(folder):
 
 @pytest.mark.parametrize("fmt", ["onnx", "tflite"])
 def test_fp32_artifacts_match_pytorch_to_1e4(digits_run, tmp_path, fmt):
-    out, deploy = export_run(digits_run, fmt=fmt, precision="fp32", out=tmp_path / fmt)
+    out, deploy = export(digits_run, fmt=fmt, precision="fp32", out=tmp_path / fmt)
     p = _parity(out)
     assert p["max_abs_diff"] <= 1e-4 and p["top1_agreement"] == 1.0 and p["samples"] == 270
-    assert deploy["artifact"]["sha256"] == sha256(out / deploy["artifact"]["file"])
+    assert deploy["artifact"]["sha256"] == {f: sha256(out / f) for f in deploy["artifact"]["files"]}
 
 
 @pytest.mark.parametrize("fmt", ["onnx", "tflite"])
 def test_int8_artifacts_of_a_float_run_agree_98_percent(digits_run, tmp_path, fmt):
-    out, deploy = export_run(digits_run, fmt=fmt, precision="int8", out=tmp_path / fmt)
+    out, deploy = export(digits_run, fmt=fmt, precision="int8", out=tmp_path / fmt)
     p = _parity(out)
     assert p["top1_agreement"] >= 0.98 and p["accuracy_drop_points"] <= 1.0
     fp32_bytes = (digits_run / "model.safetensors").stat().st_size
     assert deploy["artifact"]["bytes"] < 0.4 * fp32_bytes
-    assert deploy["calibration"] == {"split": "train", "samples": 300}
+    assert deploy["calibration"]["split"] == "train" and deploy["calibration"]["samples"] == 300
 
 
 def test_rpi_alias_gives_full_int8_tflite_with_a_complete_deploy_json(digits_run, tmp_path, run_cli):
     result = run_cli("export", digits_run, "--target", "rpi", "--out", tmp_path / "rpi")
     assert result.code == 0, result.err
-    for text in ("parity in litert", "top-1 agreement", "PASS", "estimated latency on rpi4"):
+    for text in ("parity in ai-edge-litert", "top-1 agreement", "PASS", "estimated latency on rpi4", "raw input", "image: scale"):
         assert text in result.out
     d = json.loads((tmp_path / "rpi" / "deploy.json").read_text())
     assert d["target"]["name"] == "rpi4" and d["artifact"]["format"] == "tflite" and d["artifact"]["precision"] == "int8"
     assert d["input"]["dtype"] == "int8" and d["input"]["quantization"]["scale"] > 0 and d["output"]["quantization"]
-    assert d["input"]["layout"] == "NCHW" and d["preprocess"]["normalization"]["mean"] and len(d["labels"]) == 10
+    assert d["layout"] == "NCHW" and d["preprocess"]["steps"][-1]["op"] == "normalize" and len(d["labels"]) == 10
+    assert d["preprocess"]["input"] == {"kind": "image", "channels": "L"} and d["preprocess"]["steps"][0] == {"op": "scale", "factor": 1 / 16}
     assert d["source"]["lineage"][-1] == str(digits_run.resolve())
     assert {"torch", "converter", "quantizer"} <= set(d["toolchain"]) and d["estimate"]["estimate_ms"] > 0
     ev = np.load(tmp_path / "rpi" / "eval.npz")
-    assert ev["x"].shape == (270, 1, 8, 8) and ev["reference"].shape == (270, 10)
+    assert ev["raw"].shape == (270, 8, 8) and ev["raw"].dtype == np.uint8 and ev["raw"].max() == 16  # digits' own 0..16 pixels
+    assert ev["reference"].shape == (270, 10)
 
 
 @pytest.fixture(scope="module")
 def qat_run(digits_run, tmp_path_factory):
-    from edgekit.compress import PruneStep, QuantStep, compress_run
+    from edgekit.compress import PruneStep, QuantStep
 
-    return compress_run(digits_run, [PruneStep(0.5, finetune=8), QuantStep("qat", epochs=3)],
-                        tmp_path_factory.mktemp("qat") / "qat", progress=False)
+    return compress(digits_run, [PruneStep(0.5, finetune=8), QuantStep("qat", epochs=3)],
+                        tmp_path_factory.mktemp("qat") / "qat")
 
 
 def test_qat_run_exports_qdq_onnx_and_full_int8_tflite_within_half_a_point(qat_run, tmp_path):
     torch_acc = json.loads((qat_run / "metrics.json").read_text())["test"]["accuracy"]
-    onnx_out, onnx_deploy = export_run(qat_run, fmt="onnx", out=tmp_path / "onnx")
+    onnx_out, onnx_deploy = export(qat_run, fmt="onnx", out=tmp_path / "onnx")
     ops = onnx_deploy["extras"]["ops"]
+    assert onnx_deploy["extras"]["onnxruntime_fusion"]["quantized_kernels"] >= 3  # QLinearConv fused, not float convs
     assert "QuantizeLinear" in ops and "DequantizeLinear" in ops and not any("FakeQuantize" in o for o in ops)
     assert onnx_deploy["artifact"]["precision"] == "int8" and _parity(onnx_out)["reference"].startswith("PyTorch int8")
-    tfl_out, tfl_deploy = export_run(qat_run, target="rpi4", out=tmp_path / "tflite")
+    tfl_out, tfl_deploy = export(qat_run, target="rpi4", out=tmp_path / "tflite")
     assert tfl_deploy["input"]["dtype"] == "int8"
+    # TFLite int8 is re-quantized from the QAT run's float weights: deploy.json says so, and parity compares both references.
+    assert "re-quantized from the run's float weights" in tfl_deploy["toolchain"]["quantizer"]
+    assert _parity(tfl_out)["reference"] == "PyTorch fp32" and _parity(tfl_out)["vs_run_int8"]["top1_agreement"] >= 0.98
     for out in (onnx_out, tfl_out):
         assert abs(_parity(out)["accuracy"] - torch_acc) * 100 <= 0.5
 
 
 def test_fp16_onnx_and_dynamic_tflite(digits_run, tmp_path):
-    out, deploy = export_run(digits_run, fmt="onnx", precision="fp16", out=tmp_path / "fp16")
+    out, deploy = export(digits_run, fmt="onnx", precision="fp16", out=tmp_path / "fp16")
     assert deploy["input"]["dtype"] == "float32" and _parity(out)["top1_agreement"] >= 0.99
-    out, deploy = export_run(digits_run, fmt="tflite", precision="dynamic", out=tmp_path / "dyn")
+    out, deploy = export(digits_run, fmt="tflite", precision="dynamic", out=tmp_path / "dyn")
     assert _parity(out)["passed"]
 
 
 def test_dynamic_batch_onnx(digits_run, tmp_path):
     import onnxruntime as ort
 
-    out, deploy = export_run(digits_run, fmt="onnx", precision="fp32", dynamic_batch=True, out=tmp_path / "dyn")
+    out, deploy = export(digits_run, fmt="onnx", precision="fp32", dynamic_batch=True, out=tmp_path / "dyn")
     sess = ort.InferenceSession(str(out / "model.onnx"))
     assert sess.run(None, {"input": np.zeros((5, 1, 8, 8), np.float32)})[0].shape == (5, 10)
 
@@ -88,10 +93,11 @@ def test_dynamic_batch_onnx(digits_run, tmp_path):
 def test_microcontroller_export_writes_c_array_and_measured_arena(digits_run, tmp_path):
     from tflite_micro.python.tflite_micro import runtime
 
-    out, deploy = export_run(digits_run, target="cortex-m4", out=tmp_path / "m4")
-    arena = deploy["runtime"]["arena_bytes"]
+    out, deploy = export(digits_run, target="cortex-m4", out=tmp_path / "m4")
+    arena = deploy["runtime"]["options"]["arena_bytes"]
     source = (out / "model_data.cc").read_text()
     assert "alignas(16) const unsigned char g_model[]" in source and f"g_model_len = {deploy['artifact']['bytes']}" in source
+    assert deploy["artifact"]["files"] == ["model.tflite"] and set(deploy["extras"]["sidecar"]) == {"model_data.cc", "model_data.h"}
     assert "extern const unsigned char g_model[];" in (out / "model_data.h").read_text()
     runtime.Interpreter.from_file(str(out / "model.tflite"), arena_size=arena).invoke()  # the measured arena is enough
     assert _parity(out)["top1_agreement"] >= 0.98
@@ -113,7 +119,7 @@ def _tiny_board() -> str:
 
 
 def test_edgetpu_export_reports_the_operator_mapping(digits_run, tmp_path):
-    out, deploy = export_run(digits_run, target="coral", out=tmp_path / "coral")
+    out, deploy = export(digits_run, target="coral", out=tmp_path / "coral")
     mapping = deploy["extras"]["edgetpu"]
     assert mapping["fully_mapped"] and "CONV_2D" in mapping["edgetpu"] and "edgetpu_compiler" in mapping["source"]
 
@@ -145,13 +151,12 @@ MODERN_NET = textwrap.dedent("""
 
 
 def test_users_module_with_residual_depthwise_hardswish_se_upsampling_exports(tmp_path):
-    from edgekit.train import train_run
 
     (tmp_path / "modern.py").write_text(MODERN_NET)
     # Trained enough for confident logits: int8 top-1 agreement on near-tie logits of an untrained net is noise.
-    run = train_run(f"{tmp_path}/modern.py:ModernNet", out=tmp_path / "run", input_shape=(1, 8, 8), epochs=20, progress=False)
+    run = train(f"{tmp_path}/modern.py:ModernNet", out=tmp_path / "run", input_shape=(1, 8, 8), epochs=20)
     for fmt, precision in (("onnx", "fp32"), ("tflite", "fp32"), ("tflite", "int8"), ("onnx", "int8")):
-        out, _ = export_run(run, fmt=fmt, precision=precision, out=tmp_path / f"{fmt}-{precision}")
+        out, _ = export(run, fmt=fmt, precision=precision, out=tmp_path / f"{fmt}-{precision}")
         assert _parity(out)["passed"], (fmt, precision, _parity(out))
 
 
@@ -185,7 +190,7 @@ def test_bad_target_files_name_file_and_key(digits_run, tmp_path, run_cli, edit,
     (["--target", "cortex-m7", "--format", "onnx"], "does not run onnx"),
     (["--target", "coral", "--precision", "fp32"], "full-integer int8 models only"),
     (["--format", "onnx", "--precision", "dynamic"], "no precision 'dynamic'"),
-    (["--format", "tflite", "--dynamic-batch"], "dynamic batch axis is available for ONNX only"),
+    (["--format", "tflite", "--dynamic-batch"], "dynamic batch axis is not available for tflite"),
     (["--target", "rpi4", "--calib", "5"], "too few"),
 ])
 def test_export_bad_input(digits_run, tmp_path, run_cli, args, fragment):
@@ -209,7 +214,6 @@ def test_corrupt_run_folder(digits_run, tmp_path, run_cli):
 
 
 def test_an_op_the_target_cannot_run_is_named(tmp_path, run_cli):
-    from edgekit.train import train_run
 
     (tmp_path / "g.py").write_text(textwrap.dedent("""
         import torch.nn as nn
@@ -220,6 +224,6 @@ def test_an_op_the_target_cannot_run_is_named(tmp_path, run_cli):
             def forward(self, x):
                 return self.fc(nn.functional.gelu(x.flatten(1)))
     """))
-    run = train_run(f"{tmp_path}/g.py:GeluNet", out=tmp_path / "run", input_shape=(1, 8, 8), epochs=1, progress=False)
+    run = train(f"{tmp_path}/g.py:GeluNet", out=tmp_path / "run", input_shape=(1, 8, 8), epochs=1)
     assert_one_line_error(run_cli("export", run, "--target", "cortex-m7", "--out", tmp_path / "o"), "op GELU", "TFLite Micro")
     assert not (tmp_path / "o").exists()

@@ -5,7 +5,6 @@ from __future__ import annotations
 import json
 
 import pytest
-
 from conftest import assert_one_line_error
 
 QUICK = """
@@ -56,14 +55,14 @@ def test_the_embedded_default_pipeline_is_digits_to_rpi4():
     from edgekit.pipeline import load_pipeline
 
     p = load_pipeline(None)
-    assert p.train["model"] == "digits-cnn" and p.export["target"] == "rpi4"
-    assert [c["kind"] for c in p.compress] == ["prune", "qat"] and p.compress[0]["ratio"] == 0.5
+    assert p.file.train.model == "digits-cnn" and p.file.export.target == "rpi4"
+    assert [c["kind"] for c in p.file.compress] == ["prune", "qat"] and p.file.compress[0]["ratio"] == 0.5
 
 
 @pytest.mark.parametrize("text, fragment", [
     (QUICK.replace("epochs = 8", "epochs = 8\nspeed = 1"), "unknown key 'train.speed'"),
     (QUICK.replace('kind = "prune"', 'kind = "squash"'), "unknown kind 'squash'"),
-    (QUICK.replace('name = "pruned"\n', ""), "unique name"),
+    (QUICK.replace('name = "pruned"\n', ""), "needs name"),
 ])
 def test_pipeline_file_errors(tmp_path, run_cli, text, fragment):
     (tmp_path / "bad.toml").write_text(text)

@@ -13,9 +13,9 @@ import time
 import numpy as np
 import pytest
 import torch
+from conftest import run_subprocess, train
 from safetensors.torch import load_file
 
-from conftest import run_subprocess
 from edgekit.runs import RUN_FILES, load_run
 
 
@@ -44,16 +44,15 @@ def test_load_run_rebuilds_the_model_without_unpickling(digits_run, monkeypatch)
     from edgekit.data import apply_normalization, load_dataset
     from edgekit.evaluate import evaluate
 
-    data = load_dataset("digits", run.spec.input_shape, seed=run.spec.dataset["seed"])
+    data = load_dataset("digits", run.spec.input_shape, seed=run.spec.dataset.seed)
     acc = evaluate(run.model, "classification", apply_normalization(data.x["test"], run.spec.normalization), data.y["test"])
-    assert acc["accuracy"] == pytest.approx(run.metrics["test"]["accuracy"])
+    assert acc["accuracy"] == pytest.approx(run.metrics.test["accuracy"])
 
 
 def test_same_seed_gives_the_same_result_twice(tmp_path):
-    from edgekit.train import train_run
 
-    a = train_run("digits-cnn", out=tmp_path / "a", epochs=3, progress=False)
-    b = train_run("digits-cnn", out=tmp_path / "b", epochs=3, progress=False)
+    a = train("digits-cnn", out=tmp_path / "a", epochs=3)
+    b = train("digits-cnn", out=tmp_path / "b", epochs=3)
     wa, wb = load_file(str(a / "model.safetensors")), load_file(str(b / "model.safetensors"))
     assert all(torch.equal(wa[k], wb[k]) for k in wa)
 
@@ -122,12 +121,11 @@ def test_users_own_module_trains_through_the_cli(tmp_path, run_cli):
                      "--out", tmp_path / "run")
     assert result.code == 0, result.err
     run = load_run(tmp_path / "run")
-    assert run.spec.source == "user" and run.spec.name == "Tiny" and run.metrics["test"]["accuracy"] > 0.5
+    assert run.spec.source == "user" and run.spec.name == "Tiny" and run.metrics.test["accuracy"] > 0.5
 
 
 def test_autoencoder_trains_on_reconstruction(tmp_path):
-    from edgekit.train import train_run
 
-    out = train_run("fc-autoencoder", "synthetic:640:1:200", out=tmp_path / "ae", epochs=2, progress=False)
+    out = train("fc-autoencoder", "synthetic:640:1:200", out=tmp_path / "ae", epochs=2)
     metrics = json.loads((out / "metrics.json").read_text())
-    assert metrics["task"] == "reconstruction" and np.isfinite(metrics["test"]["mse"])
+    assert metrics["task"] == "reconstruction" and np.isfinite(metrics["test"]["mse"]) and metrics["stage"] == "train"

@@ -7,9 +7,9 @@ import textwrap
 import pytest
 import torch
 
+from edgekit.contracts import ModelSpec
 from edgekit.profile import count_macs, profile_model
 from edgekit.recipes import find_recipe, zoo_recipes
-from edgekit.spec import ModelSpec
 from edgekit.zoo import build_architecture, build_model
 
 # Reference figures of the MLPerf Tiny v1.0 training references (mlcommons/tiny, benchmark/training/*),
@@ -42,12 +42,15 @@ def test_mac_counter_counts_conv_and_linear_by_hand():
     assert count_macs(net, (3, 4, 4)) == 16 * 8 * 27 + 16 * 8 * 9 + 128 * 5
 
 
-def test_every_recipe_builds_and_runs_its_input_shape():
+def test_every_recipe_builds_and_runs_its_input_shape_and_its_counted_cost_is_right():
+    """`edgekit models` lists [counted] from the recipes (no torch): they must match the built models."""
     for recipe in zoo_recipes().values():
-        classes = None if recipe.task == "reconstruction" else 3
+        classes = recipe.counted.num_classes
         model = build_architecture(recipe.arch, recipe.input_shape, classes, recipe.kwargs).eval()
         out = model(torch.zeros(2, *recipe.input_shape))
         assert out.shape[0] == 2
+        cost = profile_model(model, recipe.input_shape)
+        assert (cost.params, cost.macs) == (recipe.counted.params, recipe.counted.macs), recipe.name
 
 
 def test_user_module_from_file_and_from_package(tmp_path, monkeypatch):

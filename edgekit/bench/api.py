@@ -1,50 +1,86 @@
-"""bench: measure artifact folders on one device and write the report."""
+"""bench: measure artifact folders on one device and write the report. A failing artifact becomes a failed
+row (the others still run); an unreachable device stops at once."""
 
 from __future__ import annotations
 
 from pathlib import Path
 
-from ..errors import BudgetFailed
-from ..report import build_report, write_report
+from ..contracts import BenchReport, ReportEntry
+from ..errors import BudgetFailed, EdgekitError
+from ..manifest import now
+from ..report import finish_entries, write_report
 from ..targets import find_target
 from .budgets import check_budgets
-from .harness import Measurement, check_artifact_folder, run_on_device
+from .harness import Measurement, RunFailed, check_artifact_folder, run_on_device, runner_result
 from .transports import LocalTransport, parse_device
 
 
-def _caveat(transport, deploys) -> str | None:
+def _caveat(transport, elsewhere: set[str]) -> str | None:
     if transport.caveat:
         return transport.caveat
-    if isinstance(transport, LocalTransport):
-        targets = sorted({d["target"]["name"] for d in deploys} - {"x86-64"})
-        if targets:
-            return (f"Measured on this machine, not on {', '.join(targets)}: accuracy and agreement carry over, "
-                    f"latency and memory do not. Use --device ssh://... to measure on the board.")
+    if isinstance(transport, LocalTransport) and elsewhere:
+        return (f"Measured on this machine, not on {', '.join(sorted(elsewhere))}: accuracy and agreement carry over, "
+                f"latency and memory do not (shown as 'not the target'). Use --device ssh://... to measure on the board.")
     return None
 
 
+def _entry(folder, deploy, **kw) -> ReportEntry:
+    from ..tasks import get_task
+
+    return ReportEntry(folder=str(folder), model=deploy.source.get("model", "?"), target=deploy.target.name, format=deploy.artifact.format,
+                       precision=deploy.artifact.precision, runtime=deploy.runtime.name, bytes=deploy.artifact.bytes, task=deploy.task,
+                       quality=get_task(deploy.task).quality, export_parity=deploy.parity, **kw)
+
+
 def bench(folders: list[Path], *, device: str = "local", measurement: Measurement = Measurement(), report: Path | None = None,
-          python: str | None = None, ssh_config: str | None = None, target: str | None = None, on_result=None) -> tuple[dict, dict]:
-    """Returns (report, written paths). Raises BudgetFailed (exit 1) after writing when a budget check fails."""
+          python: str | None = None, ssh_config: str | None = None, target: str | None = None, on_result=None,
+          extra_args: list[str] = ()) -> tuple[BenchReport, dict]:
+    """Returns (report, written paths). After writing the report it raises: EdgekitError (exit 2) when an artifact
+    could not be measured, BudgetFailed (exit 1) when a budget check failed."""
+    if not folders:
+        raise EdgekitError("no artifact folder given", "pass folders written by `edgekit export`")
     deploys = [check_artifact_folder(f) for f in folders]  # all inputs checked before touching the device
     transport = parse_device(device, python=python, ssh_config=ssh_config)
-    override = find_target(target).to_json() if target else None
-    runs = []
+    override = find_target(target) if target else None
+    entries, any_on_target, elsewhere = [], False, set()
     for folder, deploy in zip(folders, deploys):
-        result = run_on_device(transport, Path(folder), deploy, measurement)
-        checks = check_budgets(result, deploy, override or deploy["target"])
-        runs.append((folder, deploy, result, checks))
+        tgt = override or _target_of(deploy)
+        on_target = transport.is_target(tgt)
+        any_on_target |= on_target
+        if not on_target:
+            elsewhere.add(tgt.name)
+        try:
+            result = runner_result(run_on_device(transport, Path(folder), deploy, measurement, extra_args=list(extra_args)), transport)
+            entry = _entry(folder, deploy, status="ok", result=result, checks=check_budgets(result, deploy, tgt.profile, on_target=on_target))
+        except RunFailed as e:
+            entry = _entry(folder, deploy, status="failed", error=e.message)
+        entries.append(entry)
         if on_result:
-            on_result(folder, result, checks)
-    rep = build_report(transport.name, runs, caveat=_caveat(transport, deploys))
+            on_result(entry)
+    finish_entries(entries)
+    env = next((e.result.env for e in entries if e.result), {})
+    rep = BenchReport(created=now(), device={"name": transport.name, "env": env}, measured_on_target=any_on_target,
+                      caveat=_caveat(transport, elsewhere), entries=entries)
     html_path = Path(report) if report else Path("reports") / f"{Path(folders[0]).name}" / "report.html"
     if html_path.suffix != ".html":
         html_path = html_path / "report.html"
     paths = write_report(rep, html_path)
-    if not rep["passed"]:
-        failed = [f"{e['folder']}: {c['check']}" for e in rep["entries"] for c in e["checks"] if not c["passed"]]
+    if rep.failed_runs:
+        first = rep.failed_runs[0]
+        error = EdgekitError(f"{len(rep.failed_runs)} of {len(entries)} artifact(s) could not be measured on {transport.name}: "
+                             f"{first.folder}: {first.error}; report: {paths['html']}")
+        error.report = rep
+        raise error
+    if not rep.passed:
+        failed = [f"{e.folder}: {c.check}" for e in rep.entries for c in e.checks if c.failed]
         error = BudgetFailed(f"budget check failed ({'; '.join(failed)}); report: {paths['html']}",
                              "see the report's budget table; adjust the model or the target's budgets")
-        error.report = rep  # the CLI still shows the comparison table
+        error.report = rep
         raise error
     return rep, paths
+
+
+def _target_of(deploy):
+    from ..targets import Target
+
+    return Target(deploy.target, None)

@@ -16,6 +16,10 @@ from urllib.parse import urlparse
 from ..errors import EdgekitError
 
 
+class DeviceUnreachable(EdgekitError):
+    """The device itself cannot be used (no route, refused key, unknown host key): no artifact can run there."""
+
+
 @dataclass
 class Completed:
     returncode: int
@@ -27,6 +31,11 @@ class Transport:
     name: str
     python: str  # how the device's Python is named in messages (and run, unless python_argv says otherwise)
     caveat: str | None = None
+    on_target: bool = False  # True when latency and memory measured here are the target's own
+
+    def is_target(self, target) -> bool:
+        """Whether figures measured through this transport are the target's (budgets apply)."""
+        return self.on_target
 
     @property
     def python_argv(self) -> list[str]:
@@ -37,7 +46,10 @@ class Transport:
 
     def mkdtemp(self) -> str: ...
     def put(self, files: list[Path], remote_dir: str) -> None: ...
-    def run(self, argv: list[str], timeout: float) -> Completed: ...
+    def run(self, argv: list[str], timeout: float, cwd: str | None = None) -> Completed: ...
+    def stop(self, remote_dir: str) -> None:
+        """Stop what run() started there (Ctrl-C): local children die with subprocess.run."""
+
     def remove(self, remote_dir: str) -> None: ...
 
 
@@ -49,6 +61,9 @@ class LocalTransport(Transport):
         self.python = python or sys.executable
         self.env = env
 
+    def is_target(self, target) -> bool:
+        return target.is_host()
+
     def mkdtemp(self) -> str:
         return tempfile.mkdtemp(prefix="edgekit-bench.")
 
@@ -56,9 +71,9 @@ class LocalTransport(Transport):
         for f in files:
             shutil.copy2(f, Path(remote_dir) / Path(f).name)
 
-    def run(self, argv, timeout):
+    def run(self, argv, timeout, cwd=None):
         try:
-            p = subprocess.run(argv, capture_output=True, text=True, timeout=timeout, env=self.env)
+            p = subprocess.run(argv, capture_output=True, text=True, timeout=timeout, env=self.env, cwd=cwd)
         except subprocess.TimeoutExpired:
             raise TimeoutError from None
         return Completed(p.returncode, p.stdout, p.stderr)
@@ -79,6 +94,7 @@ class SshTransport(Transport):
     ssh_config: str | None = None
     connect_timeout: int = 10
     name: str = field(init=False)
+    on_target: bool = True  # the user named the board: what is measured there is the board's
 
     def __post_init__(self):
         self.name = f"ssh://{self.destination}" + (f":{self.port}" if self.port else "")
@@ -92,7 +108,8 @@ class SshTransport(Transport):
         return (["-F", self.ssh_config] if self.ssh_config else []) + opts
 
     def _ssh(self, command: str, timeout: float) -> Completed:
-        argv = ["ssh", *self._common(), *(["-p", str(self.port)] if self.port else []), self.destination, command]
+        # `--` ends ssh's options: nothing in the destination can be read as one.
+        argv = ["ssh", *self._common(), *(["-p", str(self.port)] if self.port else []), "--", self.destination, command]
         try:
             p = subprocess.run(argv, capture_output=True, text=True, timeout=timeout, stdin=subprocess.DEVNULL)
         except subprocess.TimeoutExpired:
@@ -108,16 +125,26 @@ class SshTransport(Transport):
         return p.stdout.strip()
 
     def put(self, files, remote_dir):
-        argv = ["scp", "-q", *self._common(), *(["-P", str(self.port)] if self.port else []), *map(str, files),
+        argv = ["scp", "-q", *self._common(), *(["-P", str(self.port)] if self.port else []), "--", *map(str, files),
                 f"{self.destination}:{remote_dir}/"]
         p = subprocess.run(argv, capture_output=True, text=True, timeout=300, stdin=subprocess.DEVNULL)
         if p.returncode != 0:
             raise ssh_error(self, p.stderr)
 
-    def run(self, argv, timeout):
-        # coreutils `timeout` ends the remote process too, even if the connection drops.
-        command = f"timeout -k 5 {int(timeout)} " + shlex.join(argv)
+    def run(self, argv, timeout, cwd=None):
+        # coreutils `timeout` ends the remote process even if the connection drops; it runs in a process group of
+        # its own (setpgid), whose id the shell records first (`exec` keeps the pid), so stop() can end it all.
+        where = f"cd {shlex.quote(cwd)} && echo $$ > .pgid && " if cwd else ""
+        command = f"{where}exec timeout -k 5 {int(timeout)} " + shlex.join(argv)
         return self._ssh(command, timeout=timeout + 15)
+
+    def stop(self, remote_dir):
+        if remote_dir.startswith("/tmp/edgekit-bench."):
+            pgid = f"{shlex.quote(remote_dir)}/.pgid"
+            try:
+                self._ssh(f"test -f {pgid} && kill -TERM -- -$(cat {pgid}) 2>/dev/null; true", timeout=self.connect_timeout + 20)
+            except (EdgekitError, TimeoutError):
+                pass
 
     def remove(self, remote_dir):
         if remote_dir.startswith("/tmp/edgekit-bench."):  # never anything else
@@ -131,12 +158,21 @@ def ssh_error(t: SshTransport, stderr: str) -> EdgekitError:
     text = stderr.strip().splitlines()[-1] if stderr.strip() else "ssh failed"
     low = stderr.lower()
     if "permission denied" in low:
-        return EdgekitError(f"{t.name} refused the ssh key ({text})",
+        return DeviceUnreachable(f"{t.name} refused the ssh key ({text})",
                             "install your public key on the device (ssh-copy-id) or set IdentityFile in ~/.ssh/config")
     if "host key verification failed" in low or "host key" in low:
-        return EdgekitError(f"{t.name}: host key not known or changed ({text})",
+        return DeviceUnreachable(f"{t.name}: host key not known or changed ({text})",
                             f"connect once with `ssh {t.destination}` and check the key; edgekit never skips this check")
-    return EdgekitError(f"cannot reach {t.name}: {text}", "check the address, the port and that sshd runs on the device")
+    return DeviceUnreachable(f"cannot reach {t.name}: {text}", "check the address, the port and that sshd runs on the device")
+
+
+def _check_ssh_part(value: str | None, what: str, device: str) -> None:
+    """A user or host that could be read as an ssh option, or that holds whitespace/control characters, is refused."""
+    if value is None:
+        return
+    if not value or value.startswith("-") or any(c.isspace() or ord(c) < 32 or ord(c) == 127 for c in value):
+        raise EdgekitError(f"bad {what} in device '{device}'", f"write ssh://[user@]host[:port]; a {what} may not start with '-' "
+                           "or hold spaces or control characters")
 
 
 def parse_device(device: str, *, python: str | None = None, ssh_config: str | None = None) -> Transport:
@@ -150,6 +186,8 @@ def parse_device(device: str, *, python: str | None = None, ssh_config: str | No
             port = u.port
         except ValueError:
             raise EdgekitError(f"bad port in '{device}'", "write ssh://[user@]host[:port]") from None
+        _check_ssh_part(u.username, "user", device)
+        _check_ssh_part(u.hostname, "host", device)
         return SshTransport(u.hostname, u.username, port, python or "python3", ssh_config or os.environ.get("EDGEKIT_SSH_CONFIG"))
     if device.startswith("emu:"):
         from .emulated import EmulatedTransport

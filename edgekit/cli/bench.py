@@ -5,14 +5,30 @@ from __future__ import annotations
 from pathlib import Path
 
 import click
-from rich.progress import Progress, SpinnerColumn, TextColumn, TimeElapsedColumn
 
-from .tables import console, table
+from .tables import console, note, table
+
+
+def print_report(rep, paths=None) -> None:
+    from ..report import LEGEND, comparison
+
+    header, rows = comparison(rep)
+    console.print(table(f"benchmark on {rep.device['name']}", header, rows))
+    console.print(LEGEND, style="dim", highlight=False)
+    for e in rep.entries:
+        if e.error:
+            console.print(f"[red]✗ {e.folder}: {e.error}[/]", markup=True, highlight=False)
+        for f in e.flags:
+            console.print(f"[yellow]⚑ {f}[/]", highlight=False)
+    if rep.caveat:
+        note(rep.caveat)
+    if paths:
+        console.print(f"report: {paths['html']} (+ .json, .md)")
 
 
 @click.command("bench")
 @click.argument("artifacts", nargs=-1, required=True, type=click.Path(path_type=Path))
-@click.option("--device", "-d", default="local", show_default=True, help="local or ssh://[user@]host[:port].")
+@click.option("--device", "-d", default="local", show_default=True, help="local, ssh://[user@]host[:port], emu:rpi4 or emu:rpi5.")
 @click.option("--threads", type=int, default=None, help="Runtime threads (default: the target profile's, capped at the device's cores).")
 @click.option("--min-queries", type=int, default=1024, show_default=True, help="At least this many timed queries…")
 @click.option("--min-seconds", type=float, default=10.0, show_default=True, help="…and at least this long (MLPerf Tiny: 60).")
@@ -23,32 +39,30 @@ from .tables import console, table
 @click.option("--ssh-config", default=None, help="ssh -F config file (default: your ~/.ssh/config).")
 @click.option("--target", default=None, help="Check against this profile's budgets instead of each artifact's.")
 def bench_cmd(artifacts, device, threads, min_queries, min_seconds, warmup, timeout, report, python, ssh_config, target):
-    """Benchmark exported artifacts on a device with its own runtime; exits 1 if a budget fails."""
+    """Benchmark exported artifacts on a device with its own runtime. Exit 1: a budget failed; exit 2: an artifact
+    could not be measured (the others still are, and the report shows both)."""
+    from rich.progress import Progress, SpinnerColumn, TextColumn, TimeElapsedColumn
+
     from ..bench import Measurement, bench
-    from ..errors import BudgetFailed
-    from ..report.build import COMPARISON_HEADER, comparison_rows
+    from ..errors import EdgekitError
 
     m = Measurement(min_queries=min_queries, min_seconds=min_seconds, warmup=warmup, threads=threads, timeout=timeout)
     with Progress(SpinnerColumn(), TextColumn("{task.description}"), TimeElapsedColumn(), console=console, transient=True) as bar:
         job = bar.add_task(f"benchmarking {len(artifacts)} artifact(s) on {device}", total=len(artifacts))
 
-        def done(folder, result, checks):
+        def done(entry):
             bar.advance(job)
-            verdict = "PASS" if all(c["passed"] for c in checks) else "FAIL"
-            console.print(f"{folder}: p50 {result['latency_ms']['p50']:.4f} ms, accuracy {result.get('accuracy', float('nan')):.4f} — {verdict}")
+            if entry.result is None:
+                console.print(f"{entry.folder}: FAILED", highlight=False)
+            else:
+                verdict = "FAIL" if any(c.failed for c in entry.checks) else "PASS"
+                console.print(f"{entry.folder}: p50 {entry.result.latency_ms.p50:.4f} ms — {verdict}", highlight=False)
 
         try:
             rep, paths = bench(list(artifacts), device=device, measurement=m, report=report, python=python,
                                ssh_config=ssh_config, target=target, on_result=done)
-        except BudgetFailed as e:
-            rep = getattr(e, "report", None)
-            if rep:
-                console.print(table(f"benchmark on {rep['device']['name']}", COMPARISON_HEADER, comparison_rows(rep)))
+        except EdgekitError as e:
+            if getattr(e, "report", None):
+                print_report(e.report)
             raise
-    console.print(table(f"benchmark on {rep['device']['name']}", COMPARISON_HEADER, comparison_rows(rep)))
-    for e in rep["entries"]:
-        for f in e["flags"]:
-            console.print(f"[yellow]⚑ {f}[/]")
-    if rep.get("caveat"):
-        console.print(f"[yellow]note:[/] {rep['caveat']}")
-    console.print(f"report: {paths['html']} (+ .json, .md)")
+    print_report(rep, paths)

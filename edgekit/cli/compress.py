@@ -6,8 +6,8 @@ from pathlib import Path
 
 import click
 
-from ..fsutil import read_json
-from .tables import console, human, human_bytes, table
+from .options import dataset_option, trust_code_option
+from .tables import console, human, human_bytes, note, table
 
 
 def _layer_ratios(values) -> dict[str, float]:
@@ -40,19 +40,24 @@ def steps_from_flags(prune, unstructured, importance, global_pruning, layer_rati
     return steps
 
 
-def print_summary(path: Path) -> None:
-    m = read_json(path / "metrics.json")
-    key = "accuracy" if m["task"] == "classification" else "mse"
-    parent = m["steps"][0]
+def print_summary(run) -> None:
+    from ..tasks import get_task
+
+    m = run.metrics
+    task = get_task(m.task)
+    key = task.quality
+    parent = m.steps[0]
     rows = []
-    for row in m["steps"]:
-        delta = f"{(row[key] - parent[key]) * 100:+.2f} pt" if key == "accuracy" else f"{row[key] - parent[key]:+.4f}"
-        rows.append([row["step"], f"{row[key]:.4f}", delta, f"{row['params']:,}", f"{row['nonzero_params'] / max(row['params'], 1):.0%}",
+    for row in m.steps:
+        change = -task.drop(parent, row) if row.get(key) is not None and parent.get(key) is not None else None
+        rows.append([row["step"], "—" if row.get(key) is None else f"{row[key]:.4f}", "—" if change is None else f"{change:+.2f}",
+                     f"{row['params']:,}", f"{row['nonzero_params'] / max(row['params'], 1):.0%}",
                      human(row["macs"]), f"{row['macs'] / max(parent['macs'], 1):.2f}x", human_bytes(row["size_bytes"])])
-    console.print(table(f"compressed {path}", ["step", key, "vs parent", "params", "nonzero", "MACs", "MACs vs parent", "size"], rows))
-    for row in m["steps"]:
+    console.print(table(f"compressed {run.path}", ["step", key, f"vs parent ({task.unit})", "params", "nonzero", "MACs",
+                                                   "MACs vs parent", "size"], rows))
+    for row in m.steps:
         if row.get("note"):
-            console.print(f"[yellow]note:[/] {row['note']}")
+            note(row["note"])
 
 
 @click.command("compress")
@@ -74,24 +79,31 @@ def print_summary(path: Path) -> None:
 @click.option("--force-calib", is_flag=True, help="Accept fewer calibration samples than the safe minimum.")
 @click.option("--epochs", type=int, default=None, help="Epochs of distillation or QAT.")
 @click.option("--recipe", type=click.Path(path_type=Path), default=None, help="TOML file of [[step]]s to chain in order.")
-@click.option("--max-drop", type=float, default=None, help="Fail (exit 1) if accuracy falls more than this many points.")
+@click.option("--max-drop", type=float, default=None, help="Fail (exit 1) if the task's score falls more than this many points.")
+@trust_code_option
+@dataset_option
 def compress_cmd(run, out, prune, unstructured, importance, global_pruning, layer_ratio, finetune, distill_to, width,
-                 temperature, alpha, qat, ptq, calib, force_calib, epochs, recipe, max_drop):
+                 temperature, alpha, qat, ptq, calib, force_calib, epochs, recipe, max_drop, trust_code, dataset):
     """Compress a run: prune, quantize, distill — or chain steps from a --recipe. Writes a new run folder."""
     from ..compress import compress_run, load_recipe_steps
+    from ..compress.chain import check_max_drop
     from ..errors import BudgetFailed
+    from ..fsutil import check_out_folder
     from ..runs import check_run_folder
 
     check_run_folder(run)
+    check_max_drop(max_drop)
+    check_out_folder(out)
     flags = steps_from_flags(prune, unstructured, importance, global_pruning, layer_ratio, finetune, distill_to, width,
                              temperature, alpha, qat, ptq, calib, force_calib, epochs)
     if recipe and flags:
         raise click.UsageError("give either --recipe or step flags, not both")
     steps = load_recipe_steps(recipe) if recipe else flags
     try:
-        compress_run(run, steps, out, max_drop=max_drop)
-    except BudgetFailed:
-        print_summary(out)
+        result = compress_run(run, steps, out, max_drop=max_drop, trust_code=trust_code, dataset=dataset)
+    except BudgetFailed as e:
+        if getattr(e, "run", None):
+            print_summary(e.run)
         raise
-    print_summary(out)
+    print_summary(result)
     console.print(f"saved run to {out}")

@@ -1,51 +1,58 @@
-"""The `edgekit` command. Each sub-command lives in its own module and only wraps the Python API."""
+"""The `edgekit` command. Each sub-command lives in its own module, imports its work lazily (so `edgekit --help`
+is instant) and only wraps the Python API."""
 
 from __future__ import annotations
 
 import os
 import sys
+import traceback
 
 import click
 
-from ..errors import EdgekitError
+from ..errors import EdgekitError, from_os_error
 from .bench import bench_cmd
 from .compress import compress_cmd
 from .device import device_group
 from .export import export_cmd, targets_cmd
 from .listing import datasets_cmd, models_cmd
 from .pipeline import pipeline_cmd
+from .predict import predict_cmd
 from .train import train_cmd
 
 
 @click.group(context_settings={"help_option_names": ["-h", "--help"]})
 @click.version_option(package_name="edgekit")
-@click.option("--debug", is_flag=True, help="Show full tracebacks instead of one-line errors.")
+@click.option("--debug", is_flag=True, help="Also show the traceback of an error (the exit code stays the same).")
 def cli(debug: bool) -> None:
     """edgekit: train, compress, export and benchmark models for edge devices."""
     if debug:
         os.environ["EDGEKIT_DEBUG"] = "1"
 
 
-for command in (train_cmd, compress_cmd, export_cmd, bench_cmd, pipeline_cmd, device_group, models_cmd, datasets_cmd, targets_cmd):
+for command in (train_cmd, compress_cmd, export_cmd, bench_cmd, predict_cmd, pipeline_cmd, device_group, models_cmd,
+                datasets_cmd, targets_cmd):
     cli.add_command(command)
+
+
+def _fail(message: str, code: int) -> None:
+    if os.environ.get("EDGEKIT_DEBUG"):
+        traceback.print_exc()
+    click.secho(f"error: {message}", fg="red", err=True)
+    sys.exit(code)
 
 
 def main() -> None:
     try:
         cli.main(standalone_mode=False)
     except EdgekitError as e:
-        if os.environ.get("EDGEKIT_DEBUG"):
-            raise
-        click.secho(f"error: {e.message}", fg="red", err=True)
-        sys.exit(e.exit_code)
-    except click.exceptions.Abort:
+        _fail(e.message, e.exit_code)
+    except OSError as e:  # read-only file system, disk full, permissions: name the cause, not a layer
+        _fail(from_os_error(e).message, 2)
+    except (click.exceptions.Abort, KeyboardInterrupt):
         click.echo("interrupted", err=True)
         sys.exit(130)
     except click.ClickException as e:
         e.show()
         sys.exit(e.exit_code)
-    except KeyboardInterrupt:
-        click.echo("interrupted", err=True)
-        sys.exit(130)
     # standalone_mode=False returns the exit code of ctx.exit() instead of raising SystemExit
     sys.exit(0)

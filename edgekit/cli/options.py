@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import json
+
 import click
 
 
@@ -21,3 +23,26 @@ class ShapeType(click.ParamType):
 
 
 SHAPE = ShapeType()
+
+
+def model_args(values) -> dict:
+    """KEY=VALUE pairs; VALUE is read as JSON (3, 0.5, true, "text", [1, 2]) and otherwise kept as text."""
+    out = {}
+    for item in values:
+        key, sep, raw = item.partition("=")
+        if not sep or not key.isidentifier():
+            raise click.BadParameter(f"'{item}' is not KEY=VALUE", param_hint="--model-arg")
+        try:
+            value = json.loads(raw)
+        except ValueError:
+            value = raw
+        if isinstance(value, dict):
+            raise click.BadParameter(f"'{item}': values are numbers, strings, booleans or lists", param_hint="--model-arg")
+        out[key] = value
+    return out
+
+
+trust_code_option = click.option("--trust-code", is_flag=True,
+                                 help="Allow importing the user code a run folder names (read it first). Never needed for zoo models.")
+dataset_option = click.option("--dataset", "dataset", default=None,
+                              help="The run's data set at another place (a run folder from another machine).")

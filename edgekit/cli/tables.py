@@ -6,10 +6,11 @@ import os
 import sys
 
 from rich.console import Console
+from rich.markup import escape
 from rich.table import Table
 
 # Off a terminal (logs, CI, pipes) rich would wrap at 80 columns and squeeze the tables.
-console = Console(width=int(os.environ.get("COLUMNS", 0)) or (None if sys.stdout.isatty() else 140))
+console = Console(width=int(os.environ.get("COLUMNS", 0)) or (None if sys.stdout.isatty() else 160))
 
 
 def human(n: float, unit: str = "") -> str:
@@ -27,9 +28,17 @@ def human_bytes(n: int) -> str:
 
 
 def table(title: str, columns: list[str], rows: list[list]) -> Table:
-    t = Table(title=title, title_justify="left")
+    t = Table(title=escape(title), title_justify="left")
     for i, c in enumerate(columns):
-        t.add_column(c, justify="left" if i == 0 else "right", no_wrap=i == 0)
+        t.add_column(escape(c), justify="left" if i == 0 else "right", no_wrap=i == 0)
     for r in rows:
-        t.add_row(*[str(v) for v in r])
+        t.add_row(*[escape(str(v)) for v in r])
     return t
+
+
+def warn(message: str) -> None:
+    console.print(f"[yellow]warning:[/] {escape(message)}")
+
+
+def note(message: str) -> None:
+    console.print(f"[yellow]note:[/] {escape(message)}")

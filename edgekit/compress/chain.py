@@ -2,55 +2,62 @@
 
 from __future__ import annotations
 
+import math
 import time
 from pathlib import Path
 
+from ..contracts import Cost, Metrics
 from ..errors import BudgetFailed, EdgekitError
-from ..fsutil import staged_dir
+from ..fsutil import check_out_folder, staged_dir
 from ..manifest import new_manifest, now
-from ..runs import load_run, write_run_files
+from ..runs import Run, code_bytes, load_run, write_run_files
+from ..tasks import get_task
 from .state import initial_state
 from .steps import describe
 
 
-def _quality_key(task: str) -> str:
-    return "accuracy" if task == "classification" else "mse"
+def check_max_drop(max_drop: float | None) -> None:
+    if max_drop is not None and (not math.isfinite(max_drop) or max_drop < 0):
+        raise EdgekitError(f"--max-drop must be a number ≥ 0, got {max_drop}", "pass e.g. --max-drop 1.0 (points of the task's score)")
 
 
-def compress_run(parent: Path, steps: list, out: Path, *, max_drop: float | None = None, progress: bool = True) -> Path:
-    """Runs every step; writes `out` atomically. Raises BudgetFailed (exit 1) after writing when the
-    accuracy fell more than `max_drop` points below the parent's; the run is kept, marked failed."""
+def compress_run(parent, steps: list, out: Path, *, max_drop: float | None = None, progress: bool = True,
+                 trust_code: bool = False, dataset: str | None = None) -> Run:
+    """Runs every step; writes `out` atomically. Raises BudgetFailed (exit 1) after writing when the task's
+    score fell more than `max_drop` points below the parent's; the run is kept, marked failed."""
     if not steps:
         raise EdgekitError("no compression step given", "pass --prune, --qat, --ptq, --distill-to or --recipe")
-    out = Path(out)
-    if out.exists():
-        raise EdgekitError(f"output folder {out} already exists", "choose another --out")
+    check_max_drop(max_drop)
+    out = check_out_folder(Path(out))
     started = now()
-    run = load_run(parent)
-    state = initial_state(run.model, run.spec, run.metrics, progress=progress)
-    key = _quality_key(run.spec.task)
+    run = parent if isinstance(parent, Run) else load_run(parent, trust_code=trust_code)
+    task = get_task(run.spec.task)
+    state = initial_state(run.model, run.spec, run.metrics.train_config, progress=progress, dataset=dataset, code=code_bytes(run))
     parent_row = {"step": "parent", **state.measure()}
     rows = [parent_row]
     for step in steps:
         t0 = time.perf_counter()
         state, details = step.apply(state)
-        row = {"step": describe(step), **state.measure(), "seconds": round(time.perf_counter() - t0, 2), **details}
-        rows.append(row)
+        rows.append({"step": describe(step), **state.measure(), "seconds": round(time.perf_counter() - t0, 2), **details})
     final = rows[-1]
-    drop_points = (parent_row[key] - final[key]) * 100 if key == "accuracy" else None
-    failed = max_drop is not None and drop_points is not None and drop_points > max_drop
-    lineage = run.manifest.get("lineage", []) + [str(run.path.resolve())]
-    manifest = {**new_manifest("compress", parent=str(run.path.resolve()), lineage=lineage, started=started),
-                "steps": [describe(s) for s in steps], "status": "failed" if failed else "ok"}
-    if failed:
-        manifest["failure"] = f"accuracy dropped {drop_points:.2f} points, more than --max-drop {max_drop}"
-    metrics = {"task": run.spec.task, "test": {k: final[k] for k in ("loss", key)}, "steps": rows,
-               "parent": {"path": str(run.path), key: parent_row[key]}, "drop_points": drop_points,
-               "cost": {k: final[k] for k in ("params", "nonzero_params", "macs", "size_bytes")},
-               "train_config": state.train_config.to_json(), "max_drop": max_drop}
+    drop = task.drop(parent_row, final) if parent_row.get(task.quality) is not None and final.get(task.quality) is not None else None
+    failed = max_drop is not None and drop is not None and drop > max_drop
+    parent_path = str(run.path.resolve()) if run.path else None
+    lineage = run.manifest.lineage + ([parent_path] if parent_path else [])
+    manifest = new_manifest("compress", parent=parent_path, lineage=lineage, started=started, steps=[describe(s) for s in steps],
+                            status="failed" if failed else "ok",
+                            failure=f"{task.quality} dropped {drop:.2f} {task.unit}, more than --max-drop {max_drop}" if failed else None)
+    cost_keys = ("params", "nonzero_params", "macs", "size_bytes")
+    metrics = Metrics(stage="compress", task=run.spec.task, quality=task.quality, higher_is_better=task.higher_is_better,
+                      test={k: final[k] for k in (task.quality, "loss", *[k for k in ("pauc",) if k in final])},
+                      cost=Cost(**{k: final[k] for k in cost_keys}), steps=rows, wall_seconds=sum(r.get("seconds", 0) for r in rows),
+                      parent={"path": parent_path, task.quality: parent_row[task.quality]}, drop=drop,
+                      train_config=state.train_config.to_json(), max_drop=max_drop)
     with staged_dir(out) as tmp:
-        write_run_files(tmp, state.model.cpu(), state.spec, metrics, manifest)
+        write_run_files(tmp, state.model.cpu(), state.spec, metrics, manifest, code=state.code)
+    result = Run(path=out, model=state.model.cpu().eval(), spec=state.spec, metrics=metrics, manifest=manifest)
     if failed:
-        raise BudgetFailed(f"{out}: {manifest['failure']} (result kept, marked failed)",
-                           "fine-tune longer, compress less, or raise --max-drop")
-    return out
+        error = BudgetFailed(f"{out}: {manifest.failure} (result kept, marked failed)", "fine-tune longer, compress less, or raise --max-drop")
+        error.run = result
+        raise error
+    return result

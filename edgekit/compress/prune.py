@@ -3,6 +3,8 @@ consistent) and unstructured magnitude pruning (torch.nn.utils.prune, made perma
 
 from __future__ import annotations
 
+import copy
+
 import torch
 import torch.nn as nn
 import torch.nn.utils.prune as tprune
@@ -38,22 +40,74 @@ def output_layer(model: nn.Module, example: torch.Tensor) -> nn.Module:
     return last
 
 
-def structured_prune(model: nn.Module, input_shape, ratio: float, *, importance: str = "l2", global_pruning: bool = False,
-                     layer_ratios: dict[str, float] | None = None) -> nn.Module:
+MAX_EXCLUSIONS = 64
+
+
+def _pruner(model: nn.Module, example, ratio, importance, global_pruning, layer_ratios, ignored):
     import torch_pruning as tp
 
+    modules = dict(model.named_modules())
+    return tp.pruner.MetaPruner(
+        model.eval(), example, importance=_importance(importance), pruning_ratio=ratio, global_pruning=global_pruning,
+        pruning_ratio_dict={modules[n]: r for n, r in (layer_ratios or {}).items()} or None,
+        ignored_layers=[modules[n] for n in ignored])
+
+
+def _failing_group(pruner, names: dict) -> str | None:
+    """The root layer of the first group whose channels the pruner cannot map (channel shuffle, grouped reshapes)."""
+    for group in pruner.DG.get_all_groups(ignored_layers=pruner.ignored_layers, root_module_types=pruner.root_module_types):
+        try:
+            pruner.estimate_importance(group)
+        except Exception:
+            return names.get(group[0].dep.target.module)
+    return None
+
+
+def structured_prune(model: nn.Module, input_shape, ratio: float, *, importance: str = "l2", global_pruning: bool = False,
+                     layer_ratios: dict[str, float] | None = None) -> tuple[nn.Module, list[str]]:
+    """Prune channels; returns (pruned model, layers left unpruned because the pruner cannot follow them).
+
+    torch-pruning's dependency graph cannot map channels through every reshape (ShuffleNet's channel shuffle
+    raised IndexError / ZeroDivisionError): such a group's root layer is excluded and pruning is retried on a
+    fresh copy, so one odd layer costs its own channels, not the whole step."""
     example = torch.zeros(1, *input_shape)
     modules = dict(model.named_modules())
     unknown = [n for n in (layer_ratios or {}) if n not in modules]
     if unknown:
         raise EdgekitError(f"no layer named {unknown[0]} in the model", f"use one of: {', '.join(n for n, m in modules.items() if isinstance(m, _PRUNABLE))}")
-    pruner = tp.pruner.MetaPruner(
-        model.eval(), example, importance=_importance(importance), pruning_ratio=ratio, global_pruning=global_pruning,
-        pruning_ratio_dict={modules[n]: r for n, r in (layer_ratios or {}).items()} or None,
-        ignored_layers=[output_layer(model, example)],
-    )
-    pruner.step()
-    return model
+    names = {m: n for n, m in modules.items()}
+    with torch.no_grad():
+        expected = tuple(model.eval()(example).shape)
+    ignored, excluded = [names[output_layer(model, example)]], []
+    for _ in range(MAX_EXCLUSIONS):
+        work = copy.deepcopy(model)
+        work_names = {m: n for n, m in work.named_modules()}
+        try:
+            pruner = _pruner(work, example, ratio, importance, global_pruning, layer_ratios, ignored)
+        except Exception as e:
+            raise EdgekitError(f"structured pruning cannot trace this model: {type(e).__name__}: {str(e)[:160]}",
+                               "use --unstructured, or prune a model without that construct") from None
+        bad = _failing_group(pruner, work_names)
+        current = None
+        if bad is None:
+            try:
+                for group in pruner.step(interactive=True):
+                    current = work_names.get(group[0].dep.target.module)
+                    group.prune()
+                    current = None
+                with torch.no_grad():
+                    if tuple(work.eval()(example).shape) != expected:
+                        raise RuntimeError("the output shape changed")
+                return work, excluded
+            except Exception:
+                bad = current
+        if bad is None or bad in ignored:
+            raise EdgekitError("structured pruning failed on this architecture even after excluding "
+                               f"{len(excluded)} layer(s) ({', '.join(excluded) or 'none'})",
+                               "use --unstructured, or --layer-ratio to prune chosen layers only")
+        excluded.append(bad)
+        ignored.append(bad)
+    raise EdgekitError(f"structured pruning had to exclude more than {MAX_EXCLUSIONS} layers", "use --unstructured instead")
 
 
 def unstructured_prune(model: nn.Module, ratio: float) -> nn.Module:

@@ -4,13 +4,13 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-import numpy as np
 import torch.nn as nn
 
-from ..data import apply_normalization, load_run_data
-from ..evaluate import evaluate
+from ..contracts import ModelSpec
+from ..data import Splits, load_run_data
+from ..evaluate import predict
 from ..profile import profile_model
-from ..spec import ModelSpec
+from ..tasks import get_task
 from ..train import TrainConfig
 
 
@@ -18,19 +18,20 @@ from ..train import TrainConfig
 class ChainState:
     model: nn.Module
     spec: ModelSpec
-    x: dict[str, np.ndarray]  # normalised splits
-    y: dict[str, np.ndarray]
+    data: Splits
     train_config: TrainConfig
     progress: bool = True
+    code: bytes | None = None  # the user module's source the model needs (copied into the new run folder)
 
     def measure(self) -> dict:
-        """Test metrics and cost, the row every step reports."""
+        """Test scores and cost, the row every step reports."""
+        task = get_task(self.spec.task)
         cost = profile_model(self.model, self.spec.input_shape).to_json()
-        result = evaluate(self.model, self.spec.task, self.x["test"], self.y["test"])
+        scores = task.score(predict(self.model, self.data.x["test"]), self.data.x["test"], self.data.y["test"], self.data.groups["test"])
         if self.spec.quantization:
             # int8 storage: one byte per weight of quantized layers, the rest (biases) at 4 bytes.
             cost["size_bytes"] = quantized_bytes(self.model)
-        return {**result, **cost}
+        return {**scores, **cost}
 
 
 def quantized_bytes(model: nn.Module) -> int:
@@ -41,9 +42,8 @@ def quantized_bytes(model: nn.Module) -> int:
     return total
 
 
-def initial_state(model: nn.Module, spec: ModelSpec, metrics: dict, *, progress: bool = True) -> ChainState:
-    data = load_run_data(spec)
-    x = {s: apply_normalization(v, spec.normalization) for s, v in data.x.items()}
-    cfg = metrics.get("train_config", {})
-    config = TrainConfig(**{k: v for k, v in cfg.items() if k in TrainConfig.__dataclass_fields__})
-    return ChainState(model=model.cpu().eval(), spec=spec, x=x, y=data.y, train_config=config, progress=progress)
+def initial_state(model: nn.Module, spec: ModelSpec, train_config: dict, *, progress: bool = True, dataset: str | None = None,
+                  code: bytes | None = None) -> ChainState:
+    bundle = load_run_data(spec, dataset)
+    config = TrainConfig(**{k: v for k, v in train_config.items() if k in TrainConfig.__dataclass_fields__})
+    return ChainState(model=model.cpu().eval(), spec=spec, data=Splits.of(bundle, spec.normalization), train_config=config, progress=progress, code=code)

@@ -5,12 +5,11 @@ from __future__ import annotations
 import copy
 from dataclasses import dataclass, field, replace
 
+from ..contracts import ModelSpec
 from ..errors import EdgekitError
 from ..resize import changed_shapes
-from ..spec import ModelSpec
 from ..train import fit
-from ..zoo import build_model
-from ..zoo.user import is_user_ref, normalize_ref
+from ..zoo.user import code_record, is_user_ref, resolve
 from .distill import distillation_loss
 from .prune import IMPORTANCE, make_permanent, structured_prune, unstructured_prune, weight_sparsity
 from .quantize import nncf_config, quantize_ptq
@@ -24,7 +23,7 @@ def _check_ratio(value: float, name: str) -> None:
 
 def _finetune(state: ChainState, epochs: int, lr_scale: float, label: str, loss_fn=None):
     config = replace(state.train_config, epochs=epochs, lr=state.train_config.lr * lr_scale)
-    return fit(state.model, state.spec.task, state.x, state.y, config, loss_fn=loss_fn, progress=state.progress, label=label).model.cpu()
+    return fit(state.model, state.spec.task, state.data, config, loss_fn=loss_fn, progress=state.progress, label=label).model.cpu()
 
 
 @dataclass
@@ -59,14 +58,19 @@ class PruneStep:
             state.model = model
             note = "unstructured sparsity shrinks the file only once compressed (zip/gzip); dense runtimes run it at the same speed"
             return state, {"sparsity": weight_sparsity(model), "note": note}
-        original = build_model(state.spec)
-        structured_prune(model, state.spec.input_shape, self.ratio, importance=self.importance,
-                         global_pruning=self.global_pruning, layer_ratios=self.layer_ratios)
-        state.spec = replace(state.spec, resized_layers=changed_shapes(original, model))
+        original = model
+        model, excluded = structured_prune(model, state.spec.input_shape, self.ratio, importance=self.importance,
+                                           global_pruning=self.global_pruning, layer_ratios=self.layer_ratios)
+        resized = changed_shapes(original, model)
+        state.spec = state.spec.replace(**{"resized_layers": {**state.spec.resized_layers, **resized}})
         state.model = model
         if self.finetune:
             state.model = _finetune(state, self.finetune, 0.5, f"fine-tune pruned {self.ratio:.0%}")
-        return state, {"importance": self.importance, "resized_layers": len(state.spec.resized_layers)}
+        details = {"importance": self.importance, "resized_layers": len(resized)}
+        if excluded:
+            details["excluded_layers"] = excluded
+            details["note"] = f"left unpruned (the pruner cannot follow their channels): {', '.join(excluded)}"
+        return state, details
 
 
 @dataclass
@@ -86,13 +90,14 @@ class QuantStep:
     def apply(self, state: ChainState) -> tuple[ChainState, dict]:
         if state.spec.quantization:
             raise EdgekitError("the model is already quantized", "quantize once, as the last step")
-        model, calibration = quantize_ptq(state.model, state.x["train"], samples=self.calib,
-                                          seed=state.train_config.seed, force=self.force_calib)
+        model, calibration = quantize_ptq(state.model, state.data.x["train"], samples=self.calib,
+                                          seed=state.train_config.seed, force=self.force_calib, progress=state.progress)
         state.model = model
         if self.method == "qat":
             state.model = _finetune(state, self.epochs, 0.1, "quantization-aware training")
-        state.spec = replace(state.spec, bn_folded=True, quantization={
-            "tool": "nncf", "method": self.method, "bits": 8, "calibration": calibration, "config": nncf_config(state.model)})
+        state.spec = state.spec.replace(**{"bn_folded": True, "quantization": {
+            "tool": "nncf", "method": self.method, "bits": 8, "weights": "per-channel", "calibration": calibration,
+            "config": nncf_config(state.model)}})
         return state, {"method": self.method, "calibration": calibration}
 
 
@@ -111,24 +116,30 @@ class DistillStep:
                                "use 0 ≤ alpha ≤ 1, temperature > 0, width > 0, epochs ≥ 1")
 
     def student_spec(self, teacher: ModelSpec) -> ModelSpec:
-        if teacher.task != "classification":
+        from ..tasks import get_task
+
+        if not get_task(teacher.task).has_classes:
             raise EdgekitError("distillation needs a classifier teacher", "distill from a classification run")
+        fresh = {"resized_layers": {}, "bn_folded": False, "quantization": {}}
         if is_user_ref(self.student):
-            return replace(teacher, name=self.student.rpartition(":")[2], source="user", arch=normalize_ref(self.student),
-                           kwargs={}, resized_layers={}, bn_folded=False, quantization={})
+            res = resolve(self.student)
+            record, code = code_record(res, self.student)
+            return code, teacher.replace(**{"name": res.entry, "source": "user", "arch": self.student, "kwargs": {},
+                                              "code": record, **fresh})
         from ..recipes import find_recipe
 
         recipe = find_recipe(self.student)
         kwargs = {**recipe.kwargs, **({"width": self.width} if self.width != 1.0 or "width" in recipe.kwargs else {})}
-        return replace(teacher, name=f"{recipe.name}-w{self.width:g}", source="zoo", arch=recipe.arch, kwargs=kwargs,
-                       resized_layers={}, bn_folded=False, quantization={})
+        return None, teacher.replace(**{"name": f"{recipe.name}-w{self.width:g}", "source": "zoo", "arch": recipe.arch,
+                                          "kwargs": kwargs, "code": None, **fresh})
 
     def apply(self, state: ChainState) -> tuple[ChainState, dict]:
         import torch
 
         from ..train.api import check_input_shape
+        from ..zoo import build_model
 
-        spec = self.student_spec(state.spec)
+        state.code, spec = self.student_spec(state.spec)
         torch.manual_seed(state.train_config.seed)
         student = build_model(spec)
         check_input_shape(student, spec)
@@ -136,7 +147,7 @@ class DistillStep:
         state.spec, state.model = spec, student
         loss = distillation_loss(teacher, temperature=self.temperature, alpha=self.alpha)
         config = replace(state.train_config, epochs=self.epochs)
-        state.model = fit(student, spec.task, state.x, state.y, config, loss_fn=loss, progress=state.progress,
+        state.model = fit(student, spec.task, state.data, config, loss_fn=loss, progress=state.progress,
                           label=f"distill → {spec.name}").model.cpu()
         details = {"student": spec.name, "temperature": self.temperature, "alpha": self.alpha, "epochs": self.epochs}
         if self.width < 0.25:

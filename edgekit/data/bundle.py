@@ -1,4 +1,5 @@
-"""The split data set every stage consumes."""
+"""The split data set every stage consumes: raw samples as the device sees them, and the model inputs the
+recorded preprocessing makes of them (one numpy implementation: edgekit/device/preprocess.py)."""
 
 from __future__ import annotations
 
@@ -12,11 +13,15 @@ SPLITS = ("train", "val", "test")
 @dataclass
 class DataBundle:
     spec: str
-    x: dict[str, np.ndarray]  # split → float32 samples, raw (not normalised), channels first
-    y: dict[str, np.ndarray]  # split → int64 labels
+    raw: dict[str, list]  # split → raw samples (uint8 images, PCM clips, arrays), as a sensor delivers them
+    x: dict[str, np.ndarray]  # split → model inputs before normalisation, float32, one row per model input
+    y: dict[str, np.ndarray]  # split → one label per sample (class index; anomaly: 1 = anomalous)
+    groups: dict[str, np.ndarray | None]  # split → the sample each row of x belongs to (None: one row per sample)
     labels: list[str]
     seed: int
     fractions: tuple[float, float, float]
+    kind: str  # "image" | "audio" | "tensor": the raw input's kind
+    pipeline: dict  # raw → x, without the normalisation (added once the train split's statistics are known)
     meta: dict = field(default_factory=dict)
 
     @property
@@ -27,7 +32,31 @@ class DataBundle:
     def num_classes(self) -> int:
         return len(self.labels)
 
+    def row_labels(self, split: str) -> np.ndarray:
+        """One label per row of x (a clip's label repeated over its vectors)."""
+        g = self.groups[split]
+        return self.y[split] if g is None else self.y[split][g]
+
     def record(self) -> dict:
         """What model.json keeps, so later stages rebuild exactly the same splits."""
-        return {"spec": self.spec, "seed": self.seed, "fractions": list(self.fractions),
+        return {"spec": self.spec, "seed": self.seed, "fractions": list(self.fractions), "kind": self.kind,
                 "sizes": {s: int(len(self.y[s])) for s in SPLITS}, **self.meta}
+
+
+@dataclass
+class Splits:
+    """Model-ready splits: normalised inputs, per-sample labels, and which sample each row belongs to."""
+
+    x: dict[str, np.ndarray]
+    y: dict[str, np.ndarray]
+    groups: dict[str, np.ndarray | None]
+
+    def row_labels(self, split: str) -> np.ndarray:
+        g = self.groups.get(split)
+        return self.y[split] if g is None else self.y[split][g]
+
+    @classmethod
+    def of(cls, bundle: DataBundle, norm: dict) -> Splits:
+        from .normalize import apply_normalization
+
+        return cls({s: apply_normalization(v, norm) for s, v in bundle.x.items()}, dict(bundle.y), dict(bundle.groups))

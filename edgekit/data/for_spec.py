@@ -2,12 +2,12 @@
 
 from __future__ import annotations
 
-from ..spec import ModelSpec
+from ..contracts import ModelSpec
 from .bundle import DataBundle
 from .loaders import load_dataset
 
 
-def load_run_data(spec: ModelSpec) -> DataBundle:
+def load_run_data(spec: ModelSpec, dataset: str | None = None) -> DataBundle:
+    """`dataset` points at the same data elsewhere (a run folder from another machine)."""
     d = spec.dataset
-    return load_dataset(d["spec"], spec.input_shape, seed=d["seed"], fractions=tuple(d.get("fractions", (0.7, 0.15, 0.15))),
-                        task=spec.task)
+    return load_dataset(dataset or d.spec, spec.input_shape, seed=d.seed, fractions=tuple(d.fractions), task=spec.task)

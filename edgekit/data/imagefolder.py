@@ -1,39 +1,57 @@
-"""imagefolder:DIR — one sub-folder per class, read with Pillow and resized to the model's input."""
+"""imagefolder:DIR — one sub-folder per class, decoded with Pillow; the raw samples stay uint8 HWC."""
 
 from __future__ import annotations
 
+import warnings
 from pathlib import Path
 
 import numpy as np
 
 from ..errors import EdgekitError
+from .source import Source, image_steps
 
 IMAGE_SUFFIXES = {".png", ".jpg", ".jpeg", ".bmp", ".gif", ".tif", ".tiff", ".webp", ".ppm", ".pgm"}
+MAX_PIXELS = 50_000_000  # a decompression bomb is refused before it is decoded
 
 
-def read_imagefolder(root: Path, input_shape) -> tuple[np.ndarray, np.ndarray, list[str]]:
+def read_image(path: Path) -> np.ndarray:
+    """uint8 HWC RGB, or HW grayscale; any size."""
     from PIL import Image, UnidentifiedImageError
 
+    try:
+        with warnings.catch_warnings():
+            warnings.simplefilter("error", Image.DecompressionBombWarning)
+            with Image.open(path) as img:
+                if img.width * img.height > MAX_PIXELS:
+                    raise EdgekitError(f"image {path} is {img.width}x{img.height} pixels, over edgekit's limit of {MAX_PIXELS:,}",
+                                       "remove or shrink that file (a decompression bomb?)")
+                return np.asarray(img.convert("L" if img.mode in ("1", "L", "I;16", "I", "F") else "RGB"))
+    except (Image.DecompressionBombError, Image.DecompressionBombWarning):
+        raise EdgekitError(f"image {path} decompresses to too many pixels (a decompression bomb?)", "remove that file") from None
+    except (UnidentifiedImageError, OSError, ValueError, SyntaxError) as e:
+        raise EdgekitError(f"cannot read image {path}: {e}", "remove or replace that file") from None
+
+
+def read_imagefolder(spec: str, root: Path) -> Source:
     if not root.is_dir():
         raise EdgekitError(f"image folder not found: {root}", "check the path after 'imagefolder:'")
     classes = sorted(p.name for p in root.iterdir() if p.is_dir() and not p.name.startswith("."))
     if not classes:
         raise EdgekitError(f"{root} has no class sub-folders", "put each class's images in a sub-folder named after it")
-    if input_shape is None or len(input_shape) != 3 or input_shape[0] not in (1, 3):
-        raise EdgekitError(f"imagefolder needs an image input shape, got {input_shape}", "pass --input-shape 3,H,W or 1,H,W")
-    c, h, w = input_shape
-    mode = "L" if c == 1 else "RGB"
-    xs, ys = [], []
+    raws, ys = [], []
     for label, name in enumerate(classes):
-        files = sorted(p for p in (root / name).iterdir() if p.suffix.lower() in IMAGE_SUFFIXES)
+        files = sorted(p for p in (root / name).iterdir() if p.suffix.lower() in IMAGE_SUFFIXES and p.is_file())
         if not files:
             raise EdgekitError(f"class folder {root / name} holds no images", "add images to it or remove the folder")
         for f in files:
-            try:
-                with Image.open(f) as img:
-                    arr = np.asarray(img.convert(mode).resize((w, h), Image.BILINEAR), np.float32) / 255.0
-            except (UnidentifiedImageError, OSError) as e:
-                raise EdgekitError(f"cannot read image {f}: {e}", "remove or replace that file") from None
-            xs.append(arr[None] if c == 1 else arr.transpose(2, 0, 1))
+            raws.append(read_image(f))
             ys.append(label)
-    return np.stack(xs), np.asarray(ys, np.int64), classes
+    sizes = {r.shape[:2] for r in raws}
+    gray = all(r.ndim == 2 for r in raws)
+    if not gray:
+        raws = [np.repeat(r[:, :, None], 3, axis=2) if r.ndim == 2 else r for r in raws]
+    channels = 1 if gray else 3
+    hw = sizes.pop() if len(sizes) == 1 else None
+    return Source(raw=raws, y=np.asarray(ys, np.int64), labels=classes, kind="image",
+                  input={"kind": "image", "channels": "L" if gray else "RGB"},
+                  natural_shape=(channels, *hw) if hw else None, steps=image_steps(spec, hw, channels, 1 / 255))

@@ -19,6 +19,7 @@ from importlib import metadata
 from pathlib import Path
 from typing import Callable
 
+from ..cache import cache_root
 from ..errors import EdgekitError
 from .boards import BOARDS, cpuinfo
 
@@ -28,10 +29,6 @@ DEB_ROOTS = ["python3.11", "libpython3.11-stdlib", "libstdc++6", "libgomp1"]
 DEB_SKIP = {"perl", "perl-base", "perl-modules-5.36", "libperl5.36", "dpkg", "tar", "install-info", "mailcap",
             "mime-support", "libdb5.3", "libgdbm-compat4"}
 WHEEL_TAGS = ["linux_aarch64", "manylinux2014_aarch64"] + [f"manylinux_2_{g}_aarch64" for g in (17, 24, 26, 27, 28, 31, 34, 35, 36)]
-
-
-def cache_root() -> Path:
-    return Path(os.environ.get("EDGEKIT_CACHE", Path(os.environ.get("XDG_CACHE_HOME", Path.home() / ".cache")) / "edgekit"))
 
 
 def _board(name: str):

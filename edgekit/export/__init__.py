@@ -1,5 +1,5 @@
-"""`edgekit export`: device profiles → ONNX / TFLite / microcontroller / Edge TPU artifacts, with proof of parity."""
+"""`edgekit export`: device profiles → artifacts of any registered format, with proof of parity in the real runtime."""
 
-from .api import export_run
+from .api import Artifact, export_run
 
-__all__ = ["export_run"]
+__all__ = ["Artifact", "export_run"]

@@ -15,15 +15,14 @@ DEFAULT_OVERHEAD_MS = 0.05
 
 def estimate_latency(target, *, macs: int, weight_bytes: int, precision: str) -> dict:
     hw, kind = target.hardware, target.kind
-    key = {"fp16": "peak_gmacs_fp16", "int8": "peak_gmacs_int8"}.get(precision, "peak_gmacs_fp32")
-    peak = hw.get(key, hw["peak_gmacs_fp32"])  # no fp16 units → fp16 runs at the fp32 rate
-    threads = min(target.runtime["threads"], hw["cores"])
-    usable = peak * 1e9 * threads / hw["cores"] * EFFICIENCY.get(kind, DEFAULT_EFFICIENCY)
+    peak = {"fp16": hw.peak_gmacs_fp16, "int8": hw.peak_gmacs_int8}.get(precision) or hw.peak_gmacs_fp32  # no fp16 units → fp32 rate
+    threads = min(target.runtime.threads, hw.cores)
+    usable = peak * 1e9 * threads / hw.cores * EFFICIENCY.get(kind, DEFAULT_EFFICIENCY)
     compute_ms = macs / usable * 1e3
-    memory_ms = weight_bytes / (hw["memory_bandwidth_gbs"] * 1e9) * 1e3
+    memory_ms = weight_bytes / (hw.memory_bandwidth_gbs * 1e9) * 1e3
     overhead = OVERHEAD_MS.get(kind, DEFAULT_OVERHEAD_MS)
     total = max(compute_ms, memory_ms) + overhead
-    budget = target.budgets["latency_p90_ms"]
+    budget = target.budgets.latency_p90_ms
     return {"estimate_ms": round(total, 4), "compute_ms": round(compute_ms, 4), "memory_ms": round(memory_ms, 4),
             "overhead_ms": overhead, "peak_gmacs": peak, "threads": threads, "efficiency": EFFICIENCY.get(kind, DEFAULT_EFFICIENCY),
             "budget_ms": budget, "within_budget": total <= budget,

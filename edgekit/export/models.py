@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import copy
-from dataclasses import replace
 
 import torch.nn as nn
 
@@ -14,7 +13,7 @@ def float_model(run: Run) -> nn.Module:
     """The run's float network (batch-norm folded if the run was quantized), without any quantizer."""
     if not run.spec.quantization:
         return copy.deepcopy(run.model).eval()
-    plain = rebuild_structure(replace(run.spec, quantization={}))
+    plain = rebuild_structure(run.spec.replace(**{"quantization": {}}), run_path=run.path, trust_code=run.trust_code)
     weights = {k: v for k, v in state_tensors(run.model).items() if not k.startswith("__nncf")}
     plain.load_state_dict(weights, strict=True)
     return plain.eval()

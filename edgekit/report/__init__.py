@@ -1,6 +1,6 @@
 """Benchmark reports: report.json (versioned), report.md and a self-contained report.html with plots."""
 
-from .build import REPORT_SCHEMA, build_report
+from .build import LEGEND, comparison, finish_entries
 from .write import write_report
 
-__all__ = ["REPORT_SCHEMA", "build_report", "write_report"]
+__all__ = ["LEGEND", "comparison", "finish_entries", "write_report"]

@@ -15,8 +15,10 @@ import torch
 import torch.nn as nn
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 
+from ..data.bundle import Splits
 from ..errors import EdgekitError
-from ..evaluate import predict, score, task_loss
+from ..evaluate import predict
+from ..tasks import get_task
 from .checkpoint import load_state, save_state
 from .distributed import DistContext, average_buffers, barrier, init_distributed
 
@@ -36,9 +38,12 @@ class TrainConfig:
     amp: bool = True
 
     def __post_init__(self):
-        if self.epochs < 1 or self.batch_size < 1 or self.lr <= 0:
-            raise EdgekitError(f"bad training settings (epochs={self.epochs}, batch_size={self.batch_size}, lr={self.lr})",
-                               "use epochs ≥ 1, batch size ≥ 1 and a positive learning rate")
+        ok = (self.epochs >= 1 and self.batch_size >= 1 and math.isfinite(self.lr) and self.lr > 0
+              and math.isfinite(self.weight_decay) and self.weight_decay >= 0 and 0 <= self.label_smoothing < 1)
+        if not ok:
+            raise EdgekitError(f"bad training settings (epochs={self.epochs}, batch_size={self.batch_size}, lr={self.lr}, "
+                               f"weight_decay={self.weight_decay}, label_smoothing={self.label_smoothing})",
+                               "use epochs ≥ 1, batch size ≥ 1, a finite positive learning rate, weight decay ≥ 0, label smoothing in [0, 1)")
 
     def to_json(self) -> dict:
         return asdict(self)
@@ -85,18 +90,17 @@ def _epoch_batches(n: int, config: TrainConfig, epoch: int, ctx: DistContext) ->
     return [b for b in batches if len(b) > 1]  # a batch of one breaks batch-norm
 
 
-def _validation_key(task: str, metrics: dict) -> tuple:
-    if task == "reconstruction":
-        return (-metrics["loss"],)
-    return (metrics["accuracy"], -metrics["loss"])
-
-
-def default_loss(task: str, label_smoothing: float) -> LossFn:
+def default_loss(task, label_smoothing: float) -> LossFn:
     def loss_fn(model, xb, yb):
         out = model(xb)
-        return task_loss(task, out.float(), xb, yb, label_smoothing), out
+        return task.loss(out, xb, yb, label_smoothing), out
 
     return loss_fn
+
+
+def _forward_failed(e: Exception) -> EdgekitError:
+    return EdgekitError(f"the model's forward pass failed in training mode: {type(e).__name__}: {str(e).splitlines()[0][:200]}",
+                        "fix the model's forward() (in train() mode: dropout, batch-norm, branches on self.training)")
 
 
 def _progress(enabled: bool) -> Progress:
@@ -104,9 +108,10 @@ def _progress(enabled: bool) -> Progress:
                     TimeElapsedColumn(), TextColumn("{task.fields[stats]}"), disable=not enabled)
 
 
-def fit(model: nn.Module, task: str, x: dict, y: dict, config: TrainConfig, *, checkpoint_dir: Path | None = None,
+def fit(model: nn.Module, task_name: str, data: Splits, config: TrainConfig, *, checkpoint_dir: Path | None = None,
         loss_fn: LossFn | None = None, progress: bool = True, label: str = "train") -> FitResult:
-    """Train on normalised x['train'], pick the best epoch on x['val']. Resumes from checkpoint_dir if it holds a state."""
+    """Train on normalised data.x['train'], pick the best epoch on 'val'. Resumes from checkpoint_dir if it holds a state."""
+    task = get_task(task_name)
     device = resolve_device(config.device)
     ctx = init_distributed(device.type)
     if device.type == "cuda" and ctx.enabled:
@@ -128,8 +133,8 @@ def fit(model: nn.Module, task: str, x: dict, y: dict, config: TrainConfig, *, c
         best_key, wall_before = tuple(info["best_key"]), info["wall_seconds"]
 
     train_model = nn.parallel.DistributedDataParallel(model) if ctx.enabled else model
-    xt = torch.from_numpy(x["train"])
-    yt = torch.from_numpy(y["train"])
+    xt = torch.from_numpy(data.x["train"])
+    yt = torch.from_numpy(data.row_labels("train"))
     started = time.perf_counter()
     with _progress(progress and ctx.is_main) as bar:
         job = bar.add_task(label, total=config.epochs, completed=start_epoch, stats="")
@@ -141,8 +146,14 @@ def fit(model: nn.Module, task: str, x: dict, y: dict, config: TrainConfig, *, c
             total_loss, correct, seen = 0.0, 0, 0
             for idx in _epoch_batches(len(yt), config, epoch, ctx):
                 xb, yb = xt[idx].to(device, non_blocking=True), yt[idx].to(device, non_blocking=True)
-                with torch.autocast(device.type, dtype=amp_dtype, enabled=amp_dtype is not None):
-                    loss, out = loss_fn(train_model, xb, yb)
+                try:
+                    with torch.autocast(device.type, dtype=amp_dtype, enabled=amp_dtype is not None):
+                        loss, out = loss_fn(train_model, xb, yb)
+                except (RuntimeError, TypeError, ValueError, IndexError, AttributeError) as e:
+                    raise _forward_failed(e) from None
+                if not torch.isfinite(loss):
+                    raise EdgekitError(f"the training loss became {float(loss)} in epoch {epoch + 1}",
+                                       "lower --lr, or check the data for extreme values")
                 optimizer.zero_grad(set_to_none=True)
                 if scaler:
                     scaler.scale(loss).backward()
@@ -153,16 +164,16 @@ def fit(model: nn.Module, task: str, x: dict, y: dict, config: TrainConfig, *, c
                     optimizer.step()
                 total_loss += float(loss.detach()) * len(idx)
                 seen += len(idx)
-                if task == "classification":
+                if task.has_classes:
                     correct += int((out.detach().argmax(1) == yb).sum())
             average_buffers(ctx, model)
-            val = score(task, predict(model, x["val"], device=device), x["val"], y["val"])
+            val = task.score(predict(model, data.x["val"], device=device), data.x["val"], data.y["val"], data.groups["val"])
             record = {"epoch": epoch + 1, "lr": _lr_at(config, epoch), "train_loss": total_loss / max(seen, 1),
                       **{f"val_{k}": v for k, v in val.items()}}
-            if task == "classification":
+            if task.has_classes:
                 record["train_accuracy"] = correct / max(seen, 1)
             history.append(record)
-            key = _validation_key(task, val)
+            key = task.validation_key(val)
             if best_key is None or key > best_key:
                 best_key, best_epoch, best_state = key, epoch + 1, copy.deepcopy(model.state_dict())
             wall = wall_before + time.perf_counter() - started
@@ -171,7 +182,7 @@ def fit(model: nn.Module, task: str, x: dict, y: dict, config: TrainConfig, *, c
                            info={"epoch": epoch + 1, "history": history, "best_epoch": best_epoch,
                                  "best_key": list(best_key), "wall_seconds": wall})
             barrier(ctx)
-            shown = f"val acc {val['accuracy']:.4f}" if "accuracy" in val else f"val mse {val['loss']:.4f}"
+            shown = f"val {task.quality} {val[task.quality]:.4f}" if val.get(task.quality) is not None else f"val loss {val['loss']:.4f}"
             bar.update(job, completed=epoch + 1, stats=f"loss {record['train_loss']:.4f}  {shown}")
     model.load_state_dict(best_state)
     wall = wall_before + time.perf_counter() - started

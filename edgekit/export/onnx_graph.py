@@ -1,4 +1,4 @@
-"""Small ONNX graph passes: store quantized weights as int8, and restore topological order."""
+"""Small ONNX graph passes: int8 weight initializers, dead Identity nodes, topological order."""
 
 from __future__ import annotations
 
@@ -61,3 +61,22 @@ def topological_sort(model: onnx.ModelProto) -> None:
         pending = [n for n in pending if n not in progress]
     del graph.node[:]
     graph.node.extend(ordered)
+
+
+def remove_identities(model: onnx.ModelProto) -> int:
+    """Drop Identity nodes (the exporter leaves them around quantized weights): rewire their consumers."""
+    graph = model.graph
+    outputs = {o.name for o in graph.output}
+    alias: dict[str, str] = {}
+    keep = []
+    for node in graph.node:
+        if node.op_type == "Identity" and node.output[0] not in outputs:
+            alias[node.output[0]] = alias.get(node.input[0], node.input[0])
+            continue
+        keep.append(node)
+    for node in keep:
+        node.input[:] = [alias.get(i, i) for i in node.input]
+    removed = len(graph.node) - len(keep)
+    del graph.node[:]
+    graph.node.extend(keep)
+    return removed

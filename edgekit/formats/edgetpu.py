@@ -1,4 +1,4 @@
-"""Edge TPU: which operators of the full-int8 model the Edge TPU compiler maps, and which fall back to the CPU.
+"""Edge TPU (Coral): the full-int8 TFLite model, and which of its operators the Edge TPU compiler maps.
 
 The mapping is predicted from Coral's published table of supported operations (coral.ai/docs/edgetpu/models-intro);
 the compiler itself (edgetpu_compiler) runs only on the machine it is installed on, so run it there to get the
@@ -6,6 +6,9 @@ final, compiled model. Ops after the first unsupported one also run on the CPU (
 """
 
 from __future__ import annotations
+
+from .base import BuildJob, Built, Format
+from .tflite import tflite_ops, tflite_toolchain, write_tflite
 
 EDGETPU_OPS = {
     "ADD", "AVERAGE_POOL_2D", "CONCATENATION", "CONV_2D", "DEPTHWISE_CONV_2D", "EXP", "FLOOR", "FULLY_CONNECTED",
@@ -30,8 +33,20 @@ def op_mapping(ops_in_order: list[str]) -> dict:
             "source": "predicted from Coral's supported-ops table; confirm with edgetpu_compiler"}
 
 
-def ops_in_order(path) -> list[str]:
-    from .host_runtimes import open_interpreter
+class EdgeTpuFormat(Format):
+    name = "edgetpu"
+    runtime = "litert"
+    precisions = ("int8",)
 
-    it = open_interpreter(path)
-    return [op["op_name"] for op in sorted(it._get_ops_details(), key=lambda d: d["index"])]
+    def build(self, job: BuildJob) -> Built:
+        path = job.folder / "model.tflite"
+        info = write_tflite(job, path)
+        mapping = op_mapping(tflite_ops(path, ordered=True))
+        built = Built(files=["model.tflite"], quantizer=info["quantizer"], toolchain=tflite_toolchain(),
+                      extras={"ops": info["ops"], "edgetpu": mapping})
+        built.notes.append(f"Edge TPU: {len(mapping['edgetpu'])} ops mapped, {len(mapping['cpu'])} on the CPU "
+                           f"{mapping['cpu'] or ''} ({mapping['source']})")
+        return built
+
+
+FORMAT = EdgeTpuFormat()

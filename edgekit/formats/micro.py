@@ -1,5 +1,5 @@
-"""Microcontroller export: the full-int8 TFLite model as an aligned C array (model_data.cc/.h), with the
-tensor arena measured by running it in the tflite-micro interpreter, checked against the board's flash/RAM."""
+"""Microcontrollers (TFLite Micro): the full-int8 TFLite model as an aligned C array (model_data.cc/.h), with
+the tensor arena measured by running it in the tflite-micro interpreter and checked against the board."""
 
 from __future__ import annotations
 
@@ -8,18 +8,18 @@ from pathlib import Path
 
 import numpy as np
 
+from ..device.runtimes import ARENA_MARGIN, quantize
 from ..errors import EdgekitError
+from ..export.toolchain import version
 from ..fsutil import write_text
 from ..quiet import captured_fds
-
-ARENA_MARGIN = 1.1  # headroom over the measured arena; alignment and platform allocations differ on boards
+from .base import BuildJob, Built, Format
+from .tflite import tflite_toolchain, write_tflite
 
 
 def measure_arena(path: Path, sample: np.ndarray) -> int:
     """Bytes of tensor arena tflite-micro actually used for one inference of this model."""
     from tflite_micro.python.tflite_micro import runtime
-
-    from .host_runtimes import quantize
 
     try:
         with captured_fds() as log:
@@ -28,8 +28,8 @@ def measure_arena(path: Path, sample: np.ndarray) -> int:
             q = inp["quantization_parameters"]
             if inp["dtype"] != np.int8 or not len(q["scales"]):
                 raise EdgekitError(f"the int8 model's input stayed {np.dtype(inp['dtype']).name}: a layer was left unquantized",
-                                   "TFLite Micro needs full int8; replace the layer whose op has no int8 kernel (see `edgekit export --format tflite --precision int8` ops)")
-            interp.set_input(quantize(sample, q["scales"][0], int(q["zero_points"][0]), inp["dtype"]), 0)
+                                   "TFLite Micro needs full int8; replace the layer whose op has no int8 kernel")
+            interp.set_input(quantize(sample, {"scale": q["scales"][0], "zero_point": int(q["zero_points"][0])}, inp["dtype"]), 0)
             interp.invoke()
             interp.print_allocations()
     except RuntimeError as e:
@@ -41,10 +41,6 @@ def measure_arena(path: Path, sample: np.ndarray) -> int:
     if not m:
         raise EdgekitError("tflite-micro did not report its arena use", "update tflite-micro (pip install -U tflite-micro)")
     return int(m.group(1))
-
-
-def c_identifier(name: str) -> str:
-    return re.sub(r"\W", "_", name)
 
 
 def write_c_array(tflite: Path, folder: Path, name: str = "g_model") -> dict:
@@ -70,3 +66,22 @@ def check_fits(target, flash_bytes: int, arena_bytes: int) -> None:
     if ram is not None and arena_bytes * ARENA_MARGIN > ram:
         raise EdgekitError(f"tensor arena needs {arena_bytes:,} B (+10% headroom), {target.name} has {ram:,} B of RAM",
                            "shrink activations (smaller input or fewer channels), or pick a board with more RAM")
+
+
+class MicroFormat(Format):
+    name = "micro"
+    runtime = "tflite-micro"
+    precisions = ("int8",)
+
+    def build(self, job: BuildJob) -> Built:
+        path = job.folder / "model.tflite"
+        info = write_tflite(job, path)
+        arena = measure_arena(path, job.samples[:1])
+        c_array = write_c_array(path, job.folder)
+        check_fits(job.target, path.stat().st_size, arena)
+        return Built(files=["model.tflite"], sidecar=c_array["files"], quantizer=info["quantizer"],
+                     toolchain=tflite_toolchain() | {"tflite_micro": version("tflite-micro")},
+                     runtime_options={"arena_bytes": arena}, extras={"ops": info["ops"], "c_array": c_array})
+
+
+FORMAT = MicroFormat()

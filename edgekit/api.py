@@ -1,0 +1,126 @@
+"""The notebook API: one function per verb, consistently named, accepting an nn.Module and numpy arrays as
+well as the CLI's strings, and returning the typed objects the stages hand each other (Run, Artifact,
+BenchReport). Unlike the CLI, bench returns its report even when a budget fails: check `report.passed`."""
+
+from __future__ import annotations
+
+import hashlib
+import io
+from pathlib import Path
+from typing import Any, Sequence
+
+import numpy as np
+
+from .errors import EdgekitError
+
+
+def _data_spec(data) -> str | None:
+    """A data-set spec for `data`: a spec string, or (x, y) / {"x", "y", "labels"} arrays saved once, by content."""
+    if data is None or isinstance(data, str):
+        return data
+    if isinstance(data, (tuple, list)) and len(data) == 2:
+        data = {"x": data[0], "y": data[1]}
+    if not isinstance(data, dict) or "x" not in data or "y" not in data:
+        raise EdgekitError("data must be a spec string, (x, y) arrays or a dict with x, y (and labels)", "see `edgekit datasets`")
+    from .cache import cache_root
+    from .fsutil import write_bytes
+
+    arrays = {k: np.asarray(v) for k, v in data.items() if k in ("x", "y", "labels")}
+    buf = io.BytesIO()
+    np.savez(buf, **arrays)
+    blob = buf.getvalue()
+    path = cache_root() / "data" / f"{hashlib.sha256(blob).hexdigest()[:20]}.npz"
+    if not path.is_file():
+        write_bytes(path, blob)
+    return f"npz:{path}"
+
+
+def train(model: Any = "digits-cnn", data=None, *, out: str | Path | None = None, input_shape: Sequence[int] | None = None,
+          epochs: int | None = None, batch_size: int | None = None, lr: float | None = None, weight_decay: float | None = None,
+          seed: int = 0, device: str = "auto", model_args: dict | None = None, progress: bool = True):
+    """Train a zoo name, recipe, `file.py:Class`, `package.module:factory`, `timm:NAME` or an nn.Module instance.
+    Returns the Run (path, model, spec, metrics, manifest)."""
+    from .train import train_run
+
+    return train_run(model, _data_spec(data), out=out, input_shape=input_shape, epochs=epochs, batch_size=batch_size, lr=lr,
+                     weight_decay=weight_decay, seed=seed, device=device, model_args=model_args, progress=progress)
+
+
+def load_run(path: str | Path, *, trust_code: bool = False, model=None):
+    """Open a run folder. `model`: the nn.Module architecture for runs trained from a notebook class."""
+    from .runs import load_run as _load
+
+    return _load(Path(path), trust_code=trust_code, module=model)
+
+
+def _out(base: str, suffix: str) -> Path:
+    candidate, n = Path("runs") / f"{base}-{suffix}", 2
+    while candidate.exists():
+        candidate, n = Path("runs") / f"{base}-{suffix}-{n}", n + 1
+    return candidate
+
+
+def compress(run, *, prune: float | None = None, unstructured: bool = False, finetune: int = 10, qat: bool = False,
+             ptq: bool = False, epochs: int | None = None, calib: int = 300, distill_to: str | None = None, width: float = 1.0,
+             steps: list | None = None, out: str | Path | None = None, max_drop: float | None = None, trust_code: bool = False,
+             progress: bool = True):
+    """Chain steps (distill → prune → qat/ptq, or `steps`) on a Run or run folder; returns the new Run."""
+    from .compress import DistillStep, PruneStep, QuantStep, compress_run
+
+    chain = list(steps or [])
+    if not chain:
+        if distill_to:
+            chain.append(DistillStep(distill_to, width=width, **({"epochs": epochs} if epochs else {})))
+        if prune is not None:
+            chain.append(PruneStep(prune, finetune=finetune, unstructured=unstructured))
+        if qat or ptq:
+            chain.append(QuantStep("qat" if qat else "ptq", calib=calib, **({"epochs": epochs} if qat and epochs else {})))
+    name = run.spec.name if hasattr(run, "spec") else Path(run).name
+    return compress_run(run, chain, Path(out) if out else _out(name, "compressed"), max_drop=max_drop, trust_code=trust_code,
+                        progress=progress)
+
+
+def export(run, target: str = "x86-64", *, format: str | None = None, precision: str | None = None, out: str | Path | None = None,
+           calib: int = 300, min_agreement: float | None = None, trust_code: bool = False, progress: bool = True):
+    """Export a Run or run folder for a target; returns the Artifact (path, deploy, parity, notes)."""
+    from .export import export_run
+
+    return export_run(run, target=target, fmt=format, precision=precision, out=out, calib=calib, min_agreement=min_agreement,
+                      trust_code=trust_code, progress=progress)
+
+
+def _folders(artifacts) -> list[Path]:
+    items = artifacts if isinstance(artifacts, (list, tuple)) else [artifacts]
+    return [Path(a.path if hasattr(a, "path") else a) for a in items]
+
+
+def bench(artifacts, *, device: str = "local", threads: int | None = None, min_queries: int = 200, min_seconds: float = 1.0,
+          warmup: int = 20, report: str | Path | None = None, target: str | None = None):
+    """Measure one or more Artifacts / artifact folders on a device; returns the BenchReport (also written to disk)."""
+    from .bench import Measurement
+    from .bench import bench as _bench
+
+    m = Measurement(min_queries=min_queries, min_seconds=min_seconds, warmup=warmup, threads=threads)
+    try:
+        rep, _ = _bench(_folders(artifacts), device=device, measurement=m, report=report, target=target)
+    except EdgekitError as e:
+        if getattr(e, "report", None) is None:
+            raise
+        rep = e.report
+    return rep
+
+
+def predict(artifact, files: Sequence[str | Path], *, device: str = "local") -> list[dict]:
+    """Run an artifact on raw files (images, .wav, .npy) on a device: one dict per file (label, score, times)."""
+    from .bench.predict import predict as _predict
+
+    return _predict(_folders(artifact)[0], [Path(f) for f in files], device=device)["predictions"]
+
+
+def pipeline(file: str | Path | None = None, *, out: str | Path | None = None, device: str | None = None, progress: bool = True):
+    """Run (or resume) a pipeline TOML; returns {"folders": {...}, "report": BenchReport}."""
+    from .pipeline import load_pipeline, run_pipeline
+
+    p = load_pipeline(Path(file) if file else None)
+    return run_pipeline(p, Path(out) if out else Path("runs") / f"pipeline-{p.name}", device=device, say=lambda m: None,
+                        progress=progress)

@@ -1,0 +1,386 @@
+"""The typed hand-offs between stages, each versioned and validated on read:
+
+    run folder       model.json → ModelSpec, metrics.json → Metrics, manifest.json → Manifest
+    artifact folder  deploy.json → Deploy
+    device runner    stdout JSON → RunnerResult
+    bench            report.json → BenchReport
+
+Readers call `load_*`, writers `dump`; nothing else passes between stages.
+"""
+
+from __future__ import annotations
+
+import re
+from pathlib import Path
+from typing import Any, Literal, Optional, Union
+
+from pydantic import Field, StrictBool, StrictFloat, StrictInt, StrictStr, field_validator, model_validator
+
+from .errors import EdgekitError
+from .fsutil import read_json
+from .schema import Loose, Strict, dump, parse
+from .targets import TargetProfile
+
+MODEL_FORMAT = "edgekit.model/2"
+METRICS_FORMAT = "edgekit.metrics/1"
+MANIFEST_FORMAT = "edgekit.manifest/2"
+DEPLOY_FORMAT = "edgekit.deploy/2"
+RUNNER_FORMAT = "edgekit.runner/2"
+REPORT_FORMAT = "edgekit.report/2"
+
+Scalar = Union[StrictStr, StrictBool, StrictInt, StrictFloat, None]
+# Constructor arguments a run folder may pass: JSON scalars and lists of them, never objects.
+KwargValue = Union[Scalar, list[Union[Scalar, list[Scalar]]]]
+
+_PLAIN = re.compile(r"^[A-Za-z0-9_][A-Za-z0-9_.+-]*$")
+
+
+def check_plain_name(name: str, what: str = "file name") -> str:
+    """A name that stays inside its folder: no separators, no '..', not hidden, not absolute."""
+    if not isinstance(name, str) or not _PLAIN.match(name) or name in (".", "..") or ".." in name.split("."):
+        raise ValueError(f"{what} {name!r} must be a plain name inside its folder (letters, digits, _ . + -)")
+    return name
+
+
+PlainName = StrictStr
+
+
+# ---------------------------------------------------------------- run folder
+
+
+class UserCode(Strict):
+    """A user's module copied into the run folder at train time; imported only under --trust-code."""
+
+    file: str  # under the run folder's code/
+    sha256: str
+    origin: str  # where it was copied from (messages only; never opened because a file names it)
+    entry: str  # class or factory name in that file
+    module: Optional[str] = None  # the dotted name it was given as, if any
+    package: Optional[str] = None  # installed distribution (name==version) when the code came from one
+
+    @field_validator("file")
+    @classmethod
+    def _plain(cls, v):
+        return check_plain_name(v)
+
+
+class DatasetRecord(Loose):
+    spec: str
+    seed: StrictInt
+    fractions: list[float]
+    sizes: dict[str, int]
+    kind: str = "tensor"
+
+
+class ModelSpec(Strict):
+    format: Literal["edgekit.model/2"] = MODEL_FORMAT
+    name: str
+    source: Literal["zoo", "user"]
+    arch: str  # zoo key, or the user's reference as given (file.py:Class, pkg.mod:factory)
+    input_shape: list[int]
+    task: str = "classification"
+    num_classes: Optional[int] = None
+    kwargs: dict[str, KwargValue] = Field(default_factory=dict)
+    labels: list[str] = Field(default_factory=list)
+    normalization: dict[str, Any] = Field(default_factory=dict)  # the mean/std the preprocess ends with
+    preprocess: dict[str, Any] = Field(default_factory=dict)  # raw sensor data → model input (edgekit/device/preprocess.py)
+    dataset: Optional[DatasetRecord] = None
+    resized_layers: dict[str, list[int]] = Field(default_factory=dict)
+    bn_folded: bool = False
+    quantization: dict[str, Any] = Field(default_factory=dict)
+    input_dtype: Literal["float32"] = "float32"
+    code: Optional[UserCode] = None
+    layout: Optional[str] = None  # written for readers; derived from input_shape
+
+    @field_validator("input_shape")
+    @classmethod
+    def _shape(cls, v):
+        if not v or any(d <= 0 for d in v):
+            raise ValueError("must be a non-empty list of positive integers")
+        return v
+
+    @model_validator(mode="after")
+    def _derive(self):
+        self.layout = {1: "NC", 2: "NCL", 3: "NCHW"}.get(len(self.input_shape), "N" + "C" * len(self.input_shape))
+        return self
+
+    def to_json(self) -> dict:
+        return dump(self)
+
+
+class Cost(Strict):
+    params: int
+    nonzero_params: int
+    macs: int
+    size_bytes: int
+
+
+class Metrics(Strict):
+    """One shape for every stage: `test` holds the task's scores, `steps` the compression table (train: none)."""
+
+    format: Literal["edgekit.metrics/1"] = METRICS_FORMAT
+    stage: Literal["train", "compress"]
+    task: str
+    quality: str  # the headline key of `test`
+    higher_is_better: bool
+    test: dict[str, Optional[float]]  # None: not defined on that split (AUC of normal-only validation clips)
+    val: dict[str, Optional[float]] = Field(default_factory=dict)
+    cost: Cost
+    file_bytes: int = 0
+    wall_seconds: float = 0.0
+    history: list[dict[str, Any]] = Field(default_factory=list)
+    steps: list[dict[str, Any]] = Field(default_factory=list)
+    parent: Optional[dict[str, Any]] = None
+    drop: Optional[float] = None  # quality lost against the parent, in the task's points
+    max_drop: Optional[float] = None
+    train_config: dict[str, Any] = Field(default_factory=dict)
+    device: Optional[str] = None
+    amp: Optional[str] = None
+    best_epoch: Optional[int] = None
+    epochs: Optional[int] = None
+    distributed: Optional[dict[str, Any]] = None
+    warnings: list[str] = Field(default_factory=list)
+
+    @property
+    def headline(self) -> float:
+        return self.test[self.quality]
+
+
+class Manifest(Strict):
+    format: Literal["edgekit.manifest/2"] = MANIFEST_FORMAT
+    stage: Literal["train", "compress"]
+    status: Literal["ok", "failed"] = "ok"
+    failure: Optional[str] = None
+    parent: Optional[str] = None
+    lineage: list[str] = Field(default_factory=list)
+    command: Optional[str] = None
+    versions: dict[str, str] = Field(default_factory=dict)
+    git_revision: Optional[str] = None
+    started: str
+    finished: Optional[str] = None
+    steps: list[str] = Field(default_factory=list)
+
+
+# ---------------------------------------------------------------- artifact folder
+
+
+class Quantization(Strict):
+    scale: float
+    zero_point: int
+
+
+class TensorInfo(Strict):
+    name: str
+    shape: list[int]
+    dtype: str
+    quantization: Optional[Quantization] = None
+
+
+class ArtifactInfo(Strict):
+    files: list[str]  # the first is the model file; all are plain names inside the artifact folder
+    format: str
+    precision: str
+    bytes: int
+    sha256: dict[str, str]
+
+    @field_validator("files")
+    @classmethod
+    def _files(cls, v):
+        if not v:
+            raise ValueError("must name at least one file")
+        return [check_plain_name(f) for f in v]
+
+    @model_validator(mode="after")
+    def _hashes(self):
+        if set(self.sha256) != set(self.files):
+            raise ValueError("sha256 must hold one hash per file in 'files'")
+        return self
+
+
+class RuntimeInfo(Strict):
+    name: str
+    packages: list[str]
+    threads: int
+    options: dict[str, Any] = Field(default_factory=dict)
+
+
+class EvalInfo(Strict):
+    file: str
+    samples: int
+    raw: bool  # True: samples are the sensor's raw form, the runner applies `preprocess`
+    contents: str
+
+    @field_validator("file")
+    @classmethod
+    def _plain(cls, v):
+        return check_plain_name(v)
+
+
+class Deploy(Strict):
+    format: Literal["edgekit.deploy/2"] = DEPLOY_FORMAT
+    artifact: ArtifactInfo
+    runtime: RuntimeInfo
+    input: TensorInfo
+    output: TensorInfo
+    layout: str
+    sample_shape: list[int]
+    preprocess: dict[str, Any]
+    task: str
+    labels: list[str] = Field(default_factory=list)
+    source: dict[str, Any]
+    target: TargetProfile
+    toolchain: dict[str, Any]
+    calibration: Optional[dict[str, Any]] = None
+    eval: EvalInfo
+    parity: dict[str, Any]
+    estimate: Optional[dict[str, Any]] = None
+    extras: dict[str, Any] = Field(default_factory=dict)
+    created: str
+
+
+# ---------------------------------------------------------------- device runner and report
+
+
+class Latency(Strict):
+    p50: float
+    p90: float
+    p99: float
+    mean: float
+    std: float
+    min: float
+    max: float
+
+
+class RunnerResult(Loose):
+    schema_: Literal["edgekit.runner/2"] = Field(RUNNER_FORMAT, alias="schema")
+    status: Literal["ok", "missing_runtime", "bad_artifact", "error"]
+    detail: Optional[str] = None
+    package: Optional[str] = None
+    python: Optional[str] = None
+    artifact: Optional[dict[str, Any]] = None
+    threads: Optional[int] = None
+    load_ms: Optional[float] = None
+    first_inference_ms: Optional[float] = None
+    warmup: Optional[int] = None
+    queries: Optional[int] = None
+    seconds: Optional[float] = None
+    throughput_qps: Optional[float] = None
+    latency_ms: Optional[Latency] = None
+    frontend_ms: Optional[Latency] = None
+    latencies_ms: list[float] = Field(default_factory=list)
+    peak_rss_mb: Optional[float] = None
+    rss_before_load_mb: Optional[float] = None
+    quality: dict[str, Optional[float]] = Field(default_factory=dict)
+    eval_samples: Optional[int] = None
+    raw_input: Optional[bool] = None
+    env: dict[str, Any] = Field(default_factory=dict)
+    micro: Optional[dict[str, Any]] = None
+    instructions: Optional[dict[str, Any]] = None
+
+    model_config = {**Loose.model_config, "populate_by_name": True}
+
+
+class Check(Strict):
+    check: str
+    value: Optional[float]
+    limit: float
+    unit: str = ""
+    direction: Literal["max", "min"]  # max: the value must not exceed the limit
+    status: Literal["PASS", "FAIL", "not the target"]
+    note: Optional[str] = None
+
+    @property
+    def failed(self) -> bool:
+        return self.status == "FAIL"
+
+
+class ReportEntry(Strict):
+    folder: str
+    model: str
+    target: str
+    format: str
+    precision: str
+    runtime: str
+    bytes: int
+    task: str
+    quality: str
+    export_parity: dict[str, Any]
+    status: Literal["ok", "failed"]
+    error: Optional[str] = None
+    result: Optional[RunnerResult] = None
+    checks: list[Check] = Field(default_factory=list)
+    flags: list[str] = Field(default_factory=list)
+    speedup_vs_fp32: Optional[float] = None
+    pareto: bool = False
+
+    @property
+    def passed(self) -> bool:
+        return self.status == "ok" and not any(c.failed for c in self.checks)
+
+
+class BenchReport(Strict):
+    schema_: Literal["edgekit.report/2"] = Field(REPORT_FORMAT, alias="schema")
+    created: str
+    device: dict[str, Any]
+    measured_on_target: bool
+    caveat: Optional[str] = None
+    entries: list[ReportEntry]
+
+    model_config = {**Strict.model_config, "populate_by_name": True}
+
+    @property
+    def failed_runs(self) -> list[ReportEntry]:
+        return [e for e in self.entries if e.status == "failed"]
+
+    @property
+    def passed(self) -> bool:
+        return all(e.passed for e in self.entries)
+
+    def to_json(self) -> dict:
+        return {**self.model_dump(mode="json", by_alias=True), "passed": self.passed}
+
+
+# ---------------------------------------------------------------- reading
+
+
+def _load(model, path: Path, what: str, fix: str):
+    path = Path(path)
+    try:
+        data = read_json(path)
+    except FileNotFoundError:
+        raise EdgekitError(f"{path} not found", fix) from None
+    except (ValueError, UnicodeDecodeError) as e:
+        raise EdgekitError(f"{path} is not valid JSON ({str(e)[:80]})", fix) from None
+    except OSError as e:
+        raise EdgekitError(f"cannot read {path}: {e.strerror}", fix) from None
+    expected = model.model_fields["format"].default if "format" in model.model_fields else None
+    if expected and isinstance(data, dict) and data.get("format") != expected:
+        raise EdgekitError(f"{path} is a {data.get('format') or 'unversioned'} file, this edgekit reads {expected} ({what})", fix)
+    return parse(model, data, str(path), fix)
+
+
+RUN_FIX = "re-create the run folder with `edgekit train` / `edgekit compress`"
+DEPLOY_FIX = "re-export it with `edgekit export`"
+
+
+def load_spec(path: Path) -> ModelSpec:
+    return _load(ModelSpec, path, "model.json", RUN_FIX)
+
+
+def load_metrics(path: Path) -> Metrics:
+    return _load(Metrics, path, "metrics.json", RUN_FIX)
+
+
+def load_manifest(path: Path) -> Manifest:
+    return _load(Manifest, path, "manifest.json", RUN_FIX)
+
+
+def load_deploy(path: Path) -> Deploy:
+    return _load(Deploy, path, "deploy.json", DEPLOY_FIX)
+
+
+def load_report(path: Path) -> BenchReport:
+    path = Path(path)
+    data = read_json(path)
+    data.pop("passed", None)
+    return parse(BenchReport, data, str(path), "re-run `edgekit bench`")

@@ -1,0 +1,68 @@
+"""The Format protocol: what every artifact format declares and how it builds an artifact folder."""
+
+from __future__ import annotations
+
+import importlib.util
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, Callable
+
+import numpy as np
+
+from ..errors import EdgekitError
+
+
+@dataclass
+class BuildJob:
+    """Everything a format needs to write its files into `folder`."""
+
+    run: Any  # runs.Run
+    float_model: Any  # nn.Module: the run's float network (batch-norm folded for quantized runs)
+    folder: Path
+    precision: str
+    calibration: np.ndarray | None  # normalised train samples for int8
+    samples: np.ndarray  # a few normalised test samples (arena measurement, sanity checks)
+    target: Any  # targets.Target
+    dynamic_batch: bool = False
+    int8_scheme: dict = field(default_factory=dict)  # ISA-aware choices (per-tensor weights, ...) and why
+    say: Callable[[str], None] = lambda m: None
+    progress: bool = True
+
+    @property
+    def input_shape(self) -> list[int]:
+        return self.run.spec.input_shape
+
+
+@dataclass
+class Built:
+    """What a format wrote and what deploy.json, the parity check and the export table must know."""
+
+    files: list[str]  # what the runtime loads: plain names in the folder; the first is the model file
+    sidecar: list[str] = field(default_factory=list)  # shipped beside it but not run (C array sources)
+    quantizer: str | None = None  # exactly which tool made the int8/fp16 numbers, in words
+    reference: str = "fp32"  # "fp32": the run's float model is the reference; "run": the run's own quantized model
+    toolchain: dict = field(default_factory=dict)
+    runtime_options: dict = field(default_factory=dict)  # what the adapter needs (tensor arena, fp16 switches, ...)
+    extras: dict = field(default_factory=dict)  # shown in deploy.json["extras"] (ops, C array, Edge TPU mapping, ...)
+    notes: list[str] = field(default_factory=list)  # shown under the export table
+
+
+class Format:
+    name: str
+    runtime: str  # key of edgekit/device/runtimes.RUNTIMES
+    precisions: tuple[str, ...]
+    dynamic_batch: bool = False
+    # (importable module, pip extra) this format's converter needs beyond edgekit's defaults
+    requires: tuple[tuple[str, str], ...] = ()
+
+    def needs_calibration(self, precision: str, quantized_run: bool) -> bool:
+        return precision == "int8"
+
+    def check_available(self) -> None:
+        for module, extra in self.requires:
+            if importlib.util.find_spec(module) is None:
+                raise EdgekitError(f"the {self.name} format needs {module}, which is not installed",
+                                   f"install it: pip install 'edgekit[{extra}]'")
+
+    def build(self, job: BuildJob) -> Built:
+        raise NotImplementedError
