@@ -16,13 +16,13 @@ from pathlib import Path
 import numpy as np
 import torch
 from _common import bare_latency, write_results
-from edgekit.export.host_runtimes import run_onnx, run_tflite
+from edgekit.exporter.host_runtimes import run_onnx, run_tflite
 
 from edgekit.data import apply_normalization, load_run_data
-from edgekit.export import export_run
+from edgekit.exporter import export_run
 from edgekit.quiet import captured_fds, quiet_import
 from edgekit.runs import load_run
-from edgekit.train import train_run
+from edgekit.training import train_run
 
 CALIB = 300
 ROUNDS = 3

@@ -14,9 +14,9 @@ from pathlib import Path
 
 from _common import bare_latency, write_results
 
-from edgekit.compress import PruneStep, QuantStep, compress_run
-from edgekit.export import export_run
-from edgekit.train import train_run
+from edgekit.compression import PruneStep, QuantStep, compress_run
+from edgekit.exporter import export_run
+from edgekit.training import train_run
 
 
 def _m(path: Path) -> dict:

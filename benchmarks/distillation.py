@@ -14,10 +14,10 @@ from pathlib import Path
 import numpy as np
 from _common import mean_std, write_results
 
-from edgekit.compress.state import initial_state
-from edgekit.compress.steps import DistillStep
+from edgekit.compression.state import initial_state
+from edgekit.compression.steps import DistillStep
 from edgekit.runs import load_run
-from edgekit.train import train_run
+from edgekit.training import train_run
 
 SEEDS = (0, 1, 2)
 # (setting, student width, epochs, labelled training samples or None for all)

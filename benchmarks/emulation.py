@@ -14,10 +14,10 @@ from pathlib import Path
 
 from _common import write_results
 
-from edgekit.bench import Measurement, bench
 from edgekit.emulate import build_rootfs
-from edgekit.export import export_run
-from edgekit.train import train_run
+from edgekit.exporter import export_run
+from edgekit.measure import Measurement, bench
+from edgekit.training import train_run
 
 M = Measurement(min_queries=100, min_seconds=0.5, warmup=10)
 

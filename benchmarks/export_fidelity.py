@@ -14,8 +14,8 @@ from pathlib import Path
 
 from _common import bare_latency, write_results
 
-from edgekit.export import export_run
-from edgekit.train import train_run
+from edgekit.exporter import export_run
+from edgekit.training import train_run
 
 MODELS = {"digits-cnn": dict(model="digits-cnn"),
           # resnet8 on digits resized to 3x32x32: real accuracy, the MLPerf Tiny network's real compute

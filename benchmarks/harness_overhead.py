@@ -17,9 +17,9 @@ from _common import bare_latency, write_results
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent / "tests"))
 from sshd import start_sshd  # noqa: E402
 
-from edgekit.bench import Measurement, bench  # noqa: E402
-from edgekit.export import export_run  # noqa: E402
-from edgekit.train import train_run  # noqa: E402
+from edgekit.exporter import export_run  # noqa: E402
+from edgekit.measure import Measurement, bench  # noqa: E402
+from edgekit.training import train_run  # noqa: E402
 
 M = Measurement(min_queries=2000, min_seconds=5, warmup=100, threads=1)
 

@@ -21,19 +21,19 @@ import onnx
 import onnxruntime as ort
 import torch
 from _common import bare_latency, write_results
-from edgekit.export.host_runtimes import run_onnx, run_tflite
-from edgekit.export.onnx_export import _export
-from edgekit.export.onnx_passes import fold_weight_quantization
-from edgekit.export.tflite_export import _convert, _pt2e_int8
+from edgekit.exporter.host_runtimes import run_onnx, run_tflite
+from edgekit.exporter.onnx_export import _export
+from edgekit.exporter.onnx_passes import fold_weight_quantization
+from edgekit.exporter.tflite_export import _convert, _pt2e_int8
 
 from edgekit.calibration import calibration_samples
 from edgekit.data import apply_normalization, load_run_data
-from edgekit.export.compact import compact_onnx, compact_tflite
+from edgekit.exporter.compact import compact_onnx, compact_tflite
 from edgekit.fold import fold_batchnorm
 from edgekit.nncf_env import import_nncf
 from edgekit.quiet import captured_fds
 from edgekit.runs import load_run
-from edgekit.train import train_run
+from edgekit.training import train_run
 
 MODELS = {"ds-cnn": dict(epochs=15, lr=3e-3), "mobilenetv1-025": dict(epochs=6)}
 

@@ -14,8 +14,8 @@ from pathlib import Path
 
 from _common import bare_latency, write_results
 
-from edgekit.export import export_run
-from edgekit.train import train_run
+from edgekit.exporter import export_run
+from edgekit.training import train_run
 
 MODELS = {"resnet8": "synthetic:3,32,32:10:600", "ds-cnn": "synthetic:1,49,10:12:600", "mobilenetv1-025": "synthetic:3,96,96:2:400"}
 

@@ -11,7 +11,7 @@ from pathlib import Path
 
 from _common import write_results
 
-from edgekit.train import train_run
+from edgekit.training import train_run
 
 SEEDS = (0, 1, 2)
 

@@ -40,7 +40,7 @@ def train(model: Any = "digits-cnn", data=None, *, out: str | Path | None = None
           seed: int = 0, device: str = "auto", model_args: dict | None = None, progress: bool = True):
     """Train a zoo name, recipe, `file.py:Class`, `package.module:factory`, `timm:NAME` or an nn.Module instance.
     Returns the Run (path, model, spec, metrics, manifest)."""
-    from .train import train_run
+    from .training import train_run
 
     return train_run(model, _data_spec(data), out=out, input_shape=input_shape, epochs=epochs, batch_size=batch_size, lr=lr,
                      weight_decay=weight_decay, seed=seed, device=device, model_args=model_args, progress=progress)
@@ -65,7 +65,7 @@ def compress(run, *, prune: float | None = None, unstructured: bool = False, fin
              steps: list | None = None, out: str | Path | None = None, max_drop: float | None = None, trust_code: bool = False,
              progress: bool = True):
     """Chain steps (distill → prune → qat/ptq, or `steps`) on a Run or run folder; returns the new Run."""
-    from .compress import DistillStep, PruneStep, QuantStep, compress_run
+    from .compression import DistillStep, PruneStep, QuantStep, compress_run
 
     chain = list(steps or [])
     if not chain:
@@ -83,7 +83,7 @@ def compress(run, *, prune: float | None = None, unstructured: bool = False, fin
 def export(run, target: str = "x86-64", *, format: str | None = None, precision: str | None = None, out: str | Path | None = None,
            calib: int = 300, min_agreement: float | None = None, trust_code: bool = False, progress: bool = True):
     """Export a Run or run folder for a target; returns the Artifact (path, deploy, parity, notes)."""
-    from .export import export_run
+    from .exporter import export_run
 
     return export_run(run, target=target, fmt=format, precision=precision, out=out, calib=calib, min_agreement=min_agreement,
                       trust_code=trust_code, progress=progress)
@@ -97,8 +97,8 @@ def _folders(artifacts) -> list[Path]:
 def bench(artifacts, *, device: str = "local", threads: int | None = None, min_queries: int = 200, min_seconds: float = 1.0,
           warmup: int = 20, report: str | Path | None = None, target: str | None = None):
     """Measure one or more Artifacts / artifact folders on a device; returns the BenchReport (also written to disk)."""
-    from .bench import Measurement
-    from .bench import bench as _bench
+    from .measure import Measurement
+    from .measure import bench as _bench
 
     m = Measurement(min_queries=min_queries, min_seconds=min_seconds, warmup=warmup, threads=threads)
     try:
@@ -112,14 +112,14 @@ def bench(artifacts, *, device: str = "local", threads: int | None = None, min_q
 
 def predict(artifact, files: Sequence[str | Path], *, device: str = "local") -> list[dict]:
     """Run an artifact on raw files (images, .wav, .npy) on a device: one dict per file (label, score, times)."""
-    from .bench.predict import predict as _predict
+    from .measure.predict import predict as _predict
 
     return _predict(_folders(artifact)[0], [Path(f) for f in files], device=device)["predictions"]
 
 
 def pipeline(file: str | Path | None = None, *, out: str | Path | None = None, device: str | None = None, progress: bool = True):
     """Run (or resume) a pipeline TOML; returns {"folders": {...}, "report": BenchReport}."""
-    from .pipeline import load_pipeline, run_pipeline
+    from .flow import load_pipeline, run_pipeline
 
     p = load_pipeline(Path(file) if file else None)
     return run_pipeline(p, Path(out) if out else Path("runs") / f"pipeline-{p.name}", device=device, say=lambda m: None,

@@ -8,7 +8,7 @@ import subprocess
 import sys
 
 import pytest
-from conftest import assert_one_line_error, export
+from conftest import assert_one_line_error, export, require_tool
 from sshd import start_sshd
 
 QUICK = ["--min-queries", "200", "--min-seconds", "0.5", "--warmup", "10"]
@@ -26,6 +26,8 @@ def artifacts(digits_run, tmp_path_factory):
 
 @pytest.fixture(scope="module")
 def sshd(tmp_path_factory):
+    require_tool("sshd", "openssh-server", "/usr/sbin/sshd")
+    require_tool("ssh", "openssh-client")
     server = start_sshd(tmp_path_factory.mktemp("sshd"))
     yield server
     server.process.terminate()
@@ -68,8 +70,8 @@ def test_runner_needs_only_numpy_and_the_runtime(artifacts, tmp_path):
     """The device never has edgekit or torch: run the runner with both made unimportable."""
     import shutil
 
-    from edgekit.bench.harness import device_files
     from edgekit.contracts import load_deploy
+    from edgekit.measure.harness import device_files
 
     device = tmp_path / "device"
     device.mkdir()

@@ -8,7 +8,7 @@ import pytest
 import torch
 from conftest import assert_one_line_error, compress, train
 
-from edgekit.compress import DistillStep, PruneStep, QuantStep
+from edgekit.compression import DistillStep, PruneStep, QuantStep
 from edgekit.runs import load_run
 
 
@@ -141,19 +141,32 @@ def test_recipe_errors(digits_run, tmp_path, run_cli, body, fragment):
     assert not (tmp_path / "o").exists()
 
 
-def test_nncf_import_disables_telemetry_and_clears_a_stale_extension_lock(tmp_path, monkeypatch):
+def test_nncf_runs_on_native_kernels_by_default_so_nothing_is_compiled_or_locked(tmp_path, monkeypatch):
+    import os
+
+    monkeypatch.setenv("TORCH_EXTENSIONS_DIR", str(tmp_path / "ext"))
+    monkeypatch.delenv("EDGEKIT_NNCF_KERNELS", raising=False)
+    monkeypatch.delenv("NNCF_CI", raising=False)
+    from edgekit.nncf_env import import_nncf
+
+    import_nncf()
+    from nncf.torch.quantization.extensions import QuantizedFunctionsCPU
+    from nncf.torch.quantization.reference import ReferenceQuantizedFunctions
+
+    assert QuantizedFunctionsCPU._loader.load() is ReferenceQuantizedFunctions
+    assert os.environ["NNCF_CI"] == "1" and not (tmp_path / "ext").exists()
+
+
+def test_a_dead_builders_extension_lock_is_removed_when_compiled_kernels_are_asked_for(tmp_path, monkeypatch):
     import os
     import time
 
-    from edgekit.nncf_env import STALE_LOCK_SECONDS, import_nncf
+    from edgekit.nncf_env import _clear_dead_locks
 
-    ext = tmp_path / "ext"
-    lock = ext / "quantized_functions_cpu" / "lock"
+    lock = tmp_path / "quantized_functions_cpu" / "lock"
     lock.parent.mkdir(parents=True)
     lock.write_text("")
-    old = time.time() - STALE_LOCK_SECONDS - 60
-    os.utime(lock, (old, old))  # left by a build that was killed: would make every later run wait forever
-    monkeypatch.setenv("TORCH_EXTENSIONS_DIR", str(ext))
-    monkeypatch.delenv("NNCF_CI", raising=False)
-    import_nncf()
-    assert not lock.exists() and os.environ["NNCF_CI"] == "1" and os.environ["NNCF_EXTENSION_LOAD_TIMEOUT"] == "0"
+    old = time.time() - 60
+    os.utime(lock, (old, old))  # left by a build that was killed: torch would wait on it forever
+    _clear_dead_locks(tmp_path)
+    assert not lock.exists()

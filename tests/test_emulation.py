@@ -5,7 +5,7 @@ from __future__ import annotations
 import json
 
 import pytest
-from conftest import assert_one_line_error, export
+from conftest import assert_one_line_error, export, require_tool
 
 QUICK = ["--min-queries", "30", "--min-seconds", "0.1", "--warmup", "3"]
 
@@ -14,6 +14,8 @@ QUICK = ["--min-queries", "30", "--min-seconds", "0.1", "--warmup", "3"]
 def rpi4_root():
     from edgekit.emulate import build_rootfs
 
+    require_tool("qemu-aarch64-static", "qemu-user-static")
+    require_tool("apt-get", "apt")
     return build_rootfs("rpi4", say=lambda m: None)
 
 

@@ -53,7 +53,7 @@ def test_rpi_alias_gives_full_int8_tflite_with_a_complete_deploy_json(digits_run
 
 @pytest.fixture(scope="module")
 def qat_run(digits_run, tmp_path_factory):
-    from edgekit.compress import PruneStep, QuantStep
+    from edgekit.compression import PruneStep, QuantStep
 
     return compress(digits_run, [PruneStep(0.5, finetune=8), QuantStep("qat", epochs=3)],
                         tmp_path_factory.mktemp("qat") / "qat")

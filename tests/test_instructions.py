@@ -15,6 +15,7 @@ import textwrap
 from pathlib import Path
 
 import pytest
+from conftest import unavailable
 
 from edgekit.emulate.instructions import GUEST_MARKER_CODE, build_plugin, counting_argv, counting_env, read_counts, read_marks, run_counted
 from edgekit.errors import EdgekitError
@@ -66,9 +67,7 @@ MAKE_MODEL = textwrap.dedent("""
 
 
 def _unavailable(reason: str):
-    if os.environ.get("EDGEKIT_REQUIRE_SYSTEM_TOOLS"):
-        pytest.fail(f"{reason} and EDGEKIT_REQUIRE_SYSTEM_TOOLS is set")
-    pytest.skip(reason)
+    unavailable(reason)
 
 
 @pytest.fixture(scope="module")

@@ -17,7 +17,7 @@ def test_wheel_carries_targets_models_and_pipelines(tmp_path):
     site = tmp_path / "site"
     zipfile.ZipFile(wheel).extractall(site)
     # A fresh interpreter that sees only the unpacked wheel's edgekit (not the checkout).
-    probe = ("import edgekit.resources as r, edgekit.targets as t, edgekit.recipes as m, edgekit.pipeline as p; "
+    probe = ("import edgekit.resources as r, edgekit.targets as t, edgekit.recipes as m, edgekit.flow as p; "
              "print(r.__file__); print(sorted(t.all_targets())); print(sorted(m.zoo_recipes())); print(p.load_pipeline(None).name)")
     out = subprocess.run([sys.executable, "-c", f"import sys; sys.path.insert(0, {str(site)!r}); {probe}"],
                          capture_output=True, text=True, cwd=tmp_path, timeout=120)

@@ -33,6 +33,7 @@ from pathlib import Path
 
 import numpy as np
 import pytest
+from conftest import require_tool
 from PIL import Image
 
 from edgekit.device import preprocess as P
@@ -199,7 +200,7 @@ def spoken_word_or_none(tmp_path_factory):
 @pytest.fixture
 def spoken_word(spoken_word_or_none):
     if spoken_word_or_none is None:
-        pytest.skip("espeak-ng is not on PATH (apt-get install espeak-ng)")
+        require_tool("espeak-ng", "espeak-ng")
     return spoken_word_or_none
 
 

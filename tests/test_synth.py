@@ -4,15 +4,14 @@
 from __future__ import annotations
 
 import json
-import os
 import re
-import shutil
 import time
 import wave
 from pathlib import Path
 
 import numpy as np
 import pytest
+from conftest import require_tool
 
 from edgekit.synth import keywords as kw
 from edgekit.synth.keywords import ESPEAK_MISSING, make_keywords, read_wav, resample
@@ -25,11 +24,7 @@ DCASE_NAME = re.compile(r"^(?P<label>normal|anomaly)_id_00_(?P<n>\d{8})\.wav$")
 
 
 def require_espeak():
-    if shutil.which("espeak-ng") is None:
-        if os.environ.get("EDGEKIT_REQUIRE_SYSTEM_TOOLS"):
-            pytest.fail("espeak-ng is not installed and EDGEKIT_REQUIRE_SYSTEM_TOOLS is set — "
-                        "apt-get install espeak-ng")
-        pytest.skip("espeak-ng not installed — apt-get install espeak-ng")
+    require_tool("espeak-ng", "espeak-ng")
 
 
 def wav_params(path: Path) -> tuple[int, int, int, int]:

@@ -43,8 +43,8 @@ def bench_cmd(artifacts, device, threads, min_queries, min_seconds, warmup, time
     could not be measured (the others still are, and the report shows both)."""
     from rich.progress import Progress, SpinnerColumn, TextColumn, TimeElapsedColumn
 
-    from ..bench import Measurement, bench
     from ..errors import EdgekitError
+    from ..measure import Measurement, bench
 
     m = Measurement(min_queries=min_queries, min_seconds=min_seconds, warmup=warmup, threads=threads, timeout=timeout)
     with Progress(SpinnerColumn(), TextColumn("{task.description}"), TimeElapsedColumn(), console=console, transient=True) as bar:

@@ -23,7 +23,7 @@ def _layer_ratios(values) -> dict[str, float]:
 
 def steps_from_flags(prune, unstructured, importance, global_pruning, layer_ratio, finetune, distill_to, width,
                      temperature, alpha, qat, ptq, calib, force_calib, epochs) -> list:
-    from ..compress import DistillStep, PruneStep, QuantStep
+    from ..compression import DistillStep, PruneStep, QuantStep
 
     if qat and ptq:
         raise click.UsageError("choose one of --qat and --ptq")
@@ -85,8 +85,8 @@ def print_summary(run) -> None:
 def compress_cmd(run, out, prune, unstructured, importance, global_pruning, layer_ratio, finetune, distill_to, width,
                  temperature, alpha, qat, ptq, calib, force_calib, epochs, recipe, max_drop, trust_code, dataset):
     """Compress a run: prune, quantize, distill — or chain steps from a --recipe. Writes a new run folder."""
-    from ..compress import compress_run, load_recipe_steps
-    from ..compress.chain import check_max_drop
+    from ..compression import compress_run, load_recipe_steps
+    from ..compression.chain import check_max_drop
     from ..errors import BudgetFailed
     from ..fsutil import check_out_folder
     from ..runs import check_run_folder

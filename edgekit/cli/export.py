@@ -70,7 +70,7 @@ def print_export(artifact) -> None:
 @dataset_option
 def export_cmd(run, target, fmt, precision, out, dynamic_batch, calib, force_calib, min_agreement, trust_code, dataset):
     """Export a run for a device, prove parity in the real runtime, write deploy.json."""
-    from ..export import export_run
+    from ..exporter import export_run
 
     artifact = export_run(run, target=target, fmt=fmt, precision=precision, out=out, dynamic_batch=dynamic_batch, calib=calib,
                           force_calib=force_calib, min_agreement=min_agreement, trust_code=trust_code, dataset=dataset)

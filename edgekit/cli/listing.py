@@ -2,7 +2,10 @@
 
 from __future__ import annotations
 
+from pathlib import Path
+
 import click
+from rich.markup import escape
 
 from .tables import console, human, table
 
@@ -22,9 +25,42 @@ def models_cmd() -> None:
                   "(arguments: --model-arg KEY=VALUE).")
 
 
-@click.command("datasets")
-def datasets_cmd() -> None:
-    """List the data-set kinds edgekit reads."""
+@click.group("datasets", invoke_without_command=True)
+@click.pass_context
+def datasets_cmd(ctx) -> None:
+    """List the data-set kinds edgekit reads; `edgekit datasets make ...` builds one on this machine."""
+    if ctx.invoked_subcommand:
+        return
     from ..data import DATASETS
 
     console.print(table("edgekit data sets", ["spec", "what it is"], [[k, v] for k, v in DATASETS.items()]))
+
+
+@datasets_cmd.command("make")
+@click.argument("kind", type=click.Choice(["keywords", "machines"]))
+@click.argument("out", type=click.Path(path_type=Path))
+@click.option("--speakers", type=int, default=40, show_default=True, help="keywords: espeak-ng voices (each a speaker).")
+@click.option("--repeats", type=int, default=2, show_default=True, help="keywords: clips per word and speaker.")
+@click.option("--seed", type=int, default=0, show_default=True)
+def make_cmd(kind, out, speakers, repeats, seed) -> None:
+    """Build a data set here, no download: spoken keywords (espeak-ng, Speech Commands layout) or machine sounds
+    (normal hum vs clicks, rattles, shifted harmonics; DCASE 2020 task 2 layout)."""
+    from ..errors import EdgekitError
+    from ..fsutil import check_out_folder
+
+    check_out_folder(out)
+    with console.status(f"making {kind} in {out}") as status:
+        say = lambda m: status.update(escape(m))
+        try:
+            if kind == "keywords":
+                from ..synth.keywords import make_keywords
+
+                summary = make_keywords(out, speakers=speakers, repeats=repeats, seed=seed, say=say)
+            else:
+                from ..synth.machines import make_machine_sounds
+
+                summary = make_machine_sounds(out, seed=seed, say=say)
+        except RuntimeError as e:  # espeak-ng missing
+            raise EdgekitError(str(e).split(" — ")[0], str(e).split(" — ")[-1]) from None
+    console.print(f"made {summary['clips']} clips in {out} ({summary['seconds']:.0f} s); use --dataset "
+                  f"{'audiofolder' if kind == 'keywords' else 'machines'}:{out}")

@@ -22,7 +22,7 @@ def pipeline_cmd(file, out, device, trust_code):
     Re-running resumes at the first unfinished stage.
     """
     from ..errors import EdgekitError
-    from ..pipeline import load_pipeline, run_pipeline
+    from ..flow import load_pipeline, run_pipeline
     from .bench import print_report
 
     p = load_pipeline(file)

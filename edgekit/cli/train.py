@@ -15,6 +15,7 @@ from .tables import console, human, human_bytes, table, warn
               help="Zoo name (see `edgekit models`), a recipe .toml, your module as file.py:Class / package.module:factory, or timm:NAME.")
 @click.option("--model-arg", "margs", multiple=True, metavar="KEY=VALUE", help="Constructor argument (repeatable), e.g. width_mult=0.5.")
 @click.option("--dataset", "-d", default=None, help="digits, npz:PATH, imagefolder:DIR, audiofolder:DIR, machines:DIR or synthetic:... (default: the recipe's).")
+@click.option("--keywords", default=None, help="audiofolder: the words to spot (comma-separated); the rest fold into _unknown_, plus _silence_.")
 @click.option("--input-shape", type=SHAPE, default=None, help="Model input C,H,W (default: the recipe's, else the data set's).")
 @click.option("--epochs", type=int, default=None, help="Default: the recipe's.")
 @click.option("--batch-size", type=int, default=None)
@@ -25,16 +26,20 @@ from .tables import console, human, human_bytes, table, warn
 @click.option("--no-amp", is_flag=True, help="Disable mixed precision on CUDA.")
 @click.option("--out", "-o", type=click.Path(path_type=Path), default=None, help="Run folder (default: runs/<model>).")
 @click.option("--resume", type=click.Path(path_type=Path), default=None, help="Continue the interrupted run in this folder.")
-def train_cmd(model, margs, dataset, input_shape, epochs, batch_size, lr, weight_decay, seed, device, no_amp, out, resume):
+def train_cmd(model, margs, dataset, keywords, input_shape, epochs, batch_size, lr, weight_decay, seed, device, no_amp, out, resume):
     """Train a zoo model or your own nn.Module; writes a run folder.
 
     Under torchrun (several GPUs or nodes) it trains with DistributedDataParallel; only rank 0 writes.
     """
-    from ..train import train_run
-    from ..train.distributed import is_main_process
+    from ..training import train_run
+    from ..training.distributed import is_main_process
 
     if resume and out:
         raise click.UsageError("--resume takes the run folder itself; drop --out")
+    if keywords:
+        if not (dataset or "").startswith("audiofolder:") or "?" in dataset:
+            raise click.UsageError("--keywords goes with --dataset audiofolder:DIR")
+        dataset = f"{dataset}?keywords={keywords}"
     run = train_run(model, dataset, out=out, input_shape=input_shape, seed=seed, epochs=epochs, batch_size=batch_size,
                     lr=lr, weight_decay=weight_decay, device=device, amp=not no_amp, resume=resume, model_args=model_args(margs))
     if not is_main_process():  # under torchrun, rank 0 reports

@@ -23,6 +23,7 @@ class DataBundle:
     kind: str  # "image" | "audio" | "tensor": the raw input's kind
     pipeline: dict  # raw → x, without the normalisation (added once the train split's statistics are known)
     meta: dict = field(default_factory=dict)
+    task: str = "classification"  # what the data is for (anomaly data sets turn a reconstruction model into a detector)
 
     @property
     def sample_shape(self) -> tuple[int, ...]:

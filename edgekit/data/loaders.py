@@ -80,7 +80,10 @@ def _synthetic(spec: str, arg: str) -> Source:
 def canonical_spec(spec: str) -> str:
     """File-based specs get absolute paths, so a run folder finds its data from any working directory."""
     kind, _, arg = spec.partition(":")
-    return f"{kind}:{Path(arg).resolve()}" if kind in FILE_KINDS and arg else spec
+    if kind not in FILE_KINDS or not arg:
+        return spec
+    path, sep, options = arg.partition("?")
+    return f"{kind}:{Path(path).resolve()}{sep}{options}"
 
 
 def read_source(spec: str) -> Source:
@@ -96,13 +99,13 @@ def read_source(spec: str) -> Source:
     if kind == "synthetic" and arg:
         return _synthetic(spec, arg)
     if kind == "audiofolder" and arg:
-        from .audiofolder import read_audiofolder
+        from .audio import read_audiofolder
 
-        return read_audiofolder(spec, Path(arg))
+        return read_audiofolder(spec, arg)
     if kind == "machines" and arg:
-        from .machines import read_machines
+        from .audio import read_machines
 
-        return read_machines(spec, Path(arg))
+        return read_machines(spec, arg)
     raise EdgekitError(f"unknown data set '{spec}'", "use digits, npz:PATH, imagefolder:DIR, audiofolder:DIR, machines:DIR "
                        "or synthetic:C,H,W:N_CLASSES (see `edgekit datasets`)")
 
@@ -162,6 +165,8 @@ def load_dataset(spec: str, input_shape=None, *, seed: int = 0, fractions=DEFAUL
     from ..tasks import get_task
 
     src = source or read_source(spec)
+    if src.task == "anomaly" and task in ("reconstruction", "anomaly"):
+        task = "anomaly"  # labelled normal/anomalous clips: the autoencoder is scored by AUC
     t = get_task(task)
     if len(src.y) < 10:
         raise EdgekitError(f"data set '{spec}' has only {len(src.y)} samples", "give at least 10 (train/val/test need some each)")
@@ -177,9 +182,10 @@ def load_dataset(spec: str, input_shape=None, *, seed: int = 0, fractions=DEFAUL
     for s in SPLITS:
         raw[s] = [src.raw[i] for i in parts[s]]
         y[s] = src.y[parts[s]]
-        x[s], groups[s] = _features(raw[s], pipeline, spec)
+        shown = src.augment(s, raw[s], seed) if src.augment else raw[s]  # training-time noise; eval keeps the clean clips
+        x[s], groups[s] = _features(shown, pipeline, spec)
         if len(x[s]) and tuple(x[s].shape[1:]) != shape:
             raise EdgekitError(f"the preprocessing of '{spec}' makes samples of shape {tuple(x[s].shape[1:])}, the model takes {shape}",
                                "pass a matching --input-shape")
     return DataBundle(spec=canonical_spec(spec), raw=raw, x=x, y=y, groups=groups, labels=src.labels, seed=seed,
-                      fractions=tuple(fractions), kind=src.kind, pipeline=pipeline, meta=dict(src.meta))
+                      fractions=tuple(fractions), kind=src.kind, pipeline=pipeline, meta=dict(src.meta), task=task)

@@ -22,6 +22,7 @@ class Source:
     task: str | None = None  # the task the data implies (anomaly data sets)
     keep_together: np.ndarray | None = None  # e.g. speaker ids: a group never straddles two splits
     fixed_split: np.ndarray | None = None  # per sample "train" (train or val) or "test", when the layout fixes it
+    augment: Callable[[str, list, int], list] | None = None  # (split, raw samples, seed) → raw samples (training noise)
     meta: dict = field(default_factory=dict)
 
 

@@ -10,7 +10,7 @@ import numpy as np
 
 from ..device.runtimes import ARENA_MARGIN, quantize
 from ..errors import EdgekitError
-from ..export.toolchain import version
+from ..exporter.toolchain import version
 from ..fsutil import write_text
 from ..quiet import captured_fds
 from .base import BuildJob, Built, Format

@@ -16,7 +16,7 @@ from pathlib import Path
 import torch
 
 from ..errors import EdgekitError
-from ..export.toolchain import base_toolchain, version
+from ..exporter.toolchain import base_toolchain, version
 from .base import BuildJob, Built, Format
 
 OPSET = 17
@@ -66,8 +66,8 @@ def fusion(path: Path) -> dict:
 def _postprocess(path: Path, precision: str) -> dict:
     import onnx
 
-    from ..export.compact import compact_onnx
-    from ..export.onnx_graph import fold_weight_quantization, remove_identities, topological_sort
+    from ..exporter.compact import compact_onnx
+    from ..exporter.onnx_graph import fold_weight_quantization, remove_identities, topological_sort
 
     model = onnx.load(str(path))
     folded = 0
@@ -130,7 +130,7 @@ class OnnxFormat(Format):
         if run.spec.quantization:
             q = run.spec.quantization
             return run.model, f"nncf {version('nncf')} ({q['method']} in the run, {q.get('weights', 'per-channel')} weights)", "run"
-        from ..compress.quantize import quantize_ptq
+        from ..compression.quantize import quantize_ptq
 
         weights = job.int8_scheme.get("weights", "per-channel")
         model, _ = quantize_ptq(copy.deepcopy(job.float_model), job.calibration, samples=len(job.calibration), force=True,

@@ -11,7 +11,7 @@ import torch
 import torch.nn as nn
 
 from ..errors import EdgekitError
-from ..export.toolchain import base_toolchain, version
+from ..exporter.toolchain import base_toolchain, version
 from ..fold import fold_batchnorm
 from ..progress import progress_bar, status
 from ..quiet import captured_fds, quiet_import
@@ -102,7 +102,7 @@ def write_tflite(job: BuildJob, path: Path) -> dict:
                      + ("; re-quantized from the run's float weights (the run's NNCF ranges are not carried)" if job.run.spec.quantization else ""))
     with captured_fds():
         edge.export(str(path))
-    from ..export.compact import compact_tflite
+    from ..exporter.compact import compact_tflite
 
     compact_tflite(path)
     return {"quantizer": quantizer, "ops": tflite_ops(path)}

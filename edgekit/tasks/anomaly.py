@@ -36,7 +36,7 @@ class AnomalyTask(ReconstructionTask):
         return (parent["auc"] - child["auc"]) * 100
 
     def fmt(self, scores):
-        return f"AUC {scores['auc']:.4f}"
+        return "—" if scores.get("auc") is None else f"{scores['auc']:.4f}"
 
     def parity(self, outputs, reference, x, y, groups, *, precision, floor):
         res = self._fidelity(outputs, reference, x, groups)

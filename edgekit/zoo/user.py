@@ -212,7 +212,18 @@ def resolve_from_run(run_path: Path, code, arch: str, *, trust_code: bool) -> Re
             if not hasattr(module, code.entry):
                 raise EdgekitError(f"'{code.entry}' not found in {copy}", "re-create the run folder")
             return Resolved(getattr(module, code.entry), module.__name__, code.entry, copy, None)
-        return resolve(arch)  # installed package code (no copy): import it by name
+        # Installed code (no copy): trust covers the code that was recorded, not whatever the file now names.
+        if code.module is None or arch.rpartition(":")[0] not in (code.module, "timm"):
+            raise untrusted(run_path, code, "its model.json names code it does not carry")
+        try:
+            spec = importlib.util.find_spec(code.module)
+        except (ImportError, ValueError):
+            spec = None
+        origin = Path(spec.origin) if spec and spec.origin and spec.origin.endswith(".py") else None
+        if origin is None or sha256(origin) != code.sha256:
+            raise EdgekitError(f"{run_path} names {code.module}:{code.entry}, but the module installed here is not the one it "
+                               f"was trained with (sha256 {code.sha256[:12]}…)", f"install {code.package or code.module} as recorded")
+        return resolve(arch)
     top = (code.module or "").split(".")[0]
     if code.package and top in PURE_FACTORY_PACKAGES and importlib.util.find_spec(top) is not None:
         res = resolve(arch)  # torchvision / timm constructors: no code of the folder's runs

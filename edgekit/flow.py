@@ -82,7 +82,7 @@ class Pipeline:
 
 
 def _compress_step(stage: dict):
-    from .compress.recipe import step_from_table
+    from .compression.recipe import step_from_table
 
     return step_from_table({k: v for k, v in stage.items() if k != "name"}, f"[[compress]] {stage['name']}")
 
@@ -102,10 +102,10 @@ def report_done(report: Path) -> bool:
 def run_pipeline(pipeline: Pipeline, out: Path, *, device: str | None = None, say: Callable[[str], None] = print,
                  progress: bool = True, trust_code: bool = False) -> dict:
     """Runs (or resumes) every stage; returns {stage: folder} and the report. Bench failures propagate."""
-    from .bench import Measurement, bench
-    from .compress import compress_run
-    from .export import export_run
-    from .train import train_run
+    from .compression import compress_run
+    from .exporter import export_run
+    from .measure import Measurement, bench
+    from .training import train_run
 
     f = pipeline.file
     out = Path(out)

@@ -98,11 +98,11 @@ def _default_out(name: str) -> Path:
 def prepare(model, dataset, input_shape, seed: int, overrides: dict, model_args: dict | None = None):
     spec, train_defaults, data_spec, code, res = resolve_spec_base(model, input_shape, dataset, model_args)
     bundle = load_dataset(data_spec, spec.input_shape, seed=seed, task=spec.task)
-    task = get_task(spec.task)
+    task = get_task(bundle.task)  # the data can make a reconstruction model an anomaly detector
     norm = compute_normalization(bundle.x["train"])
     pipeline = {**bundle.pipeline, "steps": [*bundle.pipeline["steps"], normalize_step(norm)]}
     spec = spec.replace(**{
-        "num_classes": bundle.num_classes if task.has_classes else None, "labels": bundle.labels if task.has_classes else [],
+        "task": bundle.task, "num_classes": bundle.num_classes if task.has_classes else None, "labels": bundle.labels if task.has_classes else [],
         "normalization": norm, "preprocess": pipeline, "dataset": bundle.record()})
     settings = {**train_defaults, **{k: v for k, v in overrides.items() if v is not None}}
     config = TrainConfig(epochs=int(settings["epochs"]), batch_size=int(settings["batch_size"]), lr=float(settings["lr"]),

@@ -11,7 +11,7 @@ from ..data import Splits, load_run_data
 from ..evaluate import predict
 from ..profile import profile_model
 from ..tasks import get_task
-from ..train import TrainConfig
+from ..training import TrainConfig
 
 
 @dataclass

@@ -8,7 +8,7 @@ from dataclasses import dataclass, field, replace
 from ..contracts import ModelSpec
 from ..errors import EdgekitError
 from ..resize import changed_shapes
-from ..train import fit
+from ..training import fit
 from ..zoo.user import code_record, is_user_ref, resolve
 from .distill import distillation_loss
 from .prune import IMPORTANCE, make_permanent, structured_prune, unstructured_prune, weight_sparsity
@@ -136,7 +136,7 @@ class DistillStep:
     def apply(self, state: ChainState) -> tuple[ChainState, dict]:
         import torch
 
-        from ..train.api import check_input_shape
+        from ..training.api import check_input_shape
         from ..zoo import build_model
 
         state.code, spec = self.student_spec(state.spec)

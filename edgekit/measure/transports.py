@@ -11,7 +11,7 @@ import sys
 import tempfile
 from dataclasses import dataclass, field
 from pathlib import Path
-from urllib.parse import urlparse
+from urllib.parse import unquote, urlparse
 
 from ..errors import EdgekitError
 
@@ -186,9 +186,10 @@ def parse_device(device: str, *, python: str | None = None, ssh_config: str | No
             port = u.port
         except ValueError:
             raise EdgekitError(f"bad port in '{device}'", "write ssh://[user@]host[:port]") from None
-        _check_ssh_part(u.username, "user", device)
-        _check_ssh_part(u.hostname, "host", device)
-        return SshTransport(u.hostname, u.username, port, python or "python3", ssh_config or os.environ.get("EDGEKIT_SSH_CONFIG"))
+        user, host = (unquote(u.username) if u.username else None), unquote(u.hostname)
+        _check_ssh_part(user, "user", device)
+        _check_ssh_part(host, "host", device)
+        return SshTransport(host, user, port, python or "python3", ssh_config or os.environ.get("EDGEKIT_SSH_CONFIG"))
     if device.startswith("emu:"):
         from .emulated import EmulatedTransport
 
