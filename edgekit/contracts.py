@@ -226,6 +226,7 @@ class Deploy(Strict):
     sample_shape: list[int]
     preprocess: dict[str, Any]
     task: str
+    task_options: dict[str, Any] = Field(default_factory=dict)  # e.g. the anomaly threshold, fixed at export
     labels: list[str] = Field(default_factory=list)
     source: dict[str, Any]
     target: TargetProfile
@@ -267,6 +268,7 @@ class RunnerResult(Loose):
     throughput_qps: Optional[float] = None
     latency_ms: Optional[Latency] = None
     frontend_ms: Optional[Latency] = None
+    invokes_per_sample: Optional[float] = None  # model invocations per raw sample (anomaly clips: one per 5-frame window)
     latencies_ms: list[float] = Field(default_factory=list)
     peak_rss_mb: Optional[float] = None
     rss_before_load_mb: Optional[float] = None

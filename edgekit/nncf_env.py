@@ -1,11 +1,10 @@
-"""Import NNCF safely for users' runs: telemetry off, and no compiled extension unless asked for.
+"""Import NNCF safely for users' runs: telemetry off, a private extension cache, and no silent waits.
 
-NNCF compiles a C++ extension on first use (about a minute on 2 cores). An interrupted build leaves a lock
-in the torch-extensions cache, and every later run then waits on it forever with no output. NNCF has a
-native-torch implementation of the same quantize functions (its own fallback when the build fails); edgekit
-uses it by default, so nothing is compiled, locked or waited for. `EDGEKIT_NNCF_KERNELS=compiled` opts into
-the extension (benchmarks/results/nncf_extension.md measures both); then a lock whose builder has died is
-removed and a lock held by a live build is waited for with a message saying so.
+NNCF compiles a C++ extension on first use (about half a minute on 2 cores). An interrupted build leaves a
+lock in the torch-extensions cache, and torch then waits on it forever with no output. Here a lock whose
+builder is gone is removed, and one held by a live build is waited for with a message saying so.
+`EDGEKIT_NNCF_KERNELS=native` skips the extension for NNCF's native-torch kernels (its own fallback when the
+build fails): nothing compiled or locked, but QAT runs slower (benchmarks/results/nncf_extension.md).
 """
 
 from __future__ import annotations
@@ -42,16 +41,22 @@ def _builder_alive(lock: Path) -> bool:
     return time.time() - newest < 10
 
 
-def _clear_dead_locks(ext_dir: Path) -> None:
+def _clear_dead_locks(ext_dir: Path, poll: float = 1.0) -> None:
+    """Remove locks of dead builds; wait (saying so) while another process really builds."""
     for lock in ext_dir.glob("**/lock"):
-        if _builder_alive(lock):
-            print(f"edgekit: waiting for another process building NNCF's extension ({lock})", file=sys.stderr)
-        else:
-            lock.unlink(missing_ok=True)
+        said = False
+        while lock.exists():
+            if not _builder_alive(lock):
+                lock.unlink(missing_ok=True)
+                break
+            if not said:
+                print(f"edgekit: waiting for another process to finish building NNCF's kernels ({lock.parent})", file=sys.stderr)
+                said = True
+            time.sleep(poll)
 
 
 def kernels() -> str:
-    return "compiled" if os.environ.get(KERNELS_ENV) == "compiled" else "native"
+    return "native" if os.environ.get(KERNELS_ENV) == "native" else "compiled"
 
 
 def import_nncf():

@@ -38,7 +38,9 @@ class Run:
 
 
 def state_tensors(model: nn.Module) -> dict:
-    return {k: v.detach().cpu().contiguous() for k, v in model.state_dict().items()}
+    # clone: NNCF shares one quantizer between the inputs of a concat, and safetensors refuses shared storage
+    # (the rebuilt model shares them again, so loading fills both names with the same values).
+    return {k: v.detach().cpu().clone().contiguous() for k, v in model.state_dict().items()}
 
 
 def write_run_files(folder: Path, model: nn.Module, spec: ModelSpec, metrics: Metrics, manifest: Manifest, *,

@@ -51,6 +51,9 @@ def main() -> None:
     except (click.exceptions.Abort, KeyboardInterrupt):
         click.echo("interrupted", err=True)
         sys.exit(130)
+    except click.UsageError as e:  # one line too, with where to look
+        where = e.ctx.command_path.replace("python -m ", "").replace("__main__.py", "edgekit") if e.ctx else "edgekit"
+        _fail(f"{e.format_message()} — see `{where} --help`", 2)
     except click.ClickException as e:
         e.show()
         sys.exit(e.exit_code)

@@ -39,5 +39,22 @@ def quantize_ptq(model: nn.Module, x_train: np.ndarray, *, samples: int, seed: i
     return quantized, record
 
 
+def unshare_quantizers(model: nn.Module) -> nn.Module:
+    """Give every NNCF hook its own quantizer object. NNCF shares one quantizer between the inputs of a concat
+    (unified scales); nncf.strip converts only the first hook holding it, and the rest exported as OpenVINO
+    FakeQuantize nodes onnxruntime rejects (SqueezeNet, ShuffleNet, U-Nets). Copies keep the same scales."""
+    import copy
+
+    seen: set[int] = set()
+    for module in model.modules():
+        if isinstance(module, (nn.ModuleDict, nn.ModuleList)):
+            for key, child in list(module._modules.items()):
+                if child is not None and type(child).__name__.endswith("Quantizer"):
+                    if id(child) in seen:
+                        module._modules[key] = copy.deepcopy(child)
+                    seen.add(id(child))
+    return model
+
+
 def nncf_config(model: nn.Module) -> dict:
     return import_nncf().torch.get_config(model)

@@ -60,6 +60,14 @@ class Classification:
         return outputs.reshape(-1)
 
     @staticmethod
+    def label(value, labels, options):
+        """(label, index, score) of one sample: the class with the highest softmax probability."""
+        e = np.exp(value - value.max())
+        p = e / e.sum()
+        best = int(p.argmax())
+        return (labels[best] if best < len(labels) else str(best)), best, float(p[best])
+
+    @staticmethod
     def score(out, ref, labels):
         out, ref = out.reshape(len(out), -1), ref.reshape(len(ref), -1)
         return {"accuracy": float((out.argmax(1) == labels).mean()), "agreement": float((out.argmax(1) == ref.argmax(1)).mean()),
@@ -79,6 +87,15 @@ class Reconstruction:
         out, ref = out.reshape(-1).astype(np.float64), ref.reshape(-1).astype(np.float64)
         rel = np.abs(out - ref) / np.maximum(np.abs(ref), 1e-12)
         return {"mse": float(out.mean()), "reference_mse": float(ref.mean()), "max_rel_diff": float(rel.max()) if len(rel) else 0.0}
+
+    @staticmethod
+    def label(value, labels, options):
+        """(label, index, score): above the threshold export fixed on normal validation clips, it is an anomaly."""
+        score = float(value[0])
+        threshold = options.get("threshold")
+        if threshold is None:
+            return "reconstruction error", None, score
+        return ("anomaly" if score > threshold else "normal"), int(score > threshold), score
 
 
 class Anomaly(Reconstruction):

@@ -190,15 +190,9 @@ def predict(model, folder, files):
         out = model.outputs(model.encoded(feats))
         t2 = time.perf_counter()
         value = model.task.reduce(feats, out)
-        row = {"file": name, "frontend_ms": (t1 - t0) * 1e3, "model_ms": (t2 - t1) * 1e3, "output": [float(v) for v in value[:64]]}
-        if model.deploy["task"] == "classification":
-            e = np.exp(value - value.max())
-            p = e / e.sum()
-            best = int(p.argmax())
-            row.update(label=labels[best] if best < len(labels) else str(best), index=best, score=float(p[best]))
-        else:
-            row.update(label="anomaly score" if model.deploy["task"] == "anomaly" else "reconstruction error", score=float(value[0]))
-        rows.append(row)
+        label, index, score = model.task.label(value, labels, model.deploy.get("task_options") or {})
+        rows.append({"file": name, "label": label, "index": index, "score": score, "frontend_ms": (t1 - t0) * 1e3,
+                     "model_ms": (t2 - t1) * 1e3, "output": [float(v) for v in value[:64]]})
     emit({"status": "ok", "predictions": rows, "env": environment(model.adapter.version)})
 
 
@@ -265,7 +259,7 @@ def main():
                                      "bytes": sum(os.path.getsize(os.path.join(args.folder, n)) for n in art["files"])},
         "threads": threads, "load_ms": load_ms, "first_inference_ms": first_ms, "warmup": args.warmup,
         "queries": len(times), "seconds": elapsed, "throughput_qps": len(times) / elapsed, "latency_ms": stats(times),
-        "frontend_ms": stats(frontend), "latencies_ms": times[:20000], "peak_rss_mb": peak_rss_mb(), "rss_before_load_mb": rss_before,
+        "frontend_ms": stats(frontend), "invokes_per_sample": len(encoded) / max(len(raws), 1), "latencies_ms": times[:20000], "peak_rss_mb": peak_rss_mb(), "rss_before_load_mb": rss_before,
         "quality": result_quality, "eval_samples": len(raws), "raw_input": bool(deploy["eval"]["raw"]),
         "env": environment(model.adapter.version),
     }

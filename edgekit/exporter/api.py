@@ -118,6 +118,8 @@ def export_run(run, *, target: str = "x86-64", fmt: str | None = None, precision
         total_bytes = sum(p.stat().st_size for p in files.values())
         cost = profile_model(fp32, run.spec.input_shape)
         reference_values = task.reference_values(reference, x_test, g_test)
+        x_val = splits.x["val"]
+        task_options = task.options(task.reference_values(predict(reference_model, x_val), x_val, splits.groups["val"]), splits.y["val"])
         np.savez_compressed(folder / "eval.npz", **_raw_arrays(data.raw["test"]), y=y_test, reference=reference_values.astype(np.float32))
         deploy = Deploy(
             artifact=ArtifactInfo(files=built.files, format=f.name, precision=plan.precision, bytes=total_bytes,
@@ -125,7 +127,7 @@ def export_run(run, *, target: str = "x86-64", fmt: str | None = None, precision
             runtime=RuntimeInfo(name=f.runtime, packages=runtimes.RUNTIMES[f.runtime], threads=tgt.runtime.threads, options=built.runtime_options),
             input=TensorInfo(**adapter.input), output=TensorInfo(**adapter.output),
             layout=run.spec.layout, sample_shape=run.spec.input_shape, preprocess=run.spec.preprocess, task=run.spec.task,
-            labels=run.spec.labels,
+            task_options=task_options, labels=run.spec.labels,
             source={"run": str(run.path.resolve()) if run.path else None, "model": run.spec.name, "stage": run.manifest.stage,
                     "lineage": run.manifest.lineage + ([str(run.path.resolve())] if run.path else [])},
             target=tgt.profile, toolchain={**built.toolchain, "quantizer": built.quantizer},

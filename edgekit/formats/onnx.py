@@ -105,9 +105,11 @@ class OnnxFormat(Format):
         model = job.float_model
         if job.precision == "int8":
             model, built.quantizer, built.reference = self._int8_model(job)
+            from ..compression.quantize import unshare_quantizers
             from ..nncf_env import import_nncf
 
             nncf = import_nncf()
+            model = unshare_quantizers(copy.deepcopy(model))
             model = nncf.strip(model, strip_format=nncf.StripFormat.NATIVE, example_input=torch.zeros(1, *job.input_shape))
         elif job.precision == "fp16":
             built.quantizer = "onnxruntime float16 converter (fp16 weights and compute, float32 input/output)"

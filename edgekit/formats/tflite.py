@@ -54,12 +54,15 @@ def calibrate(graph, calibration: np.ndarray, *, progress: bool, batch: int = CA
 def pt2e_int8(model: nn.Module, calibration: np.ndarray, sample: torch.Tensor, *, progress: bool):
     """The model quantized by PT2E with LiteRT's int8 scheme (per-channel symmetric weights, per-tensor activations)."""
     litert()
-    from litert_torch.quantize.pt2e_quantizer import PT2EQuantizer, get_symmetric_quantization_config
     from litert_torch.quantize.quant_config import QuantConfig
     from torchao.quantization.pt2e.quantize_pt2e import convert_pt2e, prepare_pt2e
 
+    from .pt2e_ops import prepare_for_int8
+    from .pt2e_ops import quantizer as int8_quantizer
+
     fold_batchnorm(model)
-    quantizer = PT2EQuantizer().set_global(get_symmetric_quantization_config(is_per_channel=True, is_dynamic=False))
+    model = prepare_for_int8(model)
+    quantizer = int8_quantizer()
     # A dynamic batch axis lets the observers see several samples per call; the artifact keeps batch 1.
     example = torch.from_numpy(calibration[: min(CALIBRATION_BATCH, len(calibration))])
     try:

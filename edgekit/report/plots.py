@@ -60,10 +60,10 @@ def plots(report) -> dict[str, bytes]:
     if any(e.result.frontend_ms for e in entries):
         fig, ax = plt.subplots(figsize=(5.5, 0.6 + 0.45 * len(entries)))
         front = [e.result.frontend_ms.p50 if e.result.frontend_ms else 0 for e in entries]
-        model = [e.result.latency_ms.p50 for e in entries]
+        model = [e.result.latency_ms.p50 * (e.result.invokes_per_sample or 1) for e in entries]
         ax.barh(labels, front, color="#f58518", label="front end (preprocessing) p50")
-        ax.barh(labels, model, left=front, color="#4c78a8", label="model p50")
-        ax.set_xlabel("ms per query")
+        ax.barh(labels, model, left=front, color="#4c78a8", label="model p50 x invocations per sample")
+        ax.set_xlabel("ms per raw sample")
         ax.invert_yaxis()
         ax.tick_params(axis="y", labelsize=7)
         ax.legend(fontsize=7)

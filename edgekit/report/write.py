@@ -61,7 +61,9 @@ def markdown(report: BenchReport) -> str:
         if r is None:
             continue
         lat = r.latency_ms
-        front = f", front end p50 {r.frontend_ms.p50:.3f} ms / p90 {r.frontend_ms.p90:.3f} ms" if r.frontend_ms else ""
+        front = f", front end p50 {r.frontend_ms.p50:.3f} ms / p90 {r.frontend_ms.p90:.3f} ms per raw sample" if r.frontend_ms else ""
+        if r.invokes_per_sample and r.invokes_per_sample > 1:
+            front += f", {r.invokes_per_sample:.1f} model invocations per sample ({lat.p50 * r.invokes_per_sample:.3f} ms)"
         parts += [f"### {e.folder}", "",
                   f"{e.model} → {e.target}: {e.format} {e.precision} in {r.env.get('runtime_version')}, {e.bytes:,} B, {r.threads} thread(s); "
                   f"load {r.load_ms:.1f} ms, first inference {r.first_inference_ms:.3f} ms, {r.queries:,} queries in "

@@ -10,6 +10,7 @@ from .base import check
 from .reconstruction import ReconstructionTask
 
 MAX_AUC_DIFF = {"fp32": 0.001, "fp16": 0.005}  # int8: 1 - the target's agreement floor
+THRESHOLD_PERCENTILE = 90  # as the DCASE 2020 baseline's decision threshold (0.9 quantile of normal scores)
 
 
 class AnomalyTask(ReconstructionTask):
@@ -47,6 +48,11 @@ class AnomalyTask(ReconstructionTask):
         else:
             res["passed"], res["rule"] = res["auc_diff"] <= limit, f"|AUC − reference AUC| ≤ {limit:g}"
         return res
+
+    def options(self, values, y):
+        normal = values[y == 0] if (y == 0).any() else values
+        return {"threshold": float(np.percentile(normal, THRESHOLD_PERCENTILE)),
+                "threshold_rule": f"{THRESHOLD_PERCENTILE}th percentile of the validation split's normal clips"}
 
     def budget_checks(self, quality, budgets, precision, floor, on_target):
         checks = []

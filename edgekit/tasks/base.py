@@ -72,6 +72,10 @@ class Task:
 
     def budget_checks(self, quality: dict, budgets, precision: str, floor: float, on_target: bool) -> list[dict]: ...
 
+    def options(self, values: np.ndarray, y: np.ndarray) -> dict:
+        """What the device needs beyond the model to label a sample (per-sample values of the validation split)."""
+        return {}
+
     def columns(self) -> list[tuple[str, str, str]]:
         """Report columns: (header, key in the device quality dict, format)."""
         ...

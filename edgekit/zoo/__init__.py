@@ -17,6 +17,7 @@ ARCHITECTURES = {
     "dscnn": "edgekit.zoo.dscnn",
     "mobilenet_v1": "edgekit.zoo.mobilenet",
     "fc_autoencoder": "edgekit.zoo.autoencoder",
+    "mobile": "edgekit.zoo.mobile",  # family = mobilenet_v2 | mobilenet_v3_small | shufflenet_v2 | squeezenet | ...
 }
 
 
