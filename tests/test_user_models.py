@@ -9,7 +9,6 @@ import json
 import textwrap
 
 import pytest
-
 from conftest import assert_one_line_error
 
 TORCHVISION = textwrap.dedent("""

@@ -66,13 +66,16 @@ def print_export(artifact) -> None:
 @click.option("--calib", type=int, default=300, show_default=True, help="int8 calibration samples from the train split.")
 @click.option("--force-calib", is_flag=True, help="Accept fewer calibration samples than the safe minimum.")
 @click.option("--min-agreement", type=float, default=None, help="int8 top-1 agreement floor (default: the target's).")
+@click.option("--runtime-option", "ropts", multiple=True, metavar="KEY=VALUE", help="Format-specific runtime switch, e.g. fp16_arithmetic=true (ncnn).")
 @trust_code_option
 @dataset_option
-def export_cmd(run, target, fmt, precision, out, dynamic_batch, calib, force_calib, min_agreement, trust_code, dataset):
+def export_cmd(run, target, fmt, precision, out, dynamic_batch, calib, force_calib, min_agreement, ropts, trust_code, dataset):
     """Export a run for a device, prove parity in the real runtime, write deploy.json."""
     from ..exporter import export_run
+    from .options import model_args
 
     artifact = export_run(run, target=target, fmt=fmt, precision=precision, out=out, dynamic_batch=dynamic_batch, calib=calib,
-                          force_calib=force_calib, min_agreement=min_agreement, trust_code=trust_code, dataset=dataset)
+                          force_calib=force_calib, min_agreement=min_agreement, trust_code=trust_code, dataset=dataset,
+                          runtime_options=model_args(ropts, "--runtime-option"))
     print_export(artifact)
     console.print(f"saved artifact to {artifact.path}")

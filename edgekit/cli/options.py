@@ -25,19 +25,19 @@ class ShapeType(click.ParamType):
 SHAPE = ShapeType()
 
 
-def model_args(values) -> dict:
+def model_args(values, flag: str = "--model-arg") -> dict:
     """KEY=VALUE pairs; VALUE is read as JSON (3, 0.5, true, "text", [1, 2]) and otherwise kept as text."""
     out = {}
     for item in values:
         key, sep, raw = item.partition("=")
         if not sep or not key.isidentifier():
-            raise click.BadParameter(f"'{item}' is not KEY=VALUE", param_hint="--model-arg")
+            raise click.BadParameter(f"'{item}' is not KEY=VALUE", param_hint=flag)
         try:
             value = json.loads(raw)
         except ValueError:
             value = raw
         if isinstance(value, dict):
-            raise click.BadParameter(f"'{item}': values are numbers, strings, booleans or lists", param_hint="--model-arg")
+            raise click.BadParameter(f"'{item}': values are numbers, strings, booleans or lists", param_hint=flag)
         out[key] = value
     return out
 

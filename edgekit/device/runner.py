@@ -263,6 +263,8 @@ def main():
         "quality": result_quality, "eval_samples": len(raws), "raw_input": bool(deploy["eval"]["raw"]),
         "env": environment(model.adapter.version),
     }
+    if getattr(model.adapter, "details", None):
+        result["runtime_details"] = model.adapter.details  # e.g. the precision each TensorRT layer really ran in
     if deploy["runtime"]["name"] == "tflite-micro":
         result["micro"] = {"arena_bytes": deploy["runtime"].get("options", {}).get("arena_bytes"), "flash_bytes": result["artifact"]["bytes"],
                            "note": "tflite-micro ran on this host: arena, flash and accuracy are the board's; latency is not"}

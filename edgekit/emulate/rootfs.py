@@ -93,12 +93,19 @@ def _pinned(dist: str) -> str:
         return dist
 
 
-def _wheels(work: Path, rootfs: Path, say) -> list[str]:
+# Runtimes in every emulated board: small, numpy-only on the device. tflite-micro ships no aarch64 wheel
+# (microcontroller artifacts are checked on the host).
+BASE_WHEELS = (("numpy", True), ("onnxruntime", True), ("ai-edge-litert", True), ("tflite-micro", False), ("ncnn", False))
+# Opt-in (--with): ExecuTorch's Python runtime links torch, whose aarch64 wheel is 427 MB.
+OPTIONAL_WHEELS = {"executorch": (("torch", True), ("executorch", True))}
+
+
+def _wheels(work: Path, rootfs: Path, say, extras: tuple[str, ...] = ()) -> list[str]:
     common = ["--only-binary=:all:", "--python-version", "3.11", "--implementation", "cp", "--abi", "cp311", "--abi", "abi3",
               "--abi", "none", *[a for tag in WHEEL_TAGS for a in ("--platform", tag)]]
     wheels, target = work / "wheels", rootfs / "opt/pyarm"
     installed = []
-    for dist, required in (("numpy", True), ("onnxruntime", True), ("ai-edge-litert", True), ("tflite-micro", False)):
+    for dist, required in BASE_WHEELS + tuple(w for e in extras for w in OPTIONAL_WHEELS[e]):
         spec = _pinned(dist)
         say(f"aarch64 wheel: {spec}")
         p = subprocess.run([sys.executable, "-m", "pip", "download", "-q", *common, "-d", str(wheels), spec], capture_output=True, text=True)
@@ -123,13 +130,24 @@ def python_env(folder: Path, board_name: str) -> dict:
     return {**os.environ, "QEMU_CPU": BOARDS[board_name].qemu_cpu, "PYTHONPATH": "/opt/pyarm", "PYTHONNOUSERSITE": "1"}
 
 
-def build_rootfs(name: str, *, rebuild: bool = False, say: Callable[[str], None] = print) -> Path:
+def built_with(folder: Path) -> set[str]:
+    try:
+        return set(json.loads((folder / READY).read_text()).get("extras", []))
+    except (OSError, ValueError):
+        return set()
+
+
+def build_rootfs(name: str, *, rebuild: bool = False, say: Callable[[str], None] = print, extras: tuple[str, ...] = ()) -> Path:
     board = _board(name)
     qemu_binary()
+    unknown = [e for e in extras if e not in OPTIONAL_WHEELS]
+    if unknown:
+        raise EdgekitError(f"unknown runtime to add: {', '.join(unknown)}", f"choose from {', '.join(OPTIONAL_WHEELS)}")
     final = cache_root() / "emu" / board.name
-    if (final / READY).is_file() and not rebuild:
+    if (final / READY).is_file() and not rebuild and set(extras) <= built_with(final):
         say(f"the emulated {name} is already built: {final}")
         return final
+    extras = tuple(sorted(set(extras) | (built_with(final) if (final / READY).is_file() else set())))
     final.parent.mkdir(parents=True, exist_ok=True)
     for stale in final.parent.glob(f".{board.name}.*.partial"):
         if time.time() - stale.stat().st_mtime > 3600:
@@ -144,7 +162,7 @@ def build_rootfs(name: str, *, rebuild: bool = False, say: Callable[[str], None]
         # which makes onnxruntime's cpuinfo crash under emulation.
         (rootfs / "proc").mkdir(exist_ok=True)
         (rootfs / "proc/cpuinfo").write_text(cpuinfo(board))
-        wheels = _wheels(work, rootfs, say)
+        wheels = _wheels(work, rootfs, say, extras)
         shutil.rmtree(work / "debs", ignore_errors=True)
         shutil.rmtree(work / "apt", ignore_errors=True)
         say("checking the emulated Python")
@@ -154,7 +172,7 @@ def build_rootfs(name: str, *, rebuild: bool = False, say: Callable[[str], None]
         if probe.returncode != 0 or probe.stdout.strip() != "aarch64":
             raise EdgekitError(f"the emulated {name} does not start: {(probe.stderr.strip().splitlines() or ['?'])[-1][:160]}",
                                f"rebuild it: edgekit device emulate {name} --rebuild")
-        (work / READY).write_text(json.dumps({"board": board.name, "qemu_cpu": board.qemu_cpu, "wheels": wheels,
+        (work / READY).write_text(json.dumps({"board": board.name, "qemu_cpu": board.qemu_cpu, "wheels": wheels, "extras": list(extras),
                                               "debian": "bookworm", "seconds": round(time.perf_counter() - started, 1)}, indent=1))
         if final.exists():
             shutil.rmtree(final)

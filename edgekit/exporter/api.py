@@ -76,13 +76,14 @@ def _raw_arrays(raws: list) -> dict:
 def export_run(run, *, target: str = "x86-64", fmt: str | None = None, precision: str | None = None, out: Path | None = None,
                dynamic_batch: bool = False, calib: int = DEFAULT_CALIBRATION, force_calib: bool = False,
                min_agreement: float | None = None, trust_code: bool = False, dataset: str | None = None,
-               progress: bool = True, say=lambda m: None) -> Artifact:
+               progress: bool = True, say=lambda m: None, runtime_options: dict | None = None) -> Artifact:
     check_export_args(calib, min_agreement)
     tgt = find_target(target)
     run = run if isinstance(run, Run) else load_run(run, trust_code=trust_code)
     plan = plan_export(tgt, quantized_run=bool(run.spec.quantization), fmt=fmt, precision=precision)
     f = plan.format
     f.check_available()
+    f.check_runtime_options(runtime_options or {})
     if dynamic_batch and not f.dynamic_batch:
         raise EdgekitError(f"a dynamic batch axis is not available for {f.name}", "drop --dynamic-batch or use --format onnx")
     out = check_out_folder(Path(out) if out else Path("dist") / f"{tgt.name}-{f.name}-{plan.precision}")
@@ -99,9 +100,11 @@ def export_run(run, *, target: str = "x86-64", fmt: str | None = None, precision
     with staged_dir(out) as folder:
         job = BuildJob(run=run, float_model=fp32, folder=folder, precision=plan.precision, calibration=calibration,
                        samples=x_test[:8], target=tgt, dynamic_batch=dynamic_batch, int8_scheme=plan.int8_scheme,
-                       say=say, progress=progress)
+                       runtime_options=runtime_options or {}, say=say, progress=progress)
         built = f.build(job)
-        partial = {"artifact": {"files": built.files}, "runtime": {"name": f.runtime, "options": built.runtime_options}}
+        # A format whose runtime needs hardware this machine lacks (TensorRT) names a host stand-in for parity.
+        host = getattr(f, "host_runtime", f.runtime)
+        partial = {"artifact": {"files": built.files}, "runtime": {"name": host, "options": built.runtime_options}}
         adapter, outputs = run_artifact(folder, partial, x_test, progress=progress)
         reference_model = run.model if built.reference == "run" else fp32
         reference = predict(reference_model, x_test)

@@ -16,6 +16,9 @@ FORMATS = {
     "tflite": "edgekit.formats.tflite",
     "micro": "edgekit.formats.micro",
     "edgetpu": "edgekit.formats.edgetpu",
+    "ncnn": "edgekit.formats.ncnn",
+    "executorch": "edgekit.formats.executorch",
+    "tensorrt": "edgekit.formats.tensorrt",
 }
 
 

@@ -25,6 +25,7 @@ class BuildJob:
     target: Any  # targets.Target
     dynamic_batch: bool = False
     int8_scheme: dict = field(default_factory=dict)  # ISA-aware choices (per-tensor weights, ...) and why
+    runtime_options: dict = field(default_factory=dict)  # --runtime-option KEY=VALUE, checked against the format's keys
     say: Callable[[str], None] = lambda m: None
     progress: bool = True
 
@@ -54,6 +55,15 @@ class Format:
     dynamic_batch: bool = False
     # (importable module, pip extra) this format's converter needs beyond edgekit's defaults
     requires: tuple[tuple[str, str], ...] = ()
+    runtime_option_keys: dict[str, type] = {}  # what --runtime-option may set for this format
+
+    def check_runtime_options(self, options: dict) -> None:
+        for key, value in options.items():
+            if key not in self.runtime_option_keys:
+                raise EdgekitError(f"the {self.name} format has no runtime option '{key}'",
+                                   f"its options: {', '.join(self.runtime_option_keys) or 'none'}")
+            if not isinstance(value, self.runtime_option_keys[key]):
+                raise EdgekitError(f"runtime option {key} must be {self.runtime_option_keys[key].__name__}, got {value!r}", "e.g. --runtime-option fp16_arithmetic=true")
 
     def needs_calibration(self, precision: str, quantized_run: bool) -> bool:
         return precision == "int8"

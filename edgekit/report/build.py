@@ -10,12 +10,12 @@ from ..tasks import get_task
 
 
 def _fp32_sibling(entry: ReportEntry, entries: list[ReportEntry]) -> ReportEntry | None:
-    """The fp32 artifact to compare speed with: same model and format first, else the same model's first fp32.
-    Host-run tflite-micro latency is not a board figure, so micro artifacts get no speed comparison."""
+    """The fp32 artifact to compare speed with: the same model in the same runtime, else in onnxruntime (the common
+    yardstick). Host-run tflite-micro latency is not a board figure, so micro artifacts get no speed comparison."""
     if entry.result is None or entry.result.micro is not None:
         return None
-    fp32 = [e for e in entries if e.precision == "fp32" and e.result is not None and e.result.micro is None and e.model == entry.model]
-    return next((e for e in fp32 if e.format == entry.format), fp32[0] if fp32 else None)
+    fp32 = [e for e in entries if e.precision == "fp32" and e.result is not None and e.result.latency_ms is not None and e.model == entry.model]
+    return next((e for e in fp32 if e.runtime == entry.runtime), next((e for e in fp32 if e.runtime == "onnxruntime"), None))
 
 
 def _quality(e: ReportEntry) -> float:
@@ -55,7 +55,8 @@ def _fmt(fmt: str, v) -> str:
     return "—" if v is None else fmt.format(v)
 
 
-LEGEND = ("★ = on the quality / p90 latency / size Pareto front: no other artifact is at least as good on all three. "
+LEGEND = ("speed-up = p50 of the same model's fp32 artifact in the same runtime (else in onnxruntime) / this p50. "
+          "★ = on the quality / p90 latency / size Pareto front: no other artifact is at least as good on all three. "
           "† = quality budgets pass; latency and memory were not measured on the target, so they are not judged.")
 
 

@@ -1,0 +1,68 @@
+"""ExecuTorch (PyTorch's on-device runtime) with the XNNPACK backend: torch.export → to_edge_transform_and_lower
+→ `.pte`. int8 uses the XNNPACK quantizer through PT2E (the same scheme as the LiteRT int8 path), calibrated in
+batches. The Python runtime on a device needs the torch wheel (its extension links torch)."""
+
+from __future__ import annotations
+
+import numpy as np
+import torch
+
+from ..errors import EdgekitError
+from ..exporter.toolchain import base_toolchain, version
+from ..fold import fold_batchnorm
+from ..progress import status
+from ..quiet import captured_fds, quiet_import
+from .base import BuildJob, Built, Format
+
+
+def _int8(model, calibration: np.ndarray, example, progress: bool):
+    from executorch.backends.xnnpack.quantizer.xnnpack_quantizer import XNNPACKQuantizer, get_symmetric_quantization_config
+    from torchao.quantization.pt2e.quantize_pt2e import convert_pt2e, prepare_pt2e
+
+    from .tflite import CALIBRATION_BATCH, calibrate
+
+    fold_batchnorm(model)
+    quantizer = XNNPACKQuantizer().set_global(get_symmetric_quantization_config(is_per_channel=True))
+    batch = torch.from_numpy(calibration[:CALIBRATION_BATCH])
+    try:
+        exported = torch.export.export(model.eval(), (batch,), dynamic_shapes=({0: torch.export.Dim("batch", min=1, max=max(2, CALIBRATION_BATCH))},))
+        size = CALIBRATION_BATCH
+    except Exception:
+        exported, size = torch.export.export(model.eval(), (example,)), 1
+    graph = prepare_pt2e(exported.module(), quantizer)
+    calibrate(graph, calibration, progress=progress, batch=size)
+    return convert_pt2e(graph)
+
+
+class ExecuTorchFormat(Format):
+    name = "executorch"
+    runtime = "executorch"
+    precisions = ("fp32", "int8")
+    requires = (("executorch", "executorch"),)
+
+    def build(self, job: BuildJob) -> Built:
+        quiet_import("executorch.exir")  # its import logs pytree notices
+        from executorch.backends.xnnpack.partition.xnnpack_partitioner import XnnpackPartitioner
+        from executorch.exir import to_edge_transform_and_lower
+
+        example = torch.zeros(1, *job.input_shape)
+        import copy
+
+        model = copy.deepcopy(job.float_model).eval()
+        quantizer = None
+        if job.precision == "int8":
+            model = _int8(model, job.calibration, example, job.progress)
+            quantizer = f"XNNPACK quantizer, PT2E (torchao {version('torchao')}), calibrated on {len(job.calibration)} train samples"
+        with status(f"lowering to ExecuTorch {job.precision} (XNNPACK)", job.progress):
+            try:
+                with captured_fds():
+                    program = to_edge_transform_and_lower(torch.export.export(model, (example,)), partitioner=[XnnpackPartitioner()]).to_executorch()
+            except Exception as e:
+                raise EdgekitError(f"ExecuTorch lowering failed: {str(e).splitlines()[0][:160] if str(e) else type(e).__name__}",
+                                   "replace that layer, or try --format onnx / tflite") from e
+        (job.folder / "model.pte").write_bytes(program.buffer)
+        return Built(files=["model.pte"], quantizer=quantizer, runtime_options={"input_shape": [1, *job.input_shape]},
+                     toolchain=base_toolchain() | {"converter": f"executorch {version('executorch')} (XNNPACK partitioner)"})
+
+
+FORMAT = ExecuTorchFormat()
