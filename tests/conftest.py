@@ -36,6 +36,12 @@ class CliResult:
     err: str
 
 
+@pytest.fixture(autouse=True)
+def _work_in_tmp(tmp_path, monkeypatch):
+    """Every test runs in its own folder: default outputs (runs/, dist/, reports/) never land in the checkout."""
+    monkeypatch.chdir(tmp_path)
+
+
 @pytest.fixture
 def run_cli(capsys, monkeypatch):
     """Invoke `edgekit ARGS...` through its real entry point, returning exit code and output."""

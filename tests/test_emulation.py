@@ -89,5 +89,5 @@ def test_a_runtime_missing_in_the_emulated_root(rpi4_root, four_artifacts, tmp_p
             (fake / "rootfs" / "opt" / "pyarm" / entry.name).symlink_to(entry)
     (fake / "ready.json").write_text("{}")
     monkeypatch.setenv("EDGEKIT_CACHE", str(tmp_path))
-    result = run_cli("bench", four_artifacts[2], *QUICK, "--device", "emu:rpi4")
+    result = run_cli("bench", four_artifacts[2], *QUICK, "--device", "emu:rpi4", "--report", tmp_path / "r.html")
     assert_one_line_error(result, "lacks the Python package onnxruntime", "edgekit device emulate rpi4 --rebuild")

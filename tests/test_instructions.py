@@ -7,6 +7,7 @@ EDGEKIT_REQUIRE_SYSTEM_TOOLS is set (then those fail)."""
 from __future__ import annotations
 
 import ast
+import json
 import os
 import shutil
 import subprocess
@@ -180,3 +181,23 @@ def test_counting_argv_shape(plugin, tmp_path):
     assert argv[1:3] == [os.uname().machine, "-R"] and Path(argv[3]).name == "qemu-aarch64"
     assert f"{plugin},outfile={tmp_path}/a,,b.txt" in argv  # qemu's option syntax: a literal comma doubles
     assert argv[-1] == str(rootfs / "usr/bin/python3.11") and argv[argv.index("-L") + 1] == str(rootfs)
+
+
+def test_bench_counts_arm_work_deterministically_and_int8_does_less_on_the_a76(boards, plugin, digits_run, tmp_path, run_cli):
+    """`edgekit bench --count-instructions` on the emulated Pi 5: the same artifact twice gives the same LiteRT count
+    (by construction, whatever the host's load), and full-int8 runs fewer instructions than fp32 (SDOT kernels)."""
+    from conftest import export
+
+    fp32, _ = export(digits_run, fmt="tflite", precision="fp32", out=tmp_path / "fp32")
+    int8, _ = export(digits_run, target="rpi5", out=tmp_path / "int8")
+    counts = []
+    for i in range(2):
+        result = run_cli("bench", fp32, int8, "--device", "emu:rpi5", "--count-instructions", "--min-queries", "5",
+                         "--min-seconds", "0", "--warmup", "2", "--report", tmp_path / f"r{i}.html")
+        assert result.code == 0, result.err
+        rep = json.loads((tmp_path / f"r{i}.json").read_text())
+        counts.append([e["result"]["instructions"]["per_inference"] for e in rep["entries"]])
+        assert all(e["result"]["threads"] == 1 for e in rep["entries"]) and "work, not cycles" in rep["caveat"]
+    assert counts[0] == counts[1]
+    assert counts[0][1] < counts[0][0]  # int8 < fp32 on the A76
+    assert rep["entries"][1]["result"]["instructions"]["vs_fp32"] == pytest.approx(counts[0][1] / counts[0][0])

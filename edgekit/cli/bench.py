@@ -8,6 +8,8 @@ import click
 
 from .tables import console, note, table
 
+COUNTED_INFERENCES = 50  # enough to average out per-call overheads; counts are exact, not sampled
+
 
 def print_report(rep, paths=None) -> None:
     from ..report import LEGEND, comparison
@@ -38,7 +40,9 @@ def print_report(rep, paths=None) -> None:
 @click.option("--python", "python", default=None, help="Python on the device (default python3; local: this one).")
 @click.option("--ssh-config", default=None, help="ssh -F config file (default: your ~/.ssh/config).")
 @click.option("--target", default=None, help="Check against this profile's budgets instead of each artifact's.")
-def bench_cmd(artifacts, device, threads, min_queries, min_seconds, warmup, timeout, report, python, ssh_config, target):
+@click.option("--count-instructions", is_flag=True,
+              help="Emulated boards: count the ARM instructions per inference (load-independent work, 1 thread).")
+def bench_cmd(artifacts, device, threads, min_queries, min_seconds, warmup, timeout, report, python, ssh_config, target, count_instructions):
     """Benchmark exported artifacts on a device with its own runtime. Exit 1: a budget failed; exit 2: an artifact
     could not be measured (the others still are, and the report shows both)."""
     from rich.progress import Progress, SpinnerColumn, TextColumn, TimeElapsedColumn
@@ -46,7 +50,8 @@ def bench_cmd(artifacts, device, threads, min_queries, min_seconds, warmup, time
     from ..errors import EdgekitError
     from ..measure import Measurement, bench
 
-    m = Measurement(min_queries=min_queries, min_seconds=min_seconds, warmup=warmup, threads=threads, timeout=timeout)
+    m = Measurement(min_queries=min_queries, min_seconds=min_seconds, warmup=warmup, threads=threads, timeout=timeout,
+                    count_instructions=COUNTED_INFERENCES if count_instructions else 0)
     with Progress(SpinnerColumn(), TextColumn("{task.description}"), TimeElapsedColumn(), console=console, transient=True) as bar:
         job = bar.add_task(f"benchmarking {len(artifacts)} artifact(s) on {device}", total=len(artifacts))
 

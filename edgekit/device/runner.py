@@ -48,9 +48,10 @@ except ImportError as e:  # the runner cannot even read the eval data
     missing("numpy", str(e))
 
 try:
-    from . import integrity, preprocess, quality, runtimes
+    from . import integrity, marker, preprocess, quality, runtimes
 except ImportError:  # on the device: the harness copies these files beside the runner
     import integrity
+    import marker
     import preprocess
     import quality
     import runtimes
@@ -204,6 +205,7 @@ def main():
     ap.add_argument("--min-seconds", type=float, default=10.0)
     ap.add_argument("--warmup", type=int, default=50)
     ap.add_argument("--predict", nargs="+", default=None)
+    ap.add_argument("--count-instructions", type=int, default=0, help="under edgekit's qemu counter: N inferences between markers")
     args = ap.parse_args()
     with open(os.path.join(args.folder, "deploy.json")) as f:
         deploy = json.load(f)
@@ -243,6 +245,21 @@ def main():
     for i in range(args.warmup):
         model.adapter.set_input(encoded[i % len(encoded)])
         model.adapter.invoke()
+    counted = None
+    if args.count_instructions:
+        # A fixed number of inferences (and of front-end runs) between markers: the qemu plugin counts the guest
+        # instructions in between, independent of the host's load. No timing calls inside.
+        n, m = args.count_instructions, min(args.count_instructions, len(raws))
+        marker.mark(1)
+        for i in range(n):
+            model.adapter.set_input(encoded[i % len(encoded)])
+            model.adapter.invoke()
+        marker.mark(2)
+        marker.mark(3)
+        for i in range(m):
+            model.features(raws[i])
+        marker.mark(4)
+        counted = {"inferences": n, "frontend_samples": m}
     # Single stream: one query at a time until both the query count and the duration are reached.
     # The timed region is the runtime's invoke()/run() alone, like LiteRT's benchmark_model.
     times, started, i = [], time.perf_counter(), 0
@@ -263,6 +280,8 @@ def main():
         "quality": result_quality, "eval_samples": len(raws), "raw_input": bool(deploy["eval"]["raw"]),
         "env": environment(model.adapter.version),
     }
+    if counted:
+        result["instructions"] = counted
     if getattr(model.adapter, "details", None):
         result["runtime_details"] = model.adapter.details  # e.g. the precision each TensorRT layer really ran in
     if deploy["runtime"]["name"] == "tflite-micro":

@@ -59,33 +59,12 @@ from .boards import BOARDS, Board
 
 PLUGIN_SOURCE = Path(__file__).with_name("insn_plugin.c")
 QEMU = "qemu-aarch64"
-MARK_NR = 0x6564  # no Linux syscall on any architecture: qemu and real kernels answer -ENOSYS
-MARK_MAGIC = 0x45444745  # "EDGE", first syscall argument; the second is the marker's tag
-ENV_FLAG = "EDGEKIT_INSN_COUNT"
 HEADER = "include/qemu/qemu-plugin.h"
+# The guest side is edgekit/device/marker.py (copied to the device with the runner); its constants are the protocol.
+from ..device.marker import ENV_FLAG  # noqa: E402
 
-# Defines mark(tag=0) in the guest: Python 3.8+, stdlib only. A no-op unless EDGEKIT_INSN_COUNT=1.
-GUEST_MARKER_CODE = f'''
-def _edgekit_insn_marker():
-    import os
-    if os.environ.get("{ENV_FLAG}") != "1":
-        def mark(tag=0):
-            """No instruction counter here: nothing to do."""
-        return mark
-    import ctypes
-    syscall = ctypes.CDLL(None, use_errno=True).syscall
-    syscall.restype = ctypes.c_long
-    nr, magic = ctypes.c_long({MARK_NR:#x}), ctypes.c_long({MARK_MAGIC:#x})
-
-    def mark(tag=0):
-        """Ask edgekit's qemu instruction counter to write its running totals (harmless without it)."""
-        syscall(nr, magic, ctypes.c_long(int(tag)))
-    return mark
-
-
-mark = _edgekit_insn_marker()
-del _edgekit_insn_marker
-'''
+# Defines mark(tag=0) in a guest script that cannot import edgekit: the marker module's own text.
+GUEST_MARKER_CODE = (Path(__file__).resolve().parent.parent / "device" / "marker.py").read_text()
 
 
 class Mark(NamedTuple):

@@ -40,7 +40,11 @@ def bench(folders: list[Path], *, device: str = "local", measurement: Measuremen
     if not folders:
         raise EdgekitError("no artifact folder given", "pass folders written by `edgekit export`")
     deploys = [check_artifact_folder(f) for f in folders]  # all inputs checked before touching the device
-    transport = parse_device(device, python=python, ssh_config=ssh_config)
+    if measurement.count_instructions and measurement.threads != 1:
+        from dataclasses import replace
+
+        measurement = replace(measurement, threads=1)  # counts are deterministic at one thread only
+    transport = parse_device(device, python=python, ssh_config=ssh_config, count_instructions=bool(measurement.count_instructions))
     override = find_target(target) if target else None
     entries, any_on_target, elsewhere = [], False, set()
     for folder, deploy in zip(folders, deploys):

@@ -17,7 +17,7 @@ from .transports import Transport
 
 DEVICE_DIR = Path(__file__).resolve().parent.parent / "device"
 # What the device needs of edgekit: the runner and its numpy-only siblings, nothing else.
-DEVICE_FILES = ("runner.py", "runtimes.py", "preprocess.py", "quality.py", "integrity.py")
+DEVICE_FILES = ("runner.py", "runtimes.py", "preprocess.py", "quality.py", "integrity.py", "marker.py")
 RUNNER = DEVICE_DIR / "runner.py"
 
 
@@ -28,6 +28,7 @@ class Measurement:
     warmup: int = 50
     threads: int | None = None
     timeout: float = 600.0
+    count_instructions: int = 0  # emulated boards: inferences to count guest instructions over (0: off)
 
     def __post_init__(self):
         ok = (self.min_queries >= 1 and math.isfinite(self.min_seconds) and self.min_seconds >= 0 and self.warmup >= 0
@@ -74,6 +75,8 @@ def run_on_device(transport: Transport, folder: Path, deploy: Deploy, m: Measure
                 "--min-seconds", str(m.min_seconds), "--warmup", str(m.warmup), *extra_args]
         if m.threads:
             argv += ["--threads", str(m.threads)]
+        if m.count_instructions:
+            argv += ["--count-instructions", str(m.count_instructions)]
         try:
             done = transport.run(argv, timeout=m.timeout, cwd=remote)
         except TimeoutError:
@@ -95,7 +98,7 @@ def run_on_device(transport: Transport, folder: Path, deploy: Deploy, m: Measure
         tail = (done.stderr.strip().splitlines() or ["no output"])[-1][:200]
         detail = result.get("detail") if result else tail
         raise RunFailed(f"the runner failed on {transport.name}: {detail}", "run with --debug, or check the runtime there")
-    return result
+    return transport.annotate(result)
 
 
 def runner_result(result: dict, transport: Transport) -> RunnerResult:

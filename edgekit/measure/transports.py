@@ -50,6 +50,10 @@ class Transport:
     def stop(self, remote_dir: str) -> None:
         """Stop what run() started there (Ctrl-C): local children die with subprocess.run."""
 
+    def annotate(self, result: dict) -> dict:
+        """Add what the transport itself measured (an emulated board's instruction counts)."""
+        return result
+
     def remove(self, remote_dir: str) -> None: ...
 
 
@@ -175,7 +179,7 @@ def _check_ssh_part(value: str | None, what: str, device: str) -> None:
                            "or hold spaces or control characters")
 
 
-def parse_device(device: str, *, python: str | None = None, ssh_config: str | None = None) -> Transport:
+def parse_device(device: str, *, python: str | None = None, ssh_config: str | None = None, count_instructions: bool = False) -> Transport:
     if device == "local":
         return LocalTransport(python)
     if device.startswith("ssh://"):
@@ -193,5 +197,7 @@ def parse_device(device: str, *, python: str | None = None, ssh_config: str | No
     if device.startswith("emu:"):
         from .emulated import EmulatedTransport
 
-        return EmulatedTransport(device[4:])
+        return EmulatedTransport(device[4:], count_instructions=count_instructions)
+    if count_instructions:
+        raise EdgekitError("--count-instructions needs an emulated board", "use --device emu:rpi4 or emu:rpi5")
     raise EdgekitError(f"unknown device '{device}'", "use local, ssh://[user@]host[:port] or emu:rpi4 / emu:rpi5")

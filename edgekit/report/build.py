@@ -49,6 +49,16 @@ def finish_entries(entries: list[ReportEntry]) -> None:
             e.flags.append(f"{e.folder}: {e.precision} is not faster than the fp32 {base.format} artifact "
                            f"({p50:.4f} ms vs {b50:.4f} ms p50)")
     _mark_pareto(entries)
+    for e in entries:  # ARM work (emulated boards, --count-instructions) against the same runtime's fp32
+        base = _fp32_sibling(e, entries)
+        mine, theirs = _instr(e), _instr(base) if base else None
+        if mine and theirs:
+            e.result.instructions["vs_fp32"] = mine / theirs
+
+
+def _instr(e: ReportEntry | None) -> float | None:
+    i = e.result.instructions if e is not None and e.result is not None else None
+    return i.get("per_inference") if i else None
 
 
 def _fmt(fmt: str, v) -> str:
@@ -65,20 +75,25 @@ def comparison(report) -> tuple[list[str], list[list[str]]]:
     entries = sorted(report.entries, key=lambda e: (e.model, report.entries.index(e)))
     task = get_task(entries[0].task) if entries else get_task("classification")
     cols = task.columns()
+    counted = any(_instr(e) for e in entries)
     header = ["artifact", "model", "format", "precision", "size", *[c[0] for c in cols], "p50 ms", "p90 ms", "front end p50 ms",
-              "speed-up vs fp32", "Pareto front", "budgets"]
+              "speed-up vs fp32", *(["ARM instr / inference", "vector share", "work vs fp32"] if counted else []), "Pareto front", "budgets"]
     rows = []
     for e in entries:
         r = e.result
         if r is None:
             rows.append([Path(e.folder).name, e.model, e.format, e.precision, f"{e.bytes / 1024:.1f} KiB", *["—"] * len(cols),
-                         "—", "—", "—", "—", "", "FAILED"])
+                         "—", "—", "—", "—", *(["—"] * 3 if counted else []), "", "FAILED"])
             continue
         quality = [_fmt(f, r.quality.get(k)) if e.task == task.name else "—" for _, k, f in cols]
         verdict = "FAIL" if any(c.failed for c in e.checks) else "PASS"
         if verdict == "PASS" and any(c.status == "not the target" for c in e.checks):
             verdict = "PASS†"
+        work = []
+        if counted:
+            i = r.instructions or {}
+            work = [_fmt("{:,.0f}", i.get("per_inference")), _fmt("{:.1%}", i.get("vector_share")), _fmt("{:.3f}", i.get("vs_fp32"))]
         rows.append([Path(e.folder).name, e.model, e.format, e.precision, f"{e.bytes / 1024:.1f} KiB", *quality,
                      f"{r.latency_ms.p50:.4f}", f"{r.latency_ms.p90:.4f}", _fmt("{:.4f}", r.frontend_ms.p50 if r.frontend_ms else None),
-                     _fmt("{:.2f}x", e.speedup_vs_fp32), "★" if e.pareto else "", verdict])
+                     _fmt("{:.2f}x", e.speedup_vs_fp32), *work, "★" if e.pareto else "", verdict])
     return header, rows
