@@ -8,7 +8,7 @@ The file is validated (types, keys, stage names) before any stage runs.
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Any, Callable, Optional
+from typing import Any, Callable, Literal, Optional
 
 from pydantic import Field, field_validator
 
@@ -19,7 +19,22 @@ from .resources import data_dir
 from .runs import CHECKPOINT_DIR, is_run
 from .schema import Strict, parse
 
-RESERVED = {"train", "dist", "report"}
+RESERVED = {"train", "dist", "report", "data"}
+
+
+class DataSection(Strict):
+    """A data set made on this machine (no download) into <out>/data when missing."""
+
+    make: Literal["keywords", "machines"]
+    seed: int = 0
+    speakers: int = 40  # keywords: espeak-ng voices, each a speaker
+    repeats: int = 2  # keywords: clips per word and speaker
+    keywords: Optional[list[str]] = None  # keywords: the classes to spot; the other words fold into _unknown_
+
+    def spec(self, folder: Path) -> str:
+        if self.make == "keywords":
+            return f"audiofolder:{folder}" + (f"?keywords={','.join(self.keywords)}" if self.keywords else "")
+        return f"machines:{folder}"
 
 
 class TrainSection(Strict):
@@ -54,6 +69,7 @@ class BenchSection(Strict):
 class PipelineFile(Strict):
     name: Optional[str] = None
     description: str = ""
+    data: Optional[DataSection] = None
     train: TrainSection
     compress: list[dict[str, Any]] = Field(default_factory=list)
     export: ExportSection
@@ -94,6 +110,20 @@ def load_pipeline(path: Path | None) -> Pipeline:
     return Pipeline(file, path)
 
 
+def make_data(data: DataSection, folder: Path) -> None:
+    try:
+        if data.make == "keywords":
+            from .synth.keywords import make_keywords
+
+            make_keywords(folder, speakers=data.speakers, repeats=data.repeats, seed=data.seed)
+        else:
+            from .synth.machines import make_machine_sounds
+
+            make_machine_sounds(folder, seed=data.seed)
+    except RuntimeError as e:  # espeak-ng missing
+        raise EdgekitError(*str(e).split(" — ", 1)) from None
+
+
 def report_done(report: Path) -> bool:
     base = report.with_suffix("")
     return all(base.with_suffix(s).is_file() for s in (".json", ".md", ".html"))
@@ -112,6 +142,15 @@ def run_pipeline(pipeline: Pipeline, out: Path, *, device: str | None = None, sa
     if out.exists() and not out.is_dir():
         raise EdgekitError(f"{out} is a file, not a folder", "choose another --out")
     folders: dict[str, Path] = {}
+    dataset = f.train.dataset
+    if f.data is not None:
+        data_dir, dataset = out / "data", f.data.spec(out / "data")
+        if data_dir.is_dir():
+            say(f"[skip] data: {data_dir} is made")
+        else:
+            say(f"[run] data: making {f.data.make} in {data_dir}")
+            make_data(f.data, data_dir)
+        folders["data"] = data_dir
     train_dir = out / "train"
     t = f.train
     if is_run(train_dir):
@@ -120,11 +159,12 @@ def run_pipeline(pipeline: Pipeline, out: Path, *, device: str | None = None, sa
         say(f"[resume] train: continuing {train_dir} from its last finished epoch")
         train_run(resume=train_dir, progress=progress)
     else:
-        say(f"[run] train {t.model} on {t.dataset or 'its recipe data set'}")
-        train_run(t.model, t.dataset, out=train_dir, input_shape=tuple(t.input_shape) if t.input_shape else None, seed=t.seed,
+        say(f"[run] train {t.model} on {dataset or 'its recipe data set'}")
+        train_run(t.model, dataset, out=train_dir, input_shape=tuple(t.input_shape) if t.input_shape else None, seed=t.seed,
                   epochs=t.epochs, batch_size=t.batch_size, lr=t.lr, weight_decay=t.weight_decay, model_args=t.model_args,
                   progress=progress)
     folders["train"] = parent = train_dir
+    runs = {"train": train_dir}
     for stage, step in zip(f.compress, pipeline.steps):
         step_dir = out / stage["name"]
         if is_run(step_dir):
@@ -132,10 +172,10 @@ def run_pipeline(pipeline: Pipeline, out: Path, *, device: str | None = None, sa
         else:
             say(f"[run] compress {stage['name']} ({stage['kind']})")
             compress_run(parent, [step], step_dir, progress=progress, trust_code=trust_code)
-        folders[stage["name"]] = parent = step_dir
+        folders[stage["name"]] = runs[stage["name"]] = parent = step_dir
     quantized = {s["name"] for s in f.compress if s.get("kind") in ("qat", "ptq")}
     artifacts = []
-    for stage, run in folders.items():  # every stage: the report compares fp32, compressed and int8 side by side
+    for stage, run in runs.items():  # every stage: the report compares fp32, compressed and int8 side by side
         precision = "int8" if stage in quantized else "fp32"
         for fmt in f.export.formats or [None]:
             art_dir = out / "dist" / (stage if fmt is None else f"{stage}-{fmt}")
