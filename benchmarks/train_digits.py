@@ -5,13 +5,12 @@
 
 from __future__ import annotations
 
-import json
 import tempfile
 from pathlib import Path
 
 from _common import write_results
 
-from edgekit.training import train_run
+import edgekit as ek
 
 SEEDS = (0, 1, 2)
 
@@ -20,11 +19,10 @@ def main() -> None:
     rows, runs = [], []
     with tempfile.TemporaryDirectory() as tmp:
         for seed in SEEDS:
-            out = train_run("digits-cnn", out=Path(tmp) / f"s{seed}", seed=seed, progress=False)
-            m = json.loads((out / "metrics.json").read_text())
-            runs.append({"seed": seed, "test_accuracy": m["test"]["accuracy"], "train_seconds": m["wall_seconds"],
-                         "epochs": m["epochs"], "params": m["cost"]["params"], "macs": m["cost"]["macs"]})
-            rows.append([seed, f"{m['test']['accuracy']:.4f}", f"{m['wall_seconds']:.1f}", m["epochs"]])
+            m = ek.train("digits-cnn", out=Path(tmp) / f"s{seed}", seed=seed, progress=False).metrics
+            runs.append({"seed": seed, "test_accuracy": m.test["accuracy"], "train_seconds": m.wall_seconds,
+                         "epochs": m.epochs, "params": m.cost.params, "macs": m.cost.macs})
+            rows.append([seed, f"{m.test['accuracy']:.4f}", f"{m.wall_seconds:.1f}", m.epochs])
     passed = all(r["test_accuracy"] >= 0.97 and r["train_seconds"] < 60 for r in runs)
     write_results("train_digits", {"runs": runs, "bar": "test accuracy ≥ 0.97 in < 60 s", "passed": passed},
                   ["seed", "test accuracy", "train seconds", "epochs"], rows,

@@ -95,12 +95,13 @@ def _folders(artifacts) -> list[Path]:
 
 
 def bench(artifacts, *, device: str = "local", threads: int | None = None, min_queries: int = 200, min_seconds: float = 1.0,
-          warmup: int = 20, report: str | Path | None = None, target: str | None = None):
-    """Measure one or more Artifacts / artifact folders on a device; returns the BenchReport (also written to disk)."""
+          warmup: int = 20, report: str | Path | None = None, target: str | None = None, count_instructions: int = 0):
+    """Measure one or more Artifacts / artifact folders on a device; returns the BenchReport (also written to disk).
+    count_instructions=N (emulated boards): count the ARM instructions of N inferences, at one thread."""
     from .measure import Measurement
     from .measure import bench as _bench
 
-    m = Measurement(min_queries=min_queries, min_seconds=min_seconds, warmup=warmup, threads=threads)
+    m = Measurement(min_queries=min_queries, min_seconds=min_seconds, warmup=warmup, threads=threads, count_instructions=count_instructions)
     try:
         rep, _ = _bench(_folders(artifacts), device=device, measurement=m, report=report, target=target)
     except EdgekitError as e:

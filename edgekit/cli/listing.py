@@ -37,14 +37,15 @@ def datasets_cmd(ctx) -> None:
 
 
 @datasets_cmd.command("make")
-@click.argument("kind", type=click.Choice(["keywords", "machines"]))
+@click.argument("kind", type=click.Choice(["keywords", "machines", "shapes"]))
 @click.argument("out", type=click.Path(path_type=Path))
 @click.option("--speakers", type=int, default=40, show_default=True, help="keywords: espeak-ng voices (each a speaker).")
 @click.option("--repeats", type=int, default=2, show_default=True, help="keywords: clips per word and speaker.")
 @click.option("--seed", type=int, default=0, show_default=True)
 def make_cmd(kind, out, speakers, repeats, seed) -> None:
-    """Build a data set here, no download: spoken keywords (espeak-ng, Speech Commands layout) or machine sounds
-    (normal hum vs clicks, rattles, shifted harmonics; DCASE 2020 task 2 layout)."""
+    """Build a data set here, no download: spoken keywords (espeak-ng, Speech Commands layout), machine sounds
+    (normal hum vs clicks, rattles, shifted harmonics; DCASE 2020 task 2 layout) or shapes (photos of circles,
+    squares and triangles of varying sizes; an image folder)."""
     from ..errors import EdgekitError
     from ..fsutil import check_out_folder
 
@@ -56,11 +57,16 @@ def make_cmd(kind, out, speakers, repeats, seed) -> None:
                 from ..synth.keywords import make_keywords
 
                 summary = make_keywords(out, speakers=speakers, repeats=repeats, seed=seed, say=say)
+            elif kind == "shapes":
+                from ..synth.shapes import make_shapes
+
+                summary = make_shapes(out, seed=seed, say=say)
+                summary |= {"clips": summary["images"], "seconds": 0}
             else:
                 from ..synth.machines import make_machine_sounds
 
                 summary = make_machine_sounds(out, seed=seed, say=say)
         except RuntimeError as e:  # espeak-ng missing
             raise EdgekitError(str(e).split(" — ")[0], str(e).split(" — ")[-1]) from None
-    console.print(f"made {summary['clips']} clips in {out} ({summary['seconds']:.0f} s); use --dataset "
-                  f"{'audiofolder' if kind == 'keywords' else 'machines'}:{out}")
+    spec = {"keywords": "audiofolder", "machines": "machines", "shapes": "imagefolder"}[kind]
+    console.print(f"made {summary['clips']} samples in {out}; use --dataset {spec}:{out}")
