@@ -20,7 +20,9 @@ from _common import write_results
 def timed_pipeline(out: Path, extensions: Path) -> float:
     env = {**os.environ, "TORCH_EXTENSIONS_DIR": str(extensions), "PYTHONUNBUFFERED": "1"}
     t0 = time.perf_counter()
-    subprocess.run([sys.executable, "-m", "edgekit", "pipeline", "--out", str(out)], check=True, env=env, capture_output=True)
+    p = subprocess.run([sys.executable, "-m", "edgekit", "pipeline", "--out", str(out)], env=env, capture_output=True, text=True)
+    if p.returncode != 0:
+        raise RuntimeError(f"edgekit pipeline exited {p.returncode}: {(p.stderr or p.stdout).strip()[-600:]}")
     return time.perf_counter() - t0
 
 

@@ -95,7 +95,8 @@ def _folders(artifacts) -> list[Path]:
 
 
 def bench(artifacts, *, device: str = "local", threads: int | None = None, min_queries: int = 200, min_seconds: float = 1.0,
-          warmup: int = 20, report: str | Path | None = None, target: str | None = None, count_instructions: int = 0):
+          warmup: int = 20, report: str | Path | None = None, target: str | None = None, count_instructions: int = 0,
+          python: str | None = None, ssh_config: str | None = None):
     """Measure one or more Artifacts / artifact folders on a device; returns the BenchReport (also written to disk).
     count_instructions=N (emulated boards): count the ARM instructions of N inferences, at one thread."""
     from .measure import Measurement
@@ -103,7 +104,8 @@ def bench(artifacts, *, device: str = "local", threads: int | None = None, min_q
 
     m = Measurement(min_queries=min_queries, min_seconds=min_seconds, warmup=warmup, threads=threads, count_instructions=count_instructions)
     try:
-        rep, _ = _bench(_folders(artifacts), device=device, measurement=m, report=report, target=target)
+        rep, _ = _bench(_folders(artifacts), device=device, measurement=m, report=report, target=target, python=python,
+                        ssh_config=ssh_config)
     except EdgekitError as e:
         if getattr(e, "report", None) is None:
             raise

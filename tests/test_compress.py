@@ -169,3 +169,14 @@ def test_a_dead_builders_extension_lock_is_removed(tmp_path):
     os.utime(lock, (old, old))  # left by a build that was killed: torch would wait on it forever
     _clear_dead_locks(tmp_path)
     assert not lock.exists()
+
+
+def test_compressing_a_run_object_leaves_it_as_its_folder_holds(digits_run):
+    """PTQ folds batch-norm and pruning resizes layers in place: on a copy, never on the caller's Run."""
+    from edgekit.runs import load_run
+
+    run = load_run(digits_run)
+    before = {k: v.clone() for k, v in run.model.state_dict().items()}
+    compress(run, [QuantStep("ptq", calib=64)], digits_run.parent / "ptq-of-object")
+    after = run.model.state_dict()
+    assert set(after) == set(before) and all(torch.equal(after[k], before[k]) for k in before)

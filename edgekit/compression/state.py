@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import copy
 from dataclasses import dataclass
 
 import torch.nn as nn
@@ -46,4 +47,5 @@ def initial_state(model: nn.Module, spec: ModelSpec, train_config: dict, *, prog
                   code: bytes | None = None) -> ChainState:
     bundle = load_run_data(spec, dataset)
     config = TrainConfig(**{k: v for k, v in train_config.items() if k in TrainConfig.__dataclass_fields__})
-    return ChainState(model=model.cpu().eval(), spec=spec, data=Splits.of(bundle, spec.normalization), train_config=config, progress=progress, code=code)
+    # A copy: steps fold batch-norm and prune in place, and the caller's Run must stay what its folder holds.
+    return ChainState(model=copy.deepcopy(model).cpu().eval(), spec=spec, data=Splits.of(bundle, spec.normalization), train_config=config, progress=progress, code=code)

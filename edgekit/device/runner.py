@@ -284,9 +284,7 @@ def main():
         result["instructions"] = counted
     if getattr(model.adapter, "details", None):
         result["runtime_details"] = model.adapter.details  # e.g. the precision each TensorRT layer really ran in
-    if deploy["runtime"]["name"] == "tflite-micro":
-        result["micro"] = {"arena_bytes": deploy["runtime"].get("options", {}).get("arena_bytes"), "flash_bytes": result["artifact"]["bytes"],
-                           "note": "tflite-micro ran on this host: arena, flash and accuracy are the board's; latency is not"}
+    result.update(model.adapter.result_extras(result))
     emit(result)
 
 

@@ -71,6 +71,10 @@ class Adapter:
     def get_output(self):
         raise NotImplementedError
 
+    def result_extras(self, result):
+        """What this runtime adds to the runner's result (a microcontroller's arena and flash)."""
+        return {}
+
     def infer(self, x):
         """One float sample (with its batch axis) in, the float output out."""
         self.set_input(encode(x, self.input))
@@ -166,6 +170,11 @@ class MicroAdapter(Adapter):
             return _tensor(d.get("name", "t"), d["shape"], d["dtype"], scale, q["zero_points"][0] if scale else None)
 
         self.input, self.output = info(self.it.get_input_details(0)), info(self.it.get_output_details(0))
+        self.arena = arena
+
+    def result_extras(self, result):
+        return {"micro": {"arena_bytes": self.arena, "flash_bytes": result["artifact"]["bytes"],
+                          "note": "tflite-micro ran on this host: arena, flash and accuracy are the board's; latency is not"}}
 
     def set_input(self, x):
         self.it.set_input(x, 0)

@@ -147,7 +147,7 @@ def export_run(run, *, target: str = "x86-64", fmt: str | None = None, precision
         write_text(folder / "parity.json", json_text(parity))
         write_text(folder / "deploy.json", json_text(deploy.model_dump(mode="json")))
         if not parity["passed"]:
-            raise BudgetFailed(f"parity check failed: {f.name} {plan.precision} in {adapter.runtime} misses {parity['rule']} "
-                               f"(agreement {parity.get('top1_agreement', float('nan')):.2%}, max |Δ| {parity['max_abs_diff']:.2e})",
+            measured = ", ".join(f"{k} {parity[k]:.4g}" for k in ("top1_agreement", "auc_diff", "cosine", "max_abs_diff") if parity.get(k) is not None)
+            raise BudgetFailed(f"parity check failed: {f.name} {plan.precision} in {adapter.runtime} misses {parity['rule']} ({measured})",
                                "nothing was written; try another --precision or --format, or lower --min-agreement deliberately")
     return Artifact(path=out, deploy=deploy, parity=parity, notes=[*plan.reasons, *built.notes])

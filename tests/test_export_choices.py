@@ -1,0 +1,89 @@
+"""Export's choices that depend on the target and the model: the x86 int8 scheme by ISA, the degenerate-model
+guard, full-int8 TFLite for common constructs, standard int8 ONNX for concat-sharing models."""
+
+from __future__ import annotations
+
+import json
+import textwrap
+
+import numpy as np
+import pytest
+from conftest import assert_one_line_error, export, train
+
+
+def _x86_board(tmp_path, isa: list[str]):
+    from edgekit.resources import data_dir
+
+    text = (data_dir("targets") / "x86-64.toml").read_text().replace('isa = ["host"]', f"isa = {json.dumps(isa)}")
+    path = tmp_path / f"x86-{'-'.join(isa)}.toml"
+    path.write_text(text.replace('name = "x86-64"', f'name = "x86-{"-".join(isa)}"').replace('aliases = ["x86", "host", "local"]', "aliases = []"))
+    return path
+
+
+def test_x86_without_vnni_gets_fp32_by_default_and_per_tensor_int8_when_asked(digits_run, tmp_path):
+    avx2 = _x86_board(tmp_path, ["avx2", "fma"])
+    _, auto = export(digits_run, target=str(avx2), out=tmp_path / "auto")
+    assert auto["artifact"]["precision"] == "fp32" and any("without VNNI" in r for r in auto["extras"]["reasons"])
+    _, int8 = export(digits_run, target=str(avx2), precision="int8", out=tmp_path / "int8")
+    assert int8["extras"]["int8_scheme"]["weights"] == "per-tensor" and int8["calibration"]["weights"] == "per-tensor"
+    assert "per-tensor weights" in int8["toolchain"]["quantizer"]
+
+
+def test_x86_with_vnni_gets_per_channel_int8(digits_run, tmp_path):
+    vnni = _x86_board(tmp_path, ["avx2", "avx512_vnni"])
+    _, auto = export(digits_run, target=str(vnni), out=tmp_path / "auto")
+    assert auto["artifact"]["precision"] == "int8" and auto["extras"]["int8_scheme"]["weights"] == "per-channel"
+
+
+def test_a_model_that_learned_nothing_is_refused_not_called_equal(tmp_path, run_cli):
+    (tmp_path / "dead.py").write_text(textwrap.dedent("""
+        import torch, torch.nn as nn
+        class Dead(nn.Module):
+            def __init__(self, num_classes):
+                super().__init__()
+                self.fc = nn.Linear(64, num_classes)
+            def forward(self, x):
+                return self.fc(x.flatten(1) * 0.0)   # output independent of the input
+    """))
+    run = train(f"{tmp_path}/dead.py:Dead", epochs=1, out=tmp_path / "run")
+    metrics = json.loads((run / "metrics.json").read_text())
+    assert any("hardly depend on its input" in w for w in metrics["warnings"])
+    assert_one_line_error(run_cli("export", run, "--format", "onnx", "--precision", "fp32", "--out", tmp_path / "o"),
+                          "hardly change across inputs", "parity check")
+    assert not (tmp_path / "o").exists()
+
+
+def test_centred_cosine_does_not_call_a_constant_bias_agreement():
+    from edgekit.tasks.base import centred_cosine
+
+    rng = np.random.default_rng(0)
+    bias = np.array([5.0, -3.0, 1.0])
+    ref = bias + rng.normal(0, 1e-3, (50, 3))
+    other = bias + rng.normal(0, 1e-3, (50, 3))  # the same constant, unrelated variation
+    raw = float((ref * other).sum() / (np.linalg.norm(ref) * np.linalg.norm(other)))
+    assert raw > 0.9999 and abs(centred_cosine(other, ref)) < 0.5
+
+
+@pytest.fixture(scope="module")
+def unet_run(tmp_path_factory):
+    root = tmp_path_factory.mktemp("unet")
+    return train("tiny-unet", "digits", input_shape=(3, 32, 32), epochs=12, out=root / "run")
+
+
+def test_stride2_padding_upsampling_se_hardswish_and_concat_convert_to_full_int8_tflite(unet_run, tmp_path):
+    """The user module whose full-int8 TFLite once stopped at tfl.pad: every tensor int8 now, in LiteRT and TFLite Micro."""
+    from ai_edge_litert.interpreter import Interpreter
+
+    out, deploy = export(unet_run, target="cortex-m7", out=tmp_path / "m7", min_agreement=0.9)
+    it = Interpreter(model_path=str(out / "model.tflite"))
+    assert not [t["name"] for t in it.get_tensor_details() if t["dtype"] == np.float32]
+    assert {"PAD", "RESIZE_NEAREST_NEIGHBOR", "CONCATENATION", "HARD_SWISH"} <= set(deploy["extras"]["ops"])
+
+
+def test_int8_onnx_of_a_concat_model_is_standard_qdq(unet_run, tmp_path):
+    import onnx
+
+    out, deploy = export(unet_run, fmt="onnx", precision="int8", out=tmp_path / "onnx", min_agreement=0.9)
+    domains = {n.domain for n in onnx.load(str(out / "model.onnx")).graph.node}
+    assert domains <= {"", "ai.onnx"} and "QuantizeLinear" in deploy["extras"]["ops"]
+    assert deploy["extras"]["onnxruntime_fusion"]["quantized_kernels"] > 0
