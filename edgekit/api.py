@@ -81,12 +81,13 @@ def compress(run, *, prune: float | None = None, unstructured: bool = False, fin
 
 
 def export(run, target: str = "x86-64", *, format: str | None = None, precision: str | None = None, out: str | Path | None = None,
-           calib: int = 300, min_agreement: float | None = None, trust_code: bool = False, progress: bool = True):
+           calib: int = 300, force_calib: bool = False, min_agreement: float | None = None, trust_code: bool = False,
+           runtime_options: dict | None = None, progress: bool = True):
     """Export a Run or run folder for a target; returns the Artifact (path, deploy, parity, notes)."""
     from .exporter import export_run
 
-    return export_run(run, target=target, fmt=format, precision=precision, out=out, calib=calib, min_agreement=min_agreement,
-                      trust_code=trust_code, progress=progress)
+    return export_run(run, target=target, fmt=format, precision=precision, out=out, calib=calib, force_calib=force_calib,
+                      min_agreement=min_agreement, trust_code=trust_code, runtime_options=runtime_options, progress=progress)
 
 
 def _folders(artifacts) -> list[Path]:

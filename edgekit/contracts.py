@@ -379,10 +379,3 @@ def load_manifest(path: Path) -> Manifest:
 
 def load_deploy(path: Path) -> Deploy:
     return _load(Deploy, path, "deploy.json", DEPLOY_FIX)
-
-
-def load_report(path: Path) -> BenchReport:
-    path = Path(path)
-    data = read_json(path)
-    data.pop("passed", None)
-    return parse(BenchReport, data, str(path), "re-run `edgekit bench`")

@@ -124,11 +124,6 @@ def make_data(data: DataSection, folder: Path) -> None:
         raise EdgekitError(*str(e).split(" — ", 1)) from None
 
 
-def report_done(report: Path) -> bool:
-    base = report.with_suffix("")
-    return all(base.with_suffix(s).is_file() for s in (".json", ".md", ".html"))
-
-
 def run_pipeline(pipeline: Pipeline, out: Path, *, device: str | None = None, say: Callable[[str], None] = print,
                  progress: bool = True, trust_code: bool = False) -> dict:
     """Runs (or resumes) every stage; returns {stage: folder} and the report. Bench failures propagate."""

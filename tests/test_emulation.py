@@ -91,3 +91,30 @@ def test_a_runtime_missing_in_the_emulated_root(rpi4_root, four_artifacts, tmp_p
     monkeypatch.setenv("EDGEKIT_CACHE", str(tmp_path))
     result = run_cli("bench", four_artifacts[2], *QUICK, "--device", "emu:rpi4", "--report", tmp_path / "r.html")
     assert_one_line_error(result, "lacks the Python package onnxruntime", "edgekit device emulate rpi4 --rebuild")
+
+
+@pytest.fixture(scope="module")
+def rpi5_with_executorch():
+    from edgekit.emulate import build_rootfs
+
+    require_tool("qemu-aarch64-static", "qemu-user-static")
+    require_tool("apt-get", "apt")
+    return build_rootfs("rpi5", say=lambda m: None, extras=("executorch",))
+
+
+def test_ncnn_and_executorch_under_emulated_rpi5_keep_the_x86_answers(rpi5_with_executorch, digits_run, tmp_path, run_cli):
+    """The Pi 5's A76 has fp16 arithmetic, which NCNN would use by default: the answer must not change. The board's
+    ExecuTorch is an older release than the host's exporter (see emulate/rootfs.py): its programs must still run."""
+    arts = [export(digits_run, target="rpi5", fmt=fmt, precision=precision, out=tmp_path / f"{fmt}-{precision}")[0]
+            for fmt, precision in (("ncnn", "fp32"), ("executorch", "fp32"), ("executorch", "int8"))]
+    result = run_cli("bench", *arts, *QUICK, "--device", "emu:rpi5", "--report", tmp_path / "r.html")
+    assert result.code == 0, result.err
+    entries = json.loads((tmp_path / "r.json").read_text())["entries"]
+    assert [(e["format"], e["precision"]) for e in entries] == [("ncnn", "fp32"), ("executorch", "fp32"), ("executorch", "int8")]
+    for e in entries:
+        res = e["result"]
+        assert res["status"] == "ok" and res["env"]["cpu_core"] == "Cortex-A76", res
+        if e["precision"] == "fp32":
+            assert res["quality"]["agreement"] == 1.0 and res["quality"]["max_abs_diff"] <= 1e-4, (e["format"], res["quality"])
+        else:
+            assert res["quality"]["agreement"] >= e["export_parity"]["top1_agreement"] - 0.01, res["quality"]

@@ -53,6 +53,19 @@ def test_a_model_that_learned_nothing_is_refused_not_called_equal(tmp_path, run_
     assert not (tmp_path / "o").exists()
 
 
+def test_logits_that_move_but_always_pick_one_class_are_degenerate():
+    """100% top-1 agreement is trivially true for such a model (seen: SqueezeNet after pruning, accuracy 0.100)."""
+    from edgekit.tasks.classification import TASK
+
+    rng = np.random.default_rng(0)
+    reference = rng.normal(size=(50, 4)) + np.array([10.0, 0, 0, 0])  # varied logits, class 0 always wins
+    y = np.arange(50) % 4
+    res = TASK.parity(reference + 0.01, reference, None, y, None, precision="int8", floor=0.98)
+    assert res["rule"] == "degenerate" and not res["passed"] and "predicts class 0 for every test input" in res["degenerate"]
+    learned = np.eye(4)[y] * 5 + rng.normal(size=(50, 4))
+    assert TASK.parity(learned, learned, None, y, None, precision="int8", floor=0.98)["passed"]
+
+
 def test_centred_cosine_does_not_call_a_constant_bias_agreement():
     from edgekit.tasks.base import centred_cosine
 
@@ -87,3 +100,31 @@ def test_int8_onnx_of_a_concat_model_is_standard_qdq(unet_run, tmp_path):
     domains = {n.domain for n in onnx.load(str(out / "model.onnx")).graph.node}
     assert domains <= {"", "ai.onnx"} and "QuantizeLinear" in deploy["extras"]["ops"]
     assert deploy["extras"]["onnxruntime_fusion"]["quantized_kernels"] > 0
+
+
+def test_folded_int8_weights_get_their_own_zero_point_type():
+    """torch.onnx can merge an int8 and a uint8 all-zero zero point into one initializer (MobileViT after QAT):
+    the folded int8 weight must not be dequantized with the uint8 one, which onnx.checker rejects."""
+    import onnx
+    from onnx import TensorProto, helper, numpy_helper
+
+    from edgekit.exporter.onnx_graph import fold_weight_quantization
+
+    rng = np.random.default_rng(0)
+    w = rng.normal(size=(4, 3)).astype(np.float32)
+    scale = (np.abs(w).max(1) / 127).astype(np.float32)
+    inits = [numpy_helper.from_array(w, "w"), numpy_helper.from_array(scale, "s"),
+             numpy_helper.from_array(np.zeros(4, np.int8), "zp_i8"), numpy_helper.from_array(np.zeros(4, np.uint8), "zp_u8")]
+    nodes = [helper.make_node("QuantizeLinear", ["w", "s", "zp_i8"], ["q"], axis=0),
+             helper.make_node("DequantizeLinear", ["q", "s", "zp_u8"], ["wd"], axis=0),
+             helper.make_node("MatMul", ["x", "wd"], ["y"])]
+    graph = helper.make_graph(nodes, "g", [helper.make_tensor_value_info("x", TensorProto.FLOAT, [2, 4])],
+                              [helper.make_tensor_value_info("y", TensorProto.FLOAT, [2, 3])], inits)
+    model = helper.make_model(graph, opset_imports=[helper.make_opsetid("", 17)])
+    assert fold_weight_quantization(model) == 1
+    onnx.checker.check_model(model, full_check=True)
+    import onnxruntime as ort
+
+    x = rng.normal(size=(2, 4)).astype(np.float32)
+    y = ort.InferenceSession(model.SerializeToString(), providers=["CPUExecutionProvider"]).run(None, {"x": x})[0]
+    assert np.abs(y - x @ w).max() < 0.05 and np.abs(y - x @ w).max() > 0  # int8 weights, not the float ones

@@ -41,6 +41,11 @@ def output_layer(model: nn.Module, example: torch.Tensor) -> nn.Module:
 
 
 MAX_EXCLUSIONS = 64
+_UNRECORDED = (nn.LayerNorm, nn.GroupNorm, nn.MultiheadAttention, nn.Embedding)
+
+
+def _shape(m: nn.Module) -> list:
+    return [tuple(p.shape) for p in m.parameters(recurse=False)]
 
 
 def _pruner(model: nn.Module, example, ratio, importance, global_pruning, layer_ratios, ignored):
@@ -78,7 +83,9 @@ def structured_prune(model: nn.Module, input_shape, ratio: float, *, importance:
     names = {m: n for n, m in modules.items()}
     with torch.no_grad():
         expected = tuple(model.eval()(example).shape)
-    ignored, excluded = [names[output_layer(model, example)]], []
+    # Layers whose new shape a run folder cannot record (layer norms, attention) are never resized.
+    fixed = [n for n, m in modules.items() if isinstance(m, _UNRECORDED)]
+    ignored, excluded = [names[output_layer(model, example)], *fixed], []
     for _ in range(MAX_EXCLUSIONS):
         work = copy.deepcopy(model)
         work_names = {m: n for n, m in work.named_modules()}
@@ -98,7 +105,13 @@ def structured_prune(model: nn.Module, input_shape, ratio: float, *, importance:
                 with torch.no_grad():
                     if tuple(work.eval()(example).shape) != expected:
                         raise RuntimeError("the output shape changed")
+                changed = [n for n, m in work.named_modules() if isinstance(m, _UNRECORDED) and _shape(m) != _shape(modules[n])]
+                if changed:
+                    raise EdgekitError(f"structured pruning resized {', '.join(changed[:3])}, whose shape a run folder cannot record",
+                                       "use --unstructured, or --layer-ratio to prune the convolutional part only")
                 return work, excluded
+            except EdgekitError:
+                raise
             except Exception:
                 bad = current
         if bad is None or bad in ignored:

@@ -29,8 +29,9 @@ def quantize_ptq(model: nn.Module, x_train: np.ndarray, *, samples: int, seed: i
     # onnxruntime cannot fuse into QLinearConv — MobileNet's int8 ONNX ran 4x slower than fp32 (measured).
     params = AdvancedQuantizationParameters(activations_quantization_params=QuantizationParameters(per_channel=False),
                                             weights_quantization_params=None if per_channel_weights else QuantizationParameters(per_channel=False))
-    # MIXED: asymmetric activations use the whole int8 range after ReLU (symmetric wastes half of it);
-    # MobileNet on digits kept 0.733 instead of 0.700 in onnxruntime, at the same latency (measured).
+    # MIXED: asymmetric activations can use the whole int8 range after ReLU, where symmetric ones waste half of
+    # it. On edgekit's zoo models the two now measure the same (benchmarks/results/quantizer_choices.md:
+    # mobilenetv1-025 0.5667 both, ds-cnn within one sample); asymmetric stays as the scheme with the headroom.
     with status(f"calibrating int8 ranges (NNCF, {len(picked)} samples)", progress):
         quantized = nncf.quantize(model.eval(), nncf.Dataset(batches), subset_size=len(batches), advanced_parameters=params,
                                   preset=nncf.QuantizationPreset.MIXED)

@@ -87,8 +87,8 @@ def _debian_packages(work: Path, rootfs: Path, say) -> None:
 
 def _pinned(dist: str) -> str:
     """The host's version, so the emulated board runs the same runtime release as the x86 check."""
-    try:
-        return f"{dist}=={metadata.version(dist)}"
+    try:  # without a local label: the host's torch is 2.13.0+cpu, the aarch64 wheel on PyPI is 2.13.0
+        return f"{dist}=={metadata.version(dist).split('+')[0]}"
     except metadata.PackageNotFoundError:
         return dist
 
@@ -96,28 +96,46 @@ def _pinned(dist: str) -> str:
 # Runtimes in every emulated board: small, numpy-only on the device. tflite-micro ships no aarch64 wheel
 # (microcontroller artifacts are checked on the host).
 BASE_WHEELS = (("numpy", True), ("onnxruntime", True), ("ai-edge-litert", True), ("tflite-micro", False), ("ncnn", False))
-# Opt-in (--with): ExecuTorch's Python runtime links torch, whose aarch64 wheel is 427 MB.
-OPTIONAL_WHEELS = {"executorch": (("torch", True), ("executorch", True))}
+# Opt-in (--with). ExecuTorch's Python runtime links torch, and for aarch64 PyPI holds only CUDA builds of the host's
+# torch 2.13 (they need libcublasLt). The board gets torch 2.9.1, the newest aarch64 CPU wheel (104 MB), with the
+# ExecuTorch release built against it: programs from the host's newer exporter load and run on it (fp32 and int8
+# parity are checked by the export tests and benchmarks/runtimes.py). Both come without their declared
+# dependencies (executorch names its exporters'); the runtime needs only the pure-Python imports listed.
+OPTIONAL_WHEELS = {"executorch": ["torch==2.9.1", "executorch==1.0.1"]}
+PURE_DEPS = {"executorch": ["filelock", "typing-extensions", "sympy", "networkx", "jinja2", "fsspec", "mpmath", "markupsafe",
+                            "flatbuffers", "packaging", "ruamel.yaml", "tabulate"]}
+PROBES = {"executorch": "import executorch.runtime; "}
+
+
+def _download(wheels: Path, common: list[str], spec: str, *, deps: bool) -> bool:
+    argv = [sys.executable, "-m", "pip", "download", "-q", *([] if deps else ["--no-deps"]), *common, "-d", str(wheels), spec]
+    return subprocess.run(argv, capture_output=True, text=True).returncode == 0
 
 
 def _wheels(work: Path, rootfs: Path, say, extras: tuple[str, ...] = ()) -> list[str]:
     common = ["--only-binary=:all:", "--python-version", "3.11", "--implementation", "cp", "--abi", "cp311", "--abi", "abi3",
               "--abi", "none", *[a for tag in WHEEL_TAGS for a in ("--platform", tag)]]
     wheels, target = work / "wheels", rootfs / "opt/pyarm"
-    installed = []
-    for dist, required in BASE_WHEELS + tuple(w for e in extras for w in OPTIONAL_WHEELS[e]):
+    base, extra = [], []
+    for dist, required in BASE_WHEELS:
         spec = _pinned(dist)
         say(f"aarch64 wheel: {spec}")
-        p = subprocess.run([sys.executable, "-m", "pip", "download", "-q", *common, "-d", str(wheels), spec], capture_output=True, text=True)
-        if p.returncode != 0:
-            if required:
-                raise EdgekitError(f"no aarch64 cp311 wheel of {spec}: {(p.stderr.strip().splitlines() or ['?'])[-1][:160]}",
-                                   "check PyPI is reachable, or install a version that ships aarch64 wheels on the host")
-            continue  # tflite-micro has no aarch64 wheel: microcontroller artifacts are checked on the host
-        installed.append(spec)
+        if _download(wheels, common, spec, deps=True):
+            base.append(spec)
+        elif required:
+            raise EdgekitError(f"no aarch64 cp311 wheel of {spec}", "check PyPI is reachable, or install a version that ships aarch64 wheels on the host")
+    for e in extras:  # without their declared dependencies (see OPTIONAL_WHEELS), plus the pure-Python ones they import
+        for spec in OPTIONAL_WHEELS[e] + PURE_DEPS[e]:
+            say(f"aarch64 wheel: {spec}")
+            if not _download(wheels / "extra", common, spec, deps=False):
+                raise EdgekitError(f"no aarch64 cp311 wheel of {spec}", "check PyPI is reachable")
+            extra.append(spec)
     _run([sys.executable, "-m", "pip", "install", "-q", "--no-index", "--find-links", str(wheels), *common, "--upgrade",
-          "--target", str(target), *installed], "pip install (aarch64 wheels)")
-    return installed
+          "--target", str(target), *base], "pip install (aarch64 wheels)")
+    if extra:
+        _run([sys.executable, "-m", "pip", "install", "-q", "--no-index", "--no-deps", *common, "--upgrade", "--target", str(target),
+              *[str(w) for w in sorted((wheels / "extra").glob("*.whl"))]], "pip install (aarch64 wheels, --with)")
+    return base + extra
 
 
 def python_argv(folder: Path) -> list[str]:
@@ -166,9 +184,10 @@ def build_rootfs(name: str, *, rebuild: bool = False, say: Callable[[str], None]
         shutil.rmtree(work / "debs", ignore_errors=True)
         shutil.rmtree(work / "apt", ignore_errors=True)
         say("checking the emulated Python")
+        imports = "".join(PROBES[e] for e in extras)
         probe = subprocess.run([*python_argv(work), "-c", "import platform, numpy, onnxruntime; "
-                                "from ai_edge_litert.interpreter import Interpreter; print(platform.machine())"],
-                               capture_output=True, text=True, env=python_env(work, board.name), timeout=300)
+                                f"from ai_edge_litert.interpreter import Interpreter; {imports}print(platform.machine())"],
+                               capture_output=True, text=True, env=python_env(work, board.name), timeout=900)
         if probe.returncode != 0 or probe.stdout.strip() != "aarch64":
             raise EdgekitError(f"the emulated {name} does not start: {(probe.stderr.strip().splitlines() or ['?'])[-1][:160]}",
                                f"rebuild it: edgekit device emulate {name} --rebuild")

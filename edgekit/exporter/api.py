@@ -110,8 +110,7 @@ def export_run(run, *, target: str = "x86-64", fmt: str | None = None, precision
         reference = predict(reference_model, x_test)
         parity = task.parity(outputs, reference, x_test, y_test, g_test, precision=plan.precision, floor=floor)
         if parity["rule"] == "degenerate":
-            raise EdgekitError(f"the model's outputs hardly change across inputs (spread {parity['output_spread']:.1e}): "
-                               "a parity check on it would prove nothing", "train it until it learns (see its metrics.json warnings)")
+            raise EdgekitError(f"{parity['degenerate']}: a parity check on it would prove nothing", "train it until it learns (see its metrics.json warnings)")
         parity["reference"] = "PyTorch int8 (NNCF, the run's own)" if built.reference == "run" else "PyTorch fp32"
         parity["runtime"] = adapter.version
         if plan.precision == "int8" and run.spec.quantization and built.reference != "run":

@@ -22,7 +22,7 @@ def fold_weight_quantization(model: onnx.ModelProto) -> int:
         node = produced_by_constant.get(name)
         return numpy_helper.to_array(node.attribute[0].t) if node is not None else None
 
-    folded, keep = 0, []
+    folded, keep, zero_points = 0, [], {}
     for node in graph.node:
         if node.op_type == "QuantizeLinear":
             w, scale, zp = const(node.input[0]), const(node.input[1]), const(node.input[2]) if len(node.input) > 2 else None
@@ -35,11 +35,21 @@ def fold_weight_quantization(model: onnx.ModelProto) -> int:
                 info = np.iinfo(zp.dtype)
                 q = np.clip(np.round(w / scale.reshape(shape)) + zp.astype(np.int32).reshape(shape), info.min, info.max).astype(zp.dtype)
                 graph.initializer.append(numpy_helper.from_array(q, node.output[0]))
+                zero_points[node.output[0]] = zp
                 folded += 1
                 continue
         keep.append(node)
     del graph.node[:]
     graph.node.extend(keep)
+    # The TorchScript exporter can merge an int8 and a uint8 all-zero zero-point into one initializer (seen on
+    # MobileViT: int8 weights dequantized with a uint8 zero point, which onnx.checker rejects): each folded
+    # weight's DequantizeLinear gets the zero point it was quantized with.
+    for node in graph.node:
+        if node.op_type == "DequantizeLinear" and node.input[0] in zero_points and len(node.input) > 2:
+            name = f"{node.input[0]}_zero_point"
+            if name not in {i.name for i in graph.initializer}:
+                graph.initializer.append(numpy_helper.from_array(zero_points[node.input[0]], name))
+            node.input[2] = name
     used = {i for n in graph.node for i in n.input}
     unused = [i for i in graph.initializer if i.name not in used and i.name not in {o.name for o in graph.output}]
     for i in unused:

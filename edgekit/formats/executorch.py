@@ -34,6 +34,10 @@ def _int8(model, calibration: np.ndarray, example, progress: bool):
     return convert_pt2e(graph)
 
 
+# ARMv8.0 cores, without the dot-product instructions of ARMv8.2 (benchmarks/results/runtimes.md: int8 SIGILL on A72).
+ARMV8_0_CORES = {"Cortex-A53", "Cortex-A57", "Cortex-A72", "Cortex-A73", "Cortex-A35"}
+
+
 class ExecuTorchFormat(Format):
     name = "executorch"
     runtime = "executorch"
@@ -61,8 +65,13 @@ class ExecuTorchFormat(Format):
                 raise EdgekitError(f"ExecuTorch lowering failed: {str(e).splitlines()[0][:160] if str(e) else type(e).__name__}",
                                    "replace that layer, or try --format onnx / tflite") from e
         (job.folder / "model.pte").write_bytes(program.buffer)
-        return Built(files=["model.pte"], quantizer=quantizer, runtime_options={"input_shape": [1, *job.input_shape]},
-                     toolchain=base_toolchain() | {"converter": f"executorch {version('executorch')} (XNNPACK partitioner)"})
+        built = Built(files=["model.pte"], quantizer=quantizer, runtime_options={"input_shape": [1, *job.input_shape]},
+                      toolchain=base_toolchain() | {"converter": f"executorch {version('executorch')} (XNNPACK partitioner)"})
+        if job.precision == "int8" and job.target.hardware.cpu in ARMV8_0_CORES:
+            built.notes.append(f"ExecuTorch int8 on a {job.target.hardware.cpu}: under the emulated Pi 4 (Cortex-A72) the aarch64 "
+                               "ExecuTorch 1.0.1 runtime stopped on an illegal instruction with int8 programs (fp32 ran; the A76 "
+                               "ran both). Check it on the board (edgekit bench --device ssh://...) or use --format tflite")
+        return built
 
 
 FORMAT = ExecuTorchFormat()

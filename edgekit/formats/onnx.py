@@ -85,7 +85,11 @@ def _postprocess(path: Path, precision: str) -> dict:
         raise EdgekitError(f"the ONNX model holds non-standard operators ({', '.join(bad)}) that onnxruntime cannot run",
                            "report this model to edgekit's issues; meanwhile export --format tflite")
     onnx.save(model, str(path))
-    onnx.checker.check_model(onnx.load(str(path)), full_check=True)
+    try:
+        onnx.checker.check_model(onnx.load(str(path)), full_check=True)
+    except (onnx.checker.ValidationError, onnx.shape_inference.InferenceError) as e:
+        raise EdgekitError(f"the exported ONNX model is not valid ONNX: {str(e).strip().splitlines()[0][:200]}",
+                           "report this model to edgekit's issues; meanwhile export --format tflite") from e
     return {"opset": model.opset_import[0].version, "ir_version": model.ir_version,
             "ops": sorted({n.op_type for n in model.graph.node}), "int8_weights": folded, "removed_identities": identities}
 

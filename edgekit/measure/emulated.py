@@ -72,7 +72,7 @@ class EmulatedTransport(LocalTransport):
         from ..emulate.rootfs import OPTIONAL_WHEELS
 
         board = self.name.split(":", 1)[1]
-        extra = next((e for e, wheels in OPTIONAL_WHEELS.items() if package in {w for w, _ in wheels}), None)
+        extra = next((e for e, wheels in OPTIONAL_WHEELS.items() if package in {w.split("==")[0] for w in wheels}), None)
         if extra:
             return f"add it to the emulated board: edgekit device emulate {board} --with {extra}"
         return f"rebuild the emulated board, which installs it: edgekit device emulate {board} --rebuild"

@@ -45,6 +45,7 @@ class AnomalyTask(ReconstructionTask):
         limit = MAX_AUC_DIFF.get(precision, 1 - floor)
         if res["output_spread"] < 1e-3:
             res["passed"], res["rule"] = False, "degenerate"
+            res["degenerate"] = f"the model's outputs hardly change across inputs (spread {res['output_spread']:.1e})"
         else:
             res["passed"], res["rule"] = res["auc_diff"] <= limit, f"|AUC − reference AUC| ≤ {limit:g}"
         return res

@@ -52,6 +52,11 @@ class ClassificationTask(Task):
         res["accuracy_drop_points"] = (res["reference_accuracy"] - res["accuracy"]) * 100
         if res["output_spread"] < DEGENERATE_SPREAD:
             res["passed"], res["rule"] = False, "degenerate"
+            res["degenerate"] = f"the model's outputs hardly change across inputs (spread {res['output_spread']:.1e})"
+        elif len(np.unique(r.argmax(1))) == 1 and len(np.unique(y)) > 1:
+            # logits that move but always pick one class: 100% top-1 agreement would be trivially true
+            res["passed"], res["rule"] = False, "degenerate"
+            res["degenerate"] = f"the model predicts class {int(r[0].argmax())} for every test input"
         elif precision == "fp32":
             tol = FP32_TOL * max(1.0, peak)
             res["passed"] = res["max_abs_diff"] <= tol and res["top1_agreement"] >= 0.999

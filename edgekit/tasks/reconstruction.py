@@ -57,6 +57,7 @@ class ReconstructionTask(Task):
         need = MIN_COSINE[precision]
         if res["output_spread"] < DEGENERATE_SPREAD:
             res["passed"], res["rule"] = False, "degenerate"
+            res["degenerate"] = f"the model's outputs hardly change across inputs (spread {res['output_spread']:.1e})"
         else:
             res["passed"], res["rule"] = res["cosine"] >= need, f"centred cosine ≥ {need}"
         return res

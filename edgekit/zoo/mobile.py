@@ -173,6 +173,15 @@ class SqueezeNet(nn.Module):
             Fire(w(128), w(32), w(128)), Fire(w(256), w(32), w(128)), nn.MaxPool2d(3, 2, ceil_mode=True),
             Fire(w(256), w(48), w(192)), Fire(w(384), w(48), w(192)), Fire(w(384), w(64), w(256)), Fire(w(512), w(64), w(256)))
         self.head = nn.Sequential(nn.Dropout(0.5), nn.Conv2d(w(512), num_classes, 1), nn.ReLU(), nn.AdaptiveAvgPool2d(1), nn.Flatten())
+        # The paper's (and torchvision's) initialisation: with PyTorch's default one the final ReLU starts dead for
+        # every class and the net never learns (0.10 on digits after 15 epochs).
+        for m in self.modules():
+            if isinstance(m, nn.Conv2d):
+                if m is self.head[1]:
+                    nn.init.normal_(m.weight, 0.0, 0.01)
+                else:
+                    nn.init.kaiming_uniform_(m.weight)
+                nn.init.zeros_(m.bias)
 
     def forward(self, x):
         return self.head(self.features(x))
