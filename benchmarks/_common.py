@@ -22,16 +22,34 @@ def machine() -> dict:
     cpu = next((line.split(":", 1)[1].strip() for line in open("/proc/cpuinfo") if line.startswith("model name")), platform.processor())
     flags = next((line for line in open("/proc/cpuinfo") if line.startswith("flags")), "")
     versions = {}
-    for dist in ("edgekit", "torch", "onnxruntime", "ai-edge-litert", "litert-torch", "nncf", "torch-pruning", "tflite-micro", "ncnn", "executorch"):
+    for dist in (
+        "edgekit",
+        "torch",
+        "onnxruntime",
+        "ai-edge-litert",
+        "litert-torch",
+        "nncf",
+        "torch-pruning",
+        "tflite-micro",
+        "ncnn",
+        "executorch",
+    ):
         try:
             versions[dist] = metadata.version(dist)
         except metadata.PackageNotFoundError:
             pass
     isa = sorted(f for f in flags.split(":", 1)[-1].split() if f.startswith(("avx", "fma", "sse4", "amx", "asimd")) or "vnni" in f)
-    return {"cpu": cpu, "cores": os.cpu_count(), "vnni": "vnni" in flags, "isa": isa, "os": platform.platform(),
-            "python": platform.python_version(), "versions": versions,
-            "memory_gib": round(os.sysconf("SC_PAGE_SIZE") * os.sysconf("SC_PHYS_PAGES") / 2**30, 1),
-            "date": datetime.now(timezone.utc).isoformat(timespec="seconds")}
+    return {
+        "cpu": cpu,
+        "cores": os.cpu_count(),
+        "vnni": "vnni" in flags,
+        "isa": isa,
+        "os": platform.platform(),
+        "python": platform.python_version(),
+        "versions": versions,
+        "memory_gib": round(os.sysconf("SC_PAGE_SIZE") * os.sysconf("SC_PHYS_PAGES") / 2**30, 1),
+        "date": datetime.now(timezone.utc).isoformat(timespec="seconds"),
+    }
 
 
 def _stats(samples_ms: list[float]) -> dict:
@@ -73,10 +91,17 @@ def write_results(name: str, data: dict, table_header: list[str], table_rows: li
     RESULTS.mkdir(parents=True, exist_ok=True)
     m = data.setdefault("machine", machine())
     (RESULTS / f"{name}.json").write_text(json.dumps(data, indent=2) + "\n")
-    lines = [f"# {name}", "", f"Machine: {m['cpu']}, {m['cores']} cores, {m['memory_gib']} GiB, Python {m['python']}, "
-             f"{', '.join(f'{k} {v}' for k, v in m['versions'].items())}; {m['date']}.", "",
-             f"ISA flags: {' '.join(m.get('isa', [])) or 'not recorded'}.", "",
-             "| " + " | ".join(table_header) + " |", "|" + "---|" * len(table_header)]
+    lines = [
+        f"# {name}",
+        "",
+        f"Machine: {m['cpu']}, {m['cores']} cores, {m['memory_gib']} GiB, Python {m['python']}, "
+        f"{', '.join(f'{k} {v}' for k, v in m['versions'].items())}; {m['date']}.",
+        "",
+        f"ISA flags: {' '.join(m.get('isa', [])) or 'not recorded'}.",
+        "",
+        "| " + " | ".join(table_header) + " |",
+        "|" + "---|" * len(table_header),
+    ]
     lines += ["| " + " | ".join(str(c) for c in row) + " |" for row in table_rows]
     lines += [""] + [f"- {n}" for n in notes]
     (RESULTS / f"{name}.md").write_text("\n".join(lines) + "\n")

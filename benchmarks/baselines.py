@@ -25,11 +25,14 @@ from edgekit.data import Splits, load_run_data
 
 CALIB = 300
 ROUNDS = 3
-MODELS = {"digits-cnn": dict(model="digits-cnn"), "resnet8": dict(model="resnet8", data="digits", epochs=8),
-          # depthwise-separable networks, where quantizer choices decide whether onnxruntime fuses int8 kernels;
-          # trained on digits resized to their input shapes, so accuracy means something
-          "ds-cnn": dict(model="ds-cnn", data="digits", epochs=15, lr=3e-3),
-          "mobilenetv1-025": dict(model="mobilenetv1-025", data="digits", epochs=6)}
+MODELS = {
+    "digits-cnn": dict(model="digits-cnn"),
+    "resnet8": dict(model="resnet8", data="digits", epochs=8),
+    # depthwise-separable networks, where quantizer choices decide whether onnxruntime fuses int8 kernels;
+    # trained on digits resized to their input shapes, so accuracy means something
+    "ds-cnn": dict(model="ds-cnn", data="digits", epochs=15, lr=3e-3),
+    "mobilenetv1-025": dict(model="mobilenetv1-025", data="digits", epochs=6),
+}
 
 
 def splits(run):
@@ -45,7 +48,7 @@ def outputs(path: Path, x: np.ndarray) -> np.ndarray:
 
         sess = ort.InferenceSession(str(path), providers=["CPUExecutionProvider"])
         name = sess.get_inputs()[0].name
-        return np.concatenate([sess.run(None, {name: x[i:i + 1]})[0] for i in range(len(x))])
+        return np.concatenate([sess.run(None, {name: x[i : i + 1]})[0] for i in range(len(x))])
     from ai_edge_litert.interpreter import Interpreter
 
     it = Interpreter(model_path=str(path))
@@ -53,7 +56,7 @@ def outputs(path: Path, x: np.ndarray) -> np.ndarray:
     inp, out = it.get_input_details()[0], it.get_output_details()[0]
     res = []
     for i in range(len(x)):
-        sample = x[i:i + 1]
+        sample = x[i : i + 1]
         if inp["dtype"] != np.float32:
             scale, zero = inp["quantization"]
             info = np.iinfo(inp["dtype"])
@@ -72,12 +75,18 @@ def ort_quantize_static_defaults(run, calib, path: Path) -> Path:
     from onnxruntime.quantization import CalibrationDataReader, quantize_static
 
     fp32 = path.with_name("plain_fp32.onnx")
-    torch.onnx.export(run.model.eval(), (torch.zeros(1, *run.spec.input_shape),), str(fp32), input_names=["input"],
-                      output_names=["output"], external_data=False)
+    torch.onnx.export(
+        run.model.eval(),
+        (torch.zeros(1, *run.spec.input_shape),),
+        str(fp32),
+        input_names=["input"],
+        output_names=["output"],
+        external_data=False,
+    )
 
     class Reader(CalibrationDataReader):
         def __init__(self):
-            self.items = iter([{"input": calib[i:i + 1]} for i in range(len(calib))])
+            self.items = iter([{"input": calib[i : i + 1]} for i in range(len(calib))])
 
         def get_next(self):
             return next(self.items, None)
@@ -96,7 +105,7 @@ def litert_default_pt2e(run, calib, path: Path) -> Path:
     quantizer = PT2EQuantizer().set_global(get_symmetric_quantization_config())
     graph = prepare_pt2e(torch.export.export(run.model.eval(), sample).module(), quantizer)
     for i in range(len(calib)):
-        graph(torch.from_numpy(calib[i:i + 1]))
+        graph(torch.from_numpy(calib[i : i + 1]))
     graph = convert_pt2e(graph, fold_quantize=False)
     litert_torch.convert(graph, sample, quant_config=QuantConfig(pt2e_quantizer=quantizer)).export(str(path))
     return path
@@ -110,11 +119,18 @@ def main() -> None:
             run = ek.train(out=tmp / name, progress=False, **kw)
             fp32_acc = run.metrics.test["accuracy"]
             calib, x_test, y_test = splits(run)
-            for runtime, fmt, baseline_fn in (("onnxruntime", "onnx", ort_quantize_static_defaults), ("litert", "tflite", litert_default_pt2e)):
+            for runtime, fmt, baseline_fn in (
+                ("onnxruntime", "onnx", ort_quantize_static_defaults),
+                ("litert", "tflite", litert_default_pt2e),
+            ):
                 # The floor is off here: this benchmark compares accuracies, and records edgekit's agreement beside them.
-                art = ek.export(run.path, format=fmt, precision="int8", calib=CALIB, out=tmp / f"{name}-{fmt}", min_agreement=0.0,
-                                progress=False)
-                paths = {"edgekit": art.path / art.deploy.artifact.files[0], "baseline": baseline_fn(run, calib, tmp / f"{name}-baseline.{fmt}")}
+                art = ek.export(
+                    run.path, format=fmt, precision="int8", calib=CALIB, out=tmp / f"{name}-{fmt}", min_agreement=0.0, progress=False
+                )
+                paths = {
+                    "edgekit": art.path / art.deploy.artifact.files[0],
+                    "baseline": baseline_fn(run, calib, tmp / f"{name}-baseline.{fmt}"),
+                }
                 # Interleaved rounds, best p50 of each: a shared 2-core VM drifts between back-to-back measurements.
                 rounds = {who: [] for who in paths}
                 for _ in range(ROUNDS):
@@ -122,25 +138,42 @@ def main() -> None:
                         rounds[who].append(bare_latency(path, threads=1)["p50_ms"])
                 for who, path in paths.items():
                     acc = float((outputs(path, x_test).argmax(1) == y_test).mean())
-                    r = {"model": name, "runtime": runtime, "who": who, "accuracy": acc, "bytes": path.stat().st_size,
-                         "p50_ms": min(rounds[who]), "fp32_accuracy": fp32_acc,
-                         "edgekit_agreement": art.parity["top1_agreement"] if who == "edgekit" else None}
+                    r = {
+                        "model": name,
+                        "runtime": runtime,
+                        "who": who,
+                        "accuracy": acc,
+                        "bytes": path.stat().st_size,
+                        "p50_ms": min(rounds[who]),
+                        "fp32_accuracy": fp32_acc,
+                        "edgekit_agreement": art.parity["top1_agreement"] if who == "edgekit" else None,
+                    }
                     results.append(r)
-                    label = "edgekit" if who == "edgekit" else ("quantize_static defaults" if fmt == "onnx" else "litert-torch default PT2E")
+                    label = (
+                        "edgekit" if who == "edgekit" else ("quantize_static defaults" if fmt == "onnx" else "litert-torch default PT2E")
+                    )
                     rows.append([name, runtime, label, f"{acc:.4f} (fp32 {fp32_acc:.4f})", f"{r['bytes']:,}", f"{r['p50_ms']:.4f}"])
     checks = {}
     for name in MODELS:
         for runtime in ("onnxruntime", "litert"):
-            ours, base = (next(r for r in results if (r["model"], r["runtime"], r["who"]) == (name, runtime, who)) for who in ("edgekit", "baseline"))
+            ours, base = (
+                next(r for r in results if (r["model"], r["runtime"], r["who"]) == (name, runtime, who)) for who in ("edgekit", "baseline")
+            )
             checks[f"{name} {runtime}: at least as accurate"] = ours["accuracy"] >= base["accuracy"]
             checks[f"{name} {runtime}: no slower (p50 within 5%)"] = ours["p50_ms"] <= base["p50_ms"] * 1.05
-    write_results("baselines", {"results": results, "checks": checks, "calibration_samples": CALIB},
-                  ["model", "runtime", "int8 path", "accuracy", "bytes", "p50 ms (1 thr)"], rows,
-                  [f"{k}: {'PASS' if v else 'FAIL'}" for k, v in checks.items()] +
-                  [f"same trained model and the same {CALIB} calibration samples from the train split for every path",
-                   f"p50: best of {ROUNDS} interleaved rounds of 30 warm-up + 300 timed run()/invoke() calls, 1 thread, batch 1",
-                   "ds-cnn and mobilenetv1-025 are trained on digits resized to their input shapes (1x49x10, 3x96x96)",
-                   "edgekit's artifacts: ek.export for target x86-64 (this CPU has VNNI: per-channel int8 weights in ONNX)"])
+    write_results(
+        "baselines",
+        {"results": results, "checks": checks, "calibration_samples": CALIB},
+        ["model", "runtime", "int8 path", "accuracy", "bytes", "p50 ms (1 thr)"],
+        rows,
+        [f"{k}: {'PASS' if v else 'FAIL'}" for k, v in checks.items()]
+        + [
+            f"same trained model and the same {CALIB} calibration samples from the train split for every path",
+            f"p50: best of {ROUNDS} interleaved rounds of 30 warm-up + 300 timed run()/invoke() calls, 1 thread, batch 1",
+            "ds-cnn and mobilenetv1-025 are trained on digits resized to their input shapes (1x49x10, 3x96x96)",
+            "edgekit's artifacts: ek.export for target x86-64 (this CPU has VNNI: per-channel int8 weights in ONNX)",
+        ],
+    )
 
 
 if __name__ == "__main__":

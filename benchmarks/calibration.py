@@ -34,23 +34,54 @@ def main() -> None:
                 cell = {}
                 for fmt, target in (("tflite", "rpi4"), ("onnx", "x86-64")):
                     t0 = time.perf_counter()
-                    art = ek.export(run, target=target, format=fmt, precision="int8", calib=n, force_calib=True, min_agreement=0.0,
-                                    out=tmp / f"{name}-{fmt}-{n}", progress=False)
-                    cell[fmt] = {"seconds": round(time.perf_counter() - t0, 1), "agreement": art.parity["top1_agreement"],
-                                 "accuracy": art.parity["accuracy"]}
+                    art = ek.export(
+                        run,
+                        target=target,
+                        format=fmt,
+                        precision="int8",
+                        calib=n,
+                        force_calib=True,
+                        min_agreement=0.0,
+                        out=tmp / f"{name}-{fmt}-{n}",
+                        progress=False,
+                    )
+                    cell[fmt] = {
+                        "seconds": round(time.perf_counter() - t0, 1),
+                        "agreement": art.parity["top1_agreement"],
+                        "accuracy": art.parity["accuracy"],
+                    }
                 results[name]["sizes"][n] = cell
-                rows.append([name, f"{run.metrics.cost.params / 1e6:.2f} M", n, f"{run.metrics.test['accuracy']:.4f}",
-                             f"{cell['tflite']['agreement']:.2%} / {cell['tflite']['accuracy']:.4f} / {cell['tflite']['seconds']} s",
-                             f"{cell['onnx']['agreement']:.2%} / {cell['onnx']['accuracy']:.4f} / {cell['onnx']['seconds']} s"])
+                rows.append(
+                    [
+                        name,
+                        f"{run.metrics.cost.params / 1e6:.2f} M",
+                        n,
+                        f"{run.metrics.test['accuracy']:.4f}",
+                        f"{cell['tflite']['agreement']:.2%} / {cell['tflite']['accuracy']:.4f} / {cell['tflite']['seconds']} s",
+                        f"{cell['onnx']['agreement']:.2%} / {cell['onnx']['accuracy']:.4f} / {cell['onnx']['seconds']} s",
+                    ]
+                )
                 print(rows[-1], flush=True)
     bar = {m: results[m]["sizes"][DEFAULT_CALIBRATION]["tflite"]["seconds"] for m in ("mobilenet-v2", "lcnet")}
-    write_results("calibration", {"default": DEFAULT_CALIBRATION, "results": results, "bar_seconds": bar,
-                                  "bar_passed": all(s < 60 for s in bar.values())},
-                  ["model", "params", "calibration samples", "fp32 accuracy", "TFLite int8: agreement / accuracy / export time",
-                   "ONNX int8 (NNCF): agreement / accuracy / export time"], rows,
-                  [f"bar: full-int8 TFLite export of a 1-5 M-parameter mobile network < 60 s at the default ({DEFAULT_CALIBRATION} samples): "
-                   + ", ".join(f"{m} {s} s" for m, s in bar.items()) + (" — PASS" if all(s < 60 for s in bar.values()) else " — FAIL"),
-                   "export time includes conversion and the parity run on 270 test samples in the runtime"])
+    write_results(
+        "calibration",
+        {"default": DEFAULT_CALIBRATION, "results": results, "bar_seconds": bar, "bar_passed": all(s < 60 for s in bar.values())},
+        [
+            "model",
+            "params",
+            "calibration samples",
+            "fp32 accuracy",
+            "TFLite int8: agreement / accuracy / export time",
+            "ONNX int8 (NNCF): agreement / accuracy / export time",
+        ],
+        rows,
+        [
+            f"bar: full-int8 TFLite export of a 1-5 M-parameter mobile network < 60 s at the default ({DEFAULT_CALIBRATION} samples): "
+            + ", ".join(f"{m} {s} s" for m, s in bar.items())
+            + (" — PASS" if all(s < 60 for s in bar.values()) else " — FAIL"),
+            "export time includes conversion and the parity run on 270 test samples in the runtime",
+        ],
+    )
 
 
 if __name__ == "__main__":

@@ -40,7 +40,7 @@ class StudyDistill(DistillStep):
     def apply(self, state):
         state.train_config = replace(state.train_config, seed=self.seed)
         if self.labels:
-            idx = np.sort(np.random.default_rng(self.seed).permutation(len(state.data.y["train"]))[:self.labels])
+            idx = np.sort(np.random.default_rng(self.seed).permutation(len(state.data.y["train"]))[: self.labels])
             state.data.x = {**state.data.x, "train": state.data.x["train"][idx]}
             state.data.y = {**state.data.y, "train": state.data.y["train"][idx]}
         return super().apply(state)
@@ -69,10 +69,16 @@ def main() -> None:
                 row += [mean_std(kd), f"{gain:+.2f} pt"]
             results.append(entry)
             rows.append(row)
-    write_results("distillation", {"teacher_accuracy": teacher_acc, "results": results},
-                  ["setting", "epochs", "labels only (mean ± sd, 3 seeds)", "distilled T=4 α=0.7", "gain", "distilled T=2 α=0.3", "gain"], rows,
-                  [f"teacher: digits-cnn x1.0, test accuracy {teacher_acc:.4f}",
-                   "labelled subsets: the distilled student sees the same samples as the labels-only one (the teacher's soft targets on them)"])
+    write_results(
+        "distillation",
+        {"teacher_accuracy": teacher_acc, "results": results},
+        ["setting", "epochs", "labels only (mean ± sd, 3 seeds)", "distilled T=4 α=0.7", "gain", "distilled T=2 α=0.3", "gain"],
+        rows,
+        [
+            f"teacher: digits-cnn x1.0, test accuracy {teacher_acc:.4f}",
+            "labelled subsets: the distilled student sees the same samples as the labels-only one (the teacher's soft targets on them)",
+        ],
+    )
 
 
 if __name__ == "__main__":

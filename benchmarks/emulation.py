@@ -30,30 +30,70 @@ def main() -> None:
         builds = {}
         for board in ("rpi4", "rpi5"):
             t0 = time.perf_counter()
-            subprocess.run([sys.executable, "-m", "edgekit", "device", "emulate", board], check=True, capture_output=True,
-                           env={**os.environ, "PIP_NO_CACHE_DIR": "1"})
+            subprocess.run(
+                [sys.executable, "-m", "edgekit", "device", "emulate", board],
+                check=True,
+                capture_output=True,
+                env={**os.environ, "PIP_NO_CACHE_DIR": "1"},
+            )
             builds[board] = time.perf_counter() - t0
         run = ek.train("digits-cnn", out=tmp / "run", progress=False)
         art = ek.export(run, target="rpi4", format="tflite", precision="int8", out=tmp / "rpi4-int8", progress=False)
         x86 = ek.bench(art, report=tmp / "local.html", **MEASURE).entries[0].result
-        rows.append(["local x86-64", x86.env["machine"], x86.env["cpu_model"], f"{x86.quality['accuracy']:.4f}",
-                     f"{x86.quality['agreement']:.2%}", f"{x86.latency_ms.p50:.4f}", "—"])
+        rows.append(
+            [
+                "local x86-64",
+                x86.env["machine"],
+                x86.env["cpu_model"],
+                f"{x86.quality['accuracy']:.4f}",
+                f"{x86.quality['agreement']:.2%}",
+                f"{x86.latency_ms.p50:.4f}",
+                "—",
+            ]
+        )
         for board in ("rpi4", "rpi5"):
             r = ek.bench(art, device=f"emu:{board}", report=tmp / f"{board}.html", **MEASURE).entries[0].result
-            results.append({"board": board, "build_seconds": builds[board], "machine": r.env["machine"], "cpu_core": r.env["cpu_core"],
-                            "accuracy": r.quality["accuracy"], "x86_accuracy": x86.quality["accuracy"], "agreement": r.quality["agreement"],
-                            "p50_ms": r.latency_ms.p50, "x86_p50_ms": x86.latency_ms.p50})
-            rows.append([f"emu:{board}", r.env["machine"], f"{r.env['cpu_core']} ({r.env['cpu_model']})", f"{r.quality['accuracy']:.4f}",
-                         f"{r.quality['agreement']:.2%}", f"{r.latency_ms.p50:.4f}", f"{builds[board]:.0f}"])
+            results.append(
+                {
+                    "board": board,
+                    "build_seconds": builds[board],
+                    "machine": r.env["machine"],
+                    "cpu_core": r.env["cpu_core"],
+                    "accuracy": r.quality["accuracy"],
+                    "x86_accuracy": x86.quality["accuracy"],
+                    "agreement": r.quality["agreement"],
+                    "p50_ms": r.latency_ms.p50,
+                    "x86_p50_ms": x86.latency_ms.p50,
+                }
+            )
+            rows.append(
+                [
+                    f"emu:{board}",
+                    r.env["machine"],
+                    f"{r.env['cpu_core']} ({r.env['cpu_model']})",
+                    f"{r.quality['accuracy']:.4f}",
+                    f"{r.quality['agreement']:.2%}",
+                    f"{r.latency_ms.p50:.4f}",
+                    f"{builds[board]:.0f}",
+                ]
+            )
     rpi4 = results[0]
-    checks = {"emu:rpi4 accuracy identical to x86": rpi4["accuracy"] == rpi4["x86_accuracy"],
-              "emu:rpi4 reports aarch64 and Cortex-A72": rpi4["machine"] == "aarch64" and rpi4["cpu_core"] == "Cortex-A72",
-              "build from an empty cache under 120 s": all(r["build_seconds"] < 120 for r in results)}
-    write_results("emulation", {"results": results, "checks": checks},
-                  ["device", "machine", "CPU", "accuracy", "agreement", "p50 ms (not a board figure under emulation)", "build s (empty cache)"],
-                  rows, [f"{k}: {'PASS' if v else 'FAIL'}" for k, v in checks.items()] +
-                  ["digits-cnn full-int8 TFLite for rpi4, LiteRT on both sides; emulated latency is qemu's, not the Pi's",
-                   "build: `edgekit device emulate BOARD` with an empty EDGEKIT_CACHE and PIP_NO_CACHE_DIR=1"])
+    checks = {
+        "emu:rpi4 accuracy identical to x86": rpi4["accuracy"] == rpi4["x86_accuracy"],
+        "emu:rpi4 reports aarch64 and Cortex-A72": rpi4["machine"] == "aarch64" and rpi4["cpu_core"] == "Cortex-A72",
+        "build from an empty cache under 120 s": all(r["build_seconds"] < 120 for r in results),
+    }
+    write_results(
+        "emulation",
+        {"results": results, "checks": checks},
+        ["device", "machine", "CPU", "accuracy", "agreement", "p50 ms (not a board figure under emulation)", "build s (empty cache)"],
+        rows,
+        [f"{k}: {'PASS' if v else 'FAIL'}" for k, v in checks.items()]
+        + [
+            "digits-cnn full-int8 TFLite for rpi4, LiteRT on both sides; emulated latency is qemu's, not the Pi's",
+            "build: `edgekit device emulate BOARD` with an empty EDGEKIT_CACHE and PIP_NO_CACHE_DIR=1",
+        ],
+    )
 
 
 if __name__ == "__main__":

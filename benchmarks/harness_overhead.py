@@ -30,9 +30,22 @@ MEASURE = dict(threads=1, min_queries=2000, min_seconds=5, warmup=100)
 
 def ssh_bench(folder: Path, server, report: Path) -> dict:
     """The runner's result for one artifact measured over SSH with the same settings as ek.bench."""
-    argv = [sys.executable, "-m", "edgekit", "bench", str(folder), "--device", server.url, "--report", str(report),
-            "--python", sys.executable, "--ssh-config", str(server.client_config("bench")),
-            *[a for k, v in MEASURE.items() for a in (f"--{k.replace('_', '-')}", str(v))]]
+    argv = [
+        sys.executable,
+        "-m",
+        "edgekit",
+        "bench",
+        str(folder),
+        "--device",
+        server.url,
+        "--report",
+        str(report),
+        "--python",
+        sys.executable,
+        "--ssh-config",
+        str(server.client_config("bench")),
+        *[a for k, v in MEASURE.items() for a in (f"--{k.replace('_', '-')}", str(v))],
+    ]
     p = subprocess.run(argv, capture_output=True, text=True)
     if p.returncode not in (0, 1):  # 1: a budget failed, the measurement stands
         raise RuntimeError(f"edgekit bench over SSH failed ({p.returncode}): {p.stderr.strip()[-400:]}")
@@ -52,23 +65,47 @@ def main() -> None:
                 local = ek.bench(art, report=tmp / f"local-{fmt}-{precision}.html", **MEASURE).entries[0].result
                 ssh = ssh_bench(art.path, server, tmp / f"ssh-{fmt}-{precision}.html")
                 local_p50, ssh_p50 = local.latency_ms.p50, ssh["latency_ms"]["p50"]
-                r = {"artifact": f"resnet8 {fmt} {precision}", "bare_p50_ms": bare, "local_p50_ms": local_p50, "ssh_p50_ms": ssh_p50,
-                     "local_accuracy": local.quality["accuracy"], "ssh_accuracy": ssh["quality"]["accuracy"],
-                     "harness_vs_bare": local_p50 / bare, "ssh_vs_local": ssh_p50 / local_p50}
+                r = {
+                    "artifact": f"resnet8 {fmt} {precision}",
+                    "bare_p50_ms": bare,
+                    "local_p50_ms": local_p50,
+                    "ssh_p50_ms": ssh_p50,
+                    "local_accuracy": local.quality["accuracy"],
+                    "ssh_accuracy": ssh["quality"]["accuracy"],
+                    "harness_vs_bare": local_p50 / bare,
+                    "ssh_vs_local": ssh_p50 / local_p50,
+                }
                 results.append(r)
-                rows.append([r["artifact"], f"{bare:.4f}", f"{local_p50:.4f}", f"{r['harness_vs_bare']:.3f}x", f"{ssh_p50:.4f}",
-                             f"{r['ssh_vs_local']:.3f}x", f"{r['local_accuracy']:.4f} / {r['ssh_accuracy']:.4f}"])
+                rows.append(
+                    [
+                        r["artifact"],
+                        f"{bare:.4f}",
+                        f"{local_p50:.4f}",
+                        f"{r['harness_vs_bare']:.3f}x",
+                        f"{ssh_p50:.4f}",
+                        f"{r['ssh_vs_local']:.3f}x",
+                        f"{r['local_accuracy']:.4f} / {r['ssh_accuracy']:.4f}",
+                    ]
+                )
         finally:
             server.process.terminate()
-    checks = {"harness p50 within 5% of the bare loop": all(abs(r["harness_vs_bare"] - 1) <= 0.05 for r in results),
-              "SSH accuracy identical to local": all(r["local_accuracy"] == r["ssh_accuracy"] for r in results),
-              "SSH p50 within 10% of local": all(abs(r["ssh_vs_local"] - 1) <= 0.10 for r in results)}
-    write_results("harness_overhead", {"results": results, "checks": checks},
-                  ["artifact", "bare loop p50 ms", "harness p50 ms", "harness / bare", "SSH p50 ms", "SSH / local", "accuracy local / SSH"],
-                  rows, [f"{k}: {'PASS' if v else 'FAIL'}" for k, v in checks.items()] +
-                  ["1 thread, batch 1; harness: ≥ 2,000 queries and ≥ 5 s after 100 warm-up; bare loop: 100 warm-up + 2,000 timed",
-                   "resnet8 trained 3 epochs on digits resized to 3x32x32; local: ek.bench; SSH: `edgekit bench` to a private sshd "
-                   "on 127.0.0.1, the same runner"])
+    checks = {
+        "harness p50 within 5% of the bare loop": all(abs(r["harness_vs_bare"] - 1) <= 0.05 for r in results),
+        "SSH accuracy identical to local": all(r["local_accuracy"] == r["ssh_accuracy"] for r in results),
+        "SSH p50 within 10% of local": all(abs(r["ssh_vs_local"] - 1) <= 0.10 for r in results),
+    }
+    write_results(
+        "harness_overhead",
+        {"results": results, "checks": checks},
+        ["artifact", "bare loop p50 ms", "harness p50 ms", "harness / bare", "SSH p50 ms", "SSH / local", "accuracy local / SSH"],
+        rows,
+        [f"{k}: {'PASS' if v else 'FAIL'}" for k, v in checks.items()]
+        + [
+            "1 thread, batch 1; harness: ≥ 2,000 queries and ≥ 5 s after 100 warm-up; bare loop: 100 warm-up + 2,000 timed",
+            "resnet8 trained 3 epochs on digits resized to 3x32x32; local: ek.bench; SSH: `edgekit bench` to a private sshd "
+            "on 127.0.0.1, the same runner",
+        ],
+    )
 
 
 if __name__ == "__main__":

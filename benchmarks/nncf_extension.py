@@ -45,34 +45,61 @@ def main() -> None:
         tmp = Path(tmp)
         ext = tmp / "ext"
         # The one-off build, from an empty extensions folder.
-        parents = {"resnet8": ek.train("resnet8", "synthetic:3,32,32:10:1200", epochs=3, out=tmp / "r8", progress=False).path,
-                   "digits-cnn": ek.train("digits-cnn", epochs=10, out=tmp / "dg", progress=False).path}
+        parents = {
+            "resnet8": ek.train("resnet8", "synthetic:3,32,32:10:1200", epochs=3, out=tmp / "r8", progress=False).path,
+            "digits-cnn": ek.train("digits-cnn", epochs=10, out=tmp / "dg", progress=False).path,
+        }
         first = child(parents["digits-cnn"], tmp / "first", "compiled", ext)
         for name, parent in parents.items():
             times = {"native": [], "compiled": []}
             ptq = {"native": [], "compiled": []}
             acc = {}
             for r in range(ROUNDS):
-                for mode in (("native", "compiled") if r % 2 == 0 else ("compiled", "native")):
+                for mode in ("native", "compiled") if r % 2 == 0 else ("compiled", "native"):
                     res = child(parent, tmp / f"{name}-{mode}-{r}", mode, ext)
                     times[mode].append(res["qat_step_seconds"])
                     ptq[mode].append(res["ptq_seconds"])
                     acc[mode] = res["accuracy"]
             med = {m: statistics.median(v) for m, v in times.items()}
             pmed = {m: statistics.median(v) for m, v in ptq.items()}
-            results[name] = {"qat_step_seconds": times, "ptq_seconds": ptq, "median": med, "ptq_median": pmed,
-                             "native_over_compiled": med["native"] / med["compiled"], "accuracy": acc}
-            rows.append([name, f"{pmed['compiled']:.1f} / {pmed['native']:.1f}", f"{med['compiled']:.1f}", f"{med['native']:.1f}",
-                         f"{med['native'] / med['compiled']:.2f}x", f"{acc['compiled']:.4f} / {acc['native']:.4f}"])
+            results[name] = {
+                "qat_step_seconds": times,
+                "ptq_seconds": ptq,
+                "median": med,
+                "ptq_median": pmed,
+                "native_over_compiled": med["native"] / med["compiled"],
+                "accuracy": acc,
+            }
+            rows.append(
+                [
+                    name,
+                    f"{pmed['compiled']:.1f} / {pmed['native']:.1f}",
+                    f"{med['compiled']:.1f}",
+                    f"{med['native']:.1f}",
+                    f"{med['native'] / med['compiled']:.2f}x",
+                    f"{acc['compiled']:.4f} / {acc['native']:.4f}",
+                ]
+            )
     # The build happens at the first quantize call: the first PTQ minus a warm one is the compile time.
     compile_seconds = first["ptq_seconds"] - results["digits-cnn"]["ptq_median"]["compiled"]
-    write_results("nncf_extension", {"rounds": ROUNDS, "models": results, "first_use_ptq_seconds": first["ptq_seconds"],
-                                     "compile_seconds": compile_seconds},
-                  ["model", "PTQ alone, compiled / native (s)", "PTQ + 1 QAT epoch, compiled (s)", "native (s)", "native / compiled",
-                   "accuracy compiled / native"], rows,
-                  [f"first int8 use (PTQ) with the compiled extension, empty cache: {first['ptq_seconds']:.1f} s, "
-                   f"of which about {compile_seconds:.1f} s is the build",
-                   "median of interleaved rounds, each in a fresh process, nothing else running; compiled is the default (edgekit/nncf_env.py)"])
+    write_results(
+        "nncf_extension",
+        {"rounds": ROUNDS, "models": results, "first_use_ptq_seconds": first["ptq_seconds"], "compile_seconds": compile_seconds},
+        [
+            "model",
+            "PTQ alone, compiled / native (s)",
+            "PTQ + 1 QAT epoch, compiled (s)",
+            "native (s)",
+            "native / compiled",
+            "accuracy compiled / native",
+        ],
+        rows,
+        [
+            f"first int8 use (PTQ) with the compiled extension, empty cache: {first['ptq_seconds']:.1f} s, "
+            f"of which about {compile_seconds:.1f} s is the build",
+            "median of interleaved rounds, each in a fresh process, nothing else running; compiled is the default (edgekit/nncf_env.py)",
+        ],
+    )
 
 
 if __name__ == "__main__":

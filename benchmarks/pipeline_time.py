@@ -32,11 +32,17 @@ def main() -> None:
         cold = timed_pipeline(tmp / "cold", tmp / "ext")
         warm = timed_pipeline(tmp / "warm", tmp / "ext")
     passed = cold < 300
-    write_results("pipeline_time", {"cold_seconds": cold, "warm_seconds": warm, "bar_seconds": 300, "passed": passed},
-                  ["run", "wall seconds"], [["fresh (NNCF extension compiled)", f"{cold:.1f}"], ["extension cached", f"{warm:.1f}"]],
-                  [f"bar (< 300 s on 2 cores, fresh): {'PASS' if passed else 'FAIL'}",
-                   "edgekit pipeline (embedded default: digits → digits-cnn → prune 50% → QAT → rpi4 TFLite → bench local, "
-                   "3 artifacts ≥ 1,024 queries and ≥ 2 s each), as a subprocess, including Python start-up and imports"])
+    write_results(
+        "pipeline_time",
+        {"cold_seconds": cold, "warm_seconds": warm, "bar_seconds": 300, "passed": passed},
+        ["run", "wall seconds"],
+        [["fresh (NNCF extension compiled)", f"{cold:.1f}"], ["extension cached", f"{warm:.1f}"]],
+        [
+            f"bar (< 300 s on 2 cores, fresh): {'PASS' if passed else 'FAIL'}",
+            "edgekit pipeline (embedded default: digits → digits-cnn → prune 50% → QAT → rpi4 TFLite → bench local, "
+            "3 artifacts ≥ 1,024 queries and ≥ 2 s each), as a subprocess, including Python start-up and imports",
+        ],
+    )
 
 
 if __name__ == "__main__":

@@ -25,22 +25,42 @@ def main() -> None:
         tmp = Path(tmp)
         base = ek.train("resnet8", "digits", input_shape=(3, 32, 32), epochs=15, out=tmp / "r8", progress=False)
         qat = ek.compress(base, qat=True, epochs=3, out=tmp / "qat", progress=False)
-        cases = [("ONNX int8 of the QAT run (NNCF ranges)", qat, {"target": "x86-64", "format": "onnx"}),
-                 ("TFLite int8 of the QAT run (PT2E re-quantized)", qat, {"target": "rpi4"}),
-                 ("TFLite int8 of the float parent (PT2E)", base, {"target": "rpi4"})]
+        cases = [
+            ("ONNX int8 of the QAT run (NNCF ranges)", qat, {"target": "x86-64", "format": "onnx"}),
+            ("TFLite int8 of the QAT run (PT2E re-quantized)", qat, {"target": "rpi4"}),
+            ("TFLite int8 of the float parent (PT2E)", base, {"target": "rpi4"}),
+        ]
         for i, (label, run, kw) in enumerate(cases):
             art = ek.export(run, precision="int8", min_agreement=0.0, out=tmp / f"case{i}", progress=False, **kw)
             p = art.parity
             vs_run = p.get("vs_run_int8", {}).get("top1_agreement") if p["reference"] == "PyTorch fp32" else p["top1_agreement"]
-            results[label] = {"reference": p["reference"], "agreement_with_reference": p["top1_agreement"], "accuracy": p["accuracy"],
-                              "agreement_with_run_int8": vs_run if run is qat else None, "quantizer": art.deploy.toolchain["quantizer"]}
-            rows.append([label, p["reference"], f"{p['top1_agreement']:.2%}", "—" if run is not qat or vs_run is None else f"{vs_run:.2%}",
-                         f"{p['accuracy']:.4f}"])
+            results[label] = {
+                "reference": p["reference"],
+                "agreement_with_reference": p["top1_agreement"],
+                "accuracy": p["accuracy"],
+                "agreement_with_run_int8": vs_run if run is qat else None,
+                "quantizer": art.deploy.toolchain["quantizer"],
+            }
+            rows.append(
+                [
+                    label,
+                    p["reference"],
+                    f"{p['top1_agreement']:.2%}",
+                    "—" if run is not qat or vs_run is None else f"{vs_run:.2%}",
+                    f"{p['accuracy']:.4f}",
+                ]
+            )
         results["torch"] = {"fp32_accuracy": base.metrics.test["accuracy"], "qat_int8_accuracy": qat.metrics.test["accuracy"]}
-    write_results("qat_tflite", results, ["artifact", "parity reference", "agreement with it", "agreement with the run's NNCF int8",
-                                          "accuracy"], rows,
-                  [f"PyTorch: fp32 {results['torch']['fp32_accuracy']:.4f}, QAT int8 (NNCF) {results['torch']['qat_int8_accuracy']:.4f}",
-                   "resnet8 on digits at 3x32x32; deploy.json's toolchain.quantizer names the quantizer of each artifact"])
+    write_results(
+        "qat_tflite",
+        results,
+        ["artifact", "parity reference", "agreement with it", "agreement with the run's NNCF int8", "accuracy"],
+        rows,
+        [
+            f"PyTorch: fp32 {results['torch']['fp32_accuracy']:.4f}, QAT int8 (NNCF) {results['torch']['qat_int8_accuracy']:.4f}",
+            "resnet8 on digits at 3x32x32; deploy.json's toolchain.quantizer names the quantizer of each artifact",
+        ],
+    )
 
 
 if __name__ == "__main__":

@@ -47,11 +47,19 @@ def hand_built_onnx(model, shape, calib, kwargs, folder: Path) -> dict[str, Path
     nncf = import_nncf()
     model = copy.deepcopy(model).eval()
     fold_batchnorm(model)
-    q = nncf.quantize(model, nncf.Dataset([torch.from_numpy(calib[i:i + 32]) for i in range(0, len(calib), 32)]), **kwargs)
+    q = nncf.quantize(model, nncf.Dataset([torch.from_numpy(calib[i : i + 32]) for i in range(0, len(calib), 32)]), **kwargs)
     stripped = nncf.strip(q, strip_format=nncf.StripFormat.NATIVE, example_input=torch.zeros(1, *shape))
     files = {s: folder / f"{s}.onnx" for s in ("float_weights", "int8_weights", "short_names")}
-    torch.onnx.export(stripped, (torch.zeros(1, *shape),), str(files["float_weights"]), dynamo=False, opset_version=17,
-                      input_names=["input"], output_names=["output"], do_constant_folding=True)
+    torch.onnx.export(
+        stripped,
+        (torch.zeros(1, *shape),),
+        str(files["float_weights"]),
+        dynamo=False,
+        opset_version=17,
+        input_names=["input"],
+        output_names=["output"],
+        do_constant_folding=True,
+    )
     proto = onnx.load(str(files["float_weights"]))
     fold_weight_quantization(proto)
     onnx.save(proto, str(files["int8_weights"]))
@@ -66,8 +74,11 @@ def main() -> None:
     from nncf.quantization.advanced_parameters import AdvancedQuantizationParameters, QuantizationParameters
 
     per_tensor = AdvancedQuantizationParameters(activations_quantization_params=QuantizationParameters(per_channel=False))
-    schemes = {"NNCF default": {}, "per-tensor symmetric": {"advanced_parameters": per_tensor},
-               "per-tensor asymmetric (edgekit's, built here)": {"advanced_parameters": per_tensor, "preset": nncf.QuantizationPreset.MIXED}}
+    schemes = {
+        "NNCF default": {},
+        "per-tensor symmetric": {"advanced_parameters": per_tensor},
+        "per-tensor asymmetric (edgekit's, built here)": {"advanced_parameters": per_tensor, "preset": nncf.QuantizationPreset.MIXED},
+    }
     rows, results = [], []
     with tempfile.TemporaryDirectory() as tmp:
         tmp = Path(tmp)
@@ -78,34 +89,83 @@ def main() -> None:
             fp32 = ek.export(run, format="onnx", precision="fp32", out=tmp / f"{name}-fp32", progress=False)
             fp32_p50 = bare_latency(fp32.path / fp32.deploy.artifact.files[0])["p50_ms"]
             ours = ek.export(run, format="onnx", precision="int8", calib=300, out=tmp / f"{name}-int8", min_agreement=0.0, progress=False)
-            builds = {scheme: hand_built_onnx(run.model, shape, calib, kwargs, Path(tempfile.mkdtemp(dir=tmp))) for scheme, kwargs in schemes.items()}
+            builds = {
+                scheme: hand_built_onnx(run.model, shape, calib, kwargs, Path(tempfile.mkdtemp(dir=tmp)))
+                for scheme, kwargs in schemes.items()
+            }
             builds["edgekit (ek.export)"] = {"short_names": ours.path / ours.deploy.artifact.files[0]}
             for scheme, files in builds.items():
                 final = files["short_names"]
                 acc = float((outputs(final, x_test).argmax(1) == y_test).mean())
-                r = {"model": name, "scheme": scheme, "fp32_accuracy": fp32_acc, "onnxruntime_accuracy": acc, "fused_qlinearconv": fused_convs(final),
-                     "p50_ms": bare_latency(final)["p50_ms"], "fp32_p50_ms": fp32_p50, **{f"bytes_{s}": f.stat().st_size for s, f in files.items()}}
+                r = {
+                    "model": name,
+                    "scheme": scheme,
+                    "fp32_accuracy": fp32_acc,
+                    "onnxruntime_accuracy": acc,
+                    "fused_qlinearconv": fused_convs(final),
+                    "p50_ms": bare_latency(final)["p50_ms"],
+                    "fp32_p50_ms": fp32_p50,
+                    **{f"bytes_{s}": f.stat().st_size for s, f in files.items()},
+                }
                 results.append(r)
-                sizes = " → ".join(f"{r[k]:,}" if k in r else "—" for k in ("bytes_float_weights", "bytes_int8_weights", "bytes_short_names"))
-                rows.append([name, scheme, f"{acc:.4f} (fp32 {fp32_acc:.4f})", r["fused_qlinearconv"],
-                             f"{r['p50_ms']:.4f} ({r['p50_ms'] / fp32_p50:.2f}x fp32)", sizes])
+                sizes = " → ".join(
+                    f"{r[k]:,}" if k in r else "—" for k in ("bytes_float_weights", "bytes_int8_weights", "bytes_short_names")
+                )
+                rows.append(
+                    [
+                        name,
+                        scheme,
+                        f"{acc:.4f} (fp32 {fp32_acc:.4f})",
+                        r["fused_qlinearconv"],
+                        f"{r['p50_ms']:.4f} ({r['p50_ms'] / fp32_p50:.2f}x fp32)",
+                        sizes,
+                    ]
+                )
             # TFLite: edgekit's full-int8 artifact beside the same conversion before its names are shortened
-            art = ek.export(run, format="tflite", precision="int8", calib=300, out=tmp / f"{name}-tflite", min_agreement=0.0, progress=False)
+            art = ek.export(
+                run, format="tflite", precision="int8", calib=300, out=tmp / f"{name}-tflite", min_agreement=0.0, progress=False
+            )
             short_names = art.path / art.deploy.artifact.files[0]
             graph, config = pt2e_int8(copy.deepcopy(run.model).eval(), calib, torch.zeros(1, *shape), progress=False)
             long_names = tmp / f"{name}-long.tflite"
             convert(graph, torch.zeros(1, *shape), config).export(str(long_names))
             same = bool(np.array_equal(outputs(long_names, x_test[:50]), outputs(short_names, x_test[:50])))
-            results.append({"model": name, "tflite_bytes_long_names": long_names.stat().st_size,
-                            "tflite_bytes_short_names": short_names.stat().st_size, "outputs_identical": same})
-            rows.append([name, "TFLite full int8 (PT2E): names shortened", "outputs identical" if same else "OUTPUTS DIFFER", "—", "—",
-                         f"{long_names.stat().st_size:,} → {short_names.stat().st_size:,}"])
-    write_results("quantizer_choices", {"results": results},
-                  ["model", "int8 scheme", "onnxruntime accuracy", "fused QLinearConv", "p50 ms (1 thr)",
-                   "ONNX bytes: float weights → int8 weights → short names"], rows,
-                  ["same trained model and the same 300 calibration samples for every scheme; p50: bare run() loop, batch 1",
-                   "'float weights' is NNCF's QDQ export as torch.onnx writes it; edgekit stores int8 initializers and short names",
-                   "'edgekit (ek.export)': the artifact ek.export writes for target x86-64; the hand-built MIXED row should match it"])
+            results.append(
+                {
+                    "model": name,
+                    "tflite_bytes_long_names": long_names.stat().st_size,
+                    "tflite_bytes_short_names": short_names.stat().st_size,
+                    "outputs_identical": same,
+                }
+            )
+            rows.append(
+                [
+                    name,
+                    "TFLite full int8 (PT2E): names shortened",
+                    "outputs identical" if same else "OUTPUTS DIFFER",
+                    "—",
+                    "—",
+                    f"{long_names.stat().st_size:,} → {short_names.stat().st_size:,}",
+                ]
+            )
+    write_results(
+        "quantizer_choices",
+        {"results": results},
+        [
+            "model",
+            "int8 scheme",
+            "onnxruntime accuracy",
+            "fused QLinearConv",
+            "p50 ms (1 thr)",
+            "ONNX bytes: float weights → int8 weights → short names",
+        ],
+        rows,
+        [
+            "same trained model and the same 300 calibration samples for every scheme; p50: bare run() loop, batch 1",
+            "'float weights' is NNCF's QDQ export as torch.onnx writes it; edgekit stores int8 initializers and short names",
+            "'edgekit (ek.export)': the artifact ek.export writes for target x86-64; the hand-built MIXED row should match it",
+        ],
+    )
 
 
 if __name__ == "__main__":

@@ -23,8 +23,17 @@ from _common import write_results
 import edgekit as ek
 from edgekit.errors import EdgekitError
 
-ARCHS = ["mobilenet-v2", "mobilenet-v3-small", "shufflenet-v2", "squeezenet", "lcnet", "ghostnet", "efficientnet-lite",
-         "mobilevit-xxs", "tiny-unet"]
+ARCHS = [
+    "mobilenet-v2",
+    "mobilenet-v3-small",
+    "shufflenet-v2",
+    "squeezenet",
+    "lcnet",
+    "ghostnet",
+    "efficientnet-lite",
+    "mobilevit-xxs",
+    "tiny-unet",
+]
 EPOCHS = 15
 FLOOR = 0.98  # the Linux and MCU profiles' int8 agreement floor
 
@@ -44,8 +53,12 @@ def cell(art, seconds, error, what="agreement"):
     if error:
         return {"seconds": round(seconds, 1), "error": error}
     p = art.parity
-    return {"seconds": round(seconds, 1), "agreement": p.get("top1_agreement"), "accuracy": p.get("accuracy"),
-            "bytes": art.deploy.artifact.bytes}
+    return {
+        "seconds": round(seconds, 1),
+        "agreement": p.get("top1_agreement"),
+        "accuracy": p.get("accuracy"),
+        "bytes": art.deploy.artifact.bytes,
+    }
 
 
 def show(c: dict) -> str:
@@ -59,13 +72,28 @@ def row(name: str, r: dict) -> list[str]:
     t = r["train"]
     if t.get("error"):
         return [name, f"FAILED: {t['error'][:60]}"] + [""] * 7
-    prune = "error" if r["prune"].get("error") else (
-        f"{r['prune']['accuracy']:.3f}, MACs {r['prune']['macs'] / t['macs']:.2f}x ({r['prune']['seconds']} s)"
-        f"{' excl. ' + str(len(r['prune']['excluded'])) if r['prune']['excluded'] else ''}")
-    edgetpu = show(r["edgetpu"]) + (f", {r['edgetpu']['edgetpu_ops']} TPU / {r['edgetpu']['cpu_ops']} CPU ops" if "edgetpu_ops" in r["edgetpu"] else "")
-    return [name, f"{t['params'] / 1e6:.2f} M / {t['macs'] / 1e6:.1f} M", f"{t['accuracy']:.3f} ({t['seconds']} s)", prune,
-            "error" if r["qat"].get("error") else f"{r['qat']['accuracy']:.3f} ({r['qat']['seconds']} s)",
-            show(r["onnx_int8"]), show(r["tflite_int8"]), show(r["micro"]), edgetpu]
+    prune = (
+        "error"
+        if r["prune"].get("error")
+        else (
+            f"{r['prune']['accuracy']:.3f}, MACs {r['prune']['macs'] / t['macs']:.2f}x ({r['prune']['seconds']} s)"
+            f"{' excl. ' + str(len(r['prune']['excluded'])) if r['prune']['excluded'] else ''}"
+        )
+    )
+    edgetpu = show(r["edgetpu"]) + (
+        f", {r['edgetpu']['edgetpu_ops']} TPU / {r['edgetpu']['cpu_ops']} CPU ops" if "edgetpu_ops" in r["edgetpu"] else ""
+    )
+    return [
+        name,
+        f"{t['params'] / 1e6:.2f} M / {t['macs'] / 1e6:.1f} M",
+        f"{t['accuracy']:.3f} ({t['seconds']} s)",
+        prune,
+        "error" if r["qat"].get("error") else f"{r['qat']['accuracy']:.3f} ({r['qat']['seconds']} s)",
+        show(r["onnx_int8"]),
+        show(r["tflite_int8"]),
+        show(r["micro"]),
+        edgetpu,
+    ]
 
 
 def main(names: list[str]) -> None:
@@ -78,24 +106,49 @@ def main(names: list[str]) -> None:
         for name in names:
             r = {}
             run, s, err = timed(ek.train, name, epochs=EPOCHS, out=tmp / name, progress=False)
-            r["train"] = {"seconds": round(s, 1), "error": err} if err else {
-                "seconds": round(s, 1), "accuracy": run.metrics.test["accuracy"], "params": run.metrics.cost.params,
-                "macs": run.metrics.cost.macs, "warnings": run.metrics.warnings}
+            r["train"] = (
+                {"seconds": round(s, 1), "error": err}
+                if err
+                else {
+                    "seconds": round(s, 1),
+                    "accuracy": run.metrics.test["accuracy"],
+                    "params": run.metrics.cost.params,
+                    "macs": run.metrics.cost.macs,
+                    "warnings": run.metrics.warnings,
+                }
+            )
             if err:
                 results[name] = r
                 continue
             pruned, s, err = timed(ek.compress, run, prune=0.5, finetune=3, out=tmp / f"{name}-p", progress=False)
-            r["prune"] = {"seconds": round(s, 1), "error": err} if err else {
-                "seconds": round(s, 1), "accuracy": pruned.metrics.test["accuracy"], "macs": pruned.metrics.cost.macs,
-                "excluded": pruned.metrics.steps[-1].get("excluded_layers", [])}
+            r["prune"] = (
+                {"seconds": round(s, 1), "error": err}
+                if err
+                else {
+                    "seconds": round(s, 1),
+                    "accuracy": pruned.metrics.test["accuracy"],
+                    "macs": pruned.metrics.cost.macs,
+                    "excluded": pruned.metrics.steps[-1].get("excluded_layers", []),
+                }
+            )
             qat, s, err = timed(ek.compress, pruned or run, qat=True, epochs=1, out=tmp / f"{name}-q", progress=False)
             r["qat"] = {"seconds": round(s, 1), "error": err} if err else {"seconds": round(s, 1), "accuracy": qat.metrics.test["accuracy"]}
             # ONNX int8 from the QAT run (NNCF's ranges); TFLite, Micro and Edge TPU quantize the trained float model
             # at export (PT2E). Floor 0: every agreement is recorded, and compared with the profiles' 98% below.
-            for key, kw in (("onnx_int8", {"target": "x86-64", "format": "onnx", "precision": "int8"}),
-                            ("tflite_int8", {"target": "rpi4"}), ("micro", {"target": "cortex-m7"}), ("edgetpu", {"target": "coral"})):
-                art, s, err = timed(ek.export, (qat or run) if key == "onnx_int8" else run, out=tmp / f"{name}-{key}",
-                                    min_agreement=0.0, progress=False, **kw)
+            for key, kw in (
+                ("onnx_int8", {"target": "x86-64", "format": "onnx", "precision": "int8"}),
+                ("tflite_int8", {"target": "rpi4"}),
+                ("micro", {"target": "cortex-m7"}),
+                ("edgetpu", {"target": "coral"}),
+            ):
+                art, s, err = timed(
+                    ek.export,
+                    (qat or run) if key == "onnx_int8" else run,
+                    out=tmp / f"{name}-{key}",
+                    min_agreement=0.0,
+                    progress=False,
+                    **kw,
+                )
                 r[key] = cell(art, s, err)
                 if key == "edgetpu" and art is not None:
                     m = art.deploy.extras["edgetpu"]
@@ -103,15 +156,35 @@ def main(names: list[str]) -> None:
             results[name] = r
             print(row(name, r), flush=True)
     rows = [row(n, results[n]) for n in ARCHS if n in results]
-    tracebacks = [f"{n}: {k}" for n, r in results.items() for k, c in r.items() if isinstance(c, dict) and str(c.get("error", "")).startswith("TRACEBACK")]
-    write_results("real_architectures", {"epochs": EPOCHS, "results": results, "tracebacks": tracebacks},
-                  ["architecture", "params / MACs", f"train {EPOCHS} ep: accuracy", "prune 0.5 + 3 ep", "QAT 1 ep", "ONNX int8 (QAT run)",
-                   "TFLite int8 rpi4", "TFLite Micro M7", "Edge TPU"], rows,
-                  [f"tracebacks anywhere in the table: {len(tracebacks)} {tracebacks or ''}",
-                   "agreement = top-1 agreement of the int8 artifact in its runtime with the PyTorch reference, on the test split; "
-                   "'(< 98%)': under the profiles' floor, so a default export refuses it (one line)",
-                   "ONNX int8 exports the QAT run (pruned, then QAT); TFLite, Micro and Edge TPU quantize the trained float model at export",
-                   "digits (scikit-learn, 1,797 images) resized to 3x64x64 by the recorded preprocessing; 'refused' = a one-line error"])
+    tracebacks = [
+        f"{n}: {k}"
+        for n, r in results.items()
+        for k, c in r.items()
+        if isinstance(c, dict) and str(c.get("error", "")).startswith("TRACEBACK")
+    ]
+    write_results(
+        "real_architectures",
+        {"epochs": EPOCHS, "results": results, "tracebacks": tracebacks},
+        [
+            "architecture",
+            "params / MACs",
+            f"train {EPOCHS} ep: accuracy",
+            "prune 0.5 + 3 ep",
+            "QAT 1 ep",
+            "ONNX int8 (QAT run)",
+            "TFLite int8 rpi4",
+            "TFLite Micro M7",
+            "Edge TPU",
+        ],
+        rows,
+        [
+            f"tracebacks anywhere in the table: {len(tracebacks)} {tracebacks or ''}",
+            "agreement = top-1 agreement of the int8 artifact in its runtime with the PyTorch reference, on the test split; "
+            "'(< 98%)': under the profiles' floor, so a default export refuses it (one line)",
+            "ONNX int8 exports the QAT run (pruned, then QAT); TFLite, Micro and Edge TPU quantize the trained float model at export",
+            "digits (scikit-learn, 1,797 images) resized to 3x64x64 by the recorded preprocessing; 'refused' = a one-line error",
+        ],
+    )
 
 
 if __name__ == "__main__":

@@ -19,8 +19,16 @@ from _common import write_results
 import edgekit as ek
 
 MODELS = [("resnet8", (3, 32, 32)), ("ds-cnn", (1, 49, 10)), ("mobilenetv1-025", (3, 96, 96))]
-ARTIFACTS = [("onnx", "fp32"), ("onnx", "int8"), ("tflite", "fp32"), ("tflite", "int8"), ("ncnn", "fp32"), ("ncnn", "fp16"),
-             ("executorch", "fp32"), ("executorch", "int8")]
+ARTIFACTS = [
+    ("onnx", "fp32"),
+    ("onnx", "int8"),
+    ("tflite", "fp32"),
+    ("tflite", "int8"),
+    ("ncnn", "fp32"),
+    ("ncnn", "fp16"),
+    ("executorch", "fp32"),
+    ("executorch", "int8"),
+]
 ROUNDS = 3
 FLOOR = 0.98  # rpi4/rpi5 profiles' min_int8_agreement
 
@@ -31,51 +39,107 @@ def main() -> None:
         tmp = Path(tmp)
         for name, shape in MODELS:
             run = ek.train(name, "digits", input_shape=shape, epochs=15, out=tmp / name, progress=False)
-            arts = [ek.export(run, target="rpi5", format=f, precision=p, min_agreement=0.0, out=tmp / f"{name}-{f}-{p}", progress=False)
-                    for f, p in ARTIFACTS]
+            arts = [
+                ek.export(run, target="rpi5", format=f, precision=p, min_agreement=0.0, out=tmp / f"{name}-{f}-{p}", progress=False)
+                for f, p in ARTIFACTS
+            ]
             times = {t: {i: [] for i in range(len(arts))} for t in (1, 2)}
             for r in range(ROUNDS):
-                for t in ((1, 2) if r % 2 == 0 else (2, 1)):
-                    rep = ek.bench(arts if r % 2 == 0 else arts[::-1], threads=t, min_queries=300, min_seconds=0.5, warmup=30,
-                                   report=tmp / f"{name}-{r}-{t}.html")
+                for t in (1, 2) if r % 2 == 0 else (2, 1):
+                    rep = ek.bench(
+                        arts if r % 2 == 0 else arts[::-1],
+                        threads=t,
+                        min_queries=300,
+                        min_seconds=0.5,
+                        warmup=30,
+                        report=tmp / f"{name}-{r}-{t}.html",
+                    )
                     order = list(range(len(arts))) if r % 2 == 0 else list(range(len(arts)))[::-1]
                     by_index = dict(zip(order, rep.entries))
                     base = by_index[0].result.latency_ms.p50  # onnxruntime fp32, same round
                     for i, e in by_index.items():
                         times[t][i].append(e.result.latency_ms.p50 / base)
-            emu = {board: ek.bench(arts, device=f"emu:{board}", threads=1, min_queries=10, min_seconds=0, warmup=2,
-                                   report=tmp / f"{name}-{board}.html").entries for board in ("rpi4", "rpi5")}
+            emu = {
+                board: ek.bench(
+                    arts, device=f"emu:{board}", threads=1, min_queries=10, min_seconds=0, warmup=2, report=tmp / f"{name}-{board}.html"
+                ).entries
+                for board in ("rpi4", "rpi5")
+            }
             results[name] = {}
             for i, ((f, p), art) in enumerate(zip(ARTIFACTS, arts)):
-                cell = {"bytes": art.deploy.artifact.bytes, "max_abs_diff": art.parity["max_abs_diff"], "agreement": art.parity["top1_agreement"],
-                        "accuracy": art.parity["accuracy"], "p50_vs_onnx_fp32": {t: statistics.median(times[t][i]) for t in (1, 2)}}
+                cell = {
+                    "bytes": art.deploy.artifact.bytes,
+                    "max_abs_diff": art.parity["max_abs_diff"],
+                    "agreement": art.parity["top1_agreement"],
+                    "accuracy": art.parity["accuracy"],
+                    "p50_vs_onnx_fp32": {t: statistics.median(times[t][i]) for t in (1, 2)},
+                }
                 for board, entries in emu.items():
                     e = entries[i]
-                    cell[board] = ({"status": "failed", "error": e.error} if e.result is None else
-                                   {"accuracy": e.result.quality["accuracy"], "agreement": e.result.quality["agreement"],
-                                    "max_abs_diff": e.result.quality["max_abs_diff"], "cpu": e.result.env.get("cpu_core")})
+                    cell[board] = (
+                        {"status": "failed", "error": e.error}
+                        if e.result is None
+                        else {
+                            "accuracy": e.result.quality["accuracy"],
+                            "agreement": e.result.quality["agreement"],
+                            "max_abs_diff": e.result.quality["max_abs_diff"],
+                            "cpu": e.result.env.get("cpu_core"),
+                        }
+                    )
                 results[name][f"{f} {p}"] = cell
 
                 def emu_cell(c):
-                    return "failed" if c.get("status") == "failed" else f"{c['accuracy']:.4f} / {c['agreement']:.1%} / {c['max_abs_diff']:.1e}"
+                    return (
+                        "failed" if c.get("status") == "failed" else f"{c['accuracy']:.4f} / {c['agreement']:.1%} / {c['max_abs_diff']:.1e}"
+                    )
 
-                rows.append([name, f, p, f"{cell['bytes'] / 1024:.1f} KiB", f"{cell['p50_vs_onnx_fp32'][1]:.2f}x", f"{cell['p50_vs_onnx_fp32'][2]:.2f}x",
-                             f"{cell['max_abs_diff']:.1e}", f"{cell['agreement']:.2%}", emu_cell(cell["rpi4"]), emu_cell(cell["rpi5"])])
+                rows.append(
+                    [
+                        name,
+                        f,
+                        p,
+                        f"{cell['bytes'] / 1024:.1f} KiB",
+                        f"{cell['p50_vs_onnx_fp32'][1]:.2f}x",
+                        f"{cell['p50_vs_onnx_fp32'][2]:.2f}x",
+                        f"{cell['max_abs_diff']:.1e}",
+                        f"{cell['agreement']:.2%}",
+                        emu_cell(cell["rpi4"]),
+                        emu_cell(cell["rpi5"]),
+                    ]
+                )
                 print(rows[-1], flush=True)
 
     def fp32_ok(cell):
         return cell["max_abs_diff"] <= 1e-4 and all(cell[b].get("max_abs_diff", 1) <= 1e-4 for b in ("rpi4", "rpi5"))
 
-    bars = {"NCNN fp32 max |Δ| ≤ 1e-4 on x86, A72 and A76": all(fp32_ok(results[m]["ncnn fp32"]) for m in results),
-            "ExecuTorch fp32 max |Δ| ≤ 1e-4 on x86, A72 and A76": all(fp32_ok(results[m]["executorch fp32"]) for m in results),
-            f"ExecuTorch int8 agreement ≥ {FLOOR:.0%}": all(results[m]["executorch int8"]["agreement"] >= FLOOR for m in results)}
-    write_results("runtimes", {"rounds": ROUNDS, "results": results, "bars": bars},
-                  ["model", "format", "precision", "size", "p50 / onnx fp32, 1 thread", "2 threads", "max |Δ| (x86)", "agreement (x86)",
-                   "emu:rpi4 accuracy / agreement / max |Δ|", "emu:rpi5 accuracy / agreement / max |Δ|"], rows,
-                  [f"{k}: {'PASS' if v else 'FAIL'}" for k, v in bars.items()]
-                  + ["p50 ratios: median over interleaved rounds of each artifact's p50 divided by onnxruntime fp32's in the same round",
-                     "max |Δ| on the emulated boards: the device runner's outputs against the host PyTorch reference",
-                     "models trained on digits resized to their input shapes; latency under emulation is not measured"])
+    bars = {
+        "NCNN fp32 max |Δ| ≤ 1e-4 on x86, A72 and A76": all(fp32_ok(results[m]["ncnn fp32"]) for m in results),
+        "ExecuTorch fp32 max |Δ| ≤ 1e-4 on x86, A72 and A76": all(fp32_ok(results[m]["executorch fp32"]) for m in results),
+        f"ExecuTorch int8 agreement ≥ {FLOOR:.0%}": all(results[m]["executorch int8"]["agreement"] >= FLOOR for m in results),
+    }
+    write_results(
+        "runtimes",
+        {"rounds": ROUNDS, "results": results, "bars": bars},
+        [
+            "model",
+            "format",
+            "precision",
+            "size",
+            "p50 / onnx fp32, 1 thread",
+            "2 threads",
+            "max |Δ| (x86)",
+            "agreement (x86)",
+            "emu:rpi4 accuracy / agreement / max |Δ|",
+            "emu:rpi5 accuracy / agreement / max |Δ|",
+        ],
+        rows,
+        [f"{k}: {'PASS' if v else 'FAIL'}" for k, v in bars.items()]
+        + [
+            "p50 ratios: median over interleaved rounds of each artifact's p50 divided by onnxruntime fp32's in the same round",
+            "max |Δ| on the emulated boards: the device runner's outputs against the host PyTorch reference",
+            "models trained on digits resized to their input shapes; latency under emulation is not measured",
+        ],
+    )
 
 
 if __name__ == "__main__":

@@ -35,15 +35,39 @@ def _data_spec(data) -> str | None:
     return f"npz:{path}"
 
 
-def train(model: Any = "digits-cnn", data=None, *, out: str | Path | None = None, input_shape: Sequence[int] | None = None,
-          epochs: int | None = None, batch_size: int | None = None, lr: float | None = None, weight_decay: float | None = None,
-          seed: int = 0, device: str = "auto", model_args: dict | None = None, progress: bool = True):
+def train(
+    model: Any = "digits-cnn",
+    data=None,
+    *,
+    out: str | Path | None = None,
+    input_shape: Sequence[int] | None = None,
+    epochs: int | None = None,
+    batch_size: int | None = None,
+    lr: float | None = None,
+    weight_decay: float | None = None,
+    seed: int = 0,
+    device: str = "auto",
+    model_args: dict | None = None,
+    progress: bool = True,
+):
     """Train a zoo name, recipe, `file.py:Class`, `package.module:factory`, `timm:NAME` or an nn.Module instance.
     Returns the Run (path, model, spec, metrics, manifest)."""
     from .training import train_run
 
-    return train_run(model, _data_spec(data), out=out, input_shape=input_shape, epochs=epochs, batch_size=batch_size, lr=lr,
-                     weight_decay=weight_decay, seed=seed, device=device, model_args=model_args, progress=progress)
+    return train_run(
+        model,
+        _data_spec(data),
+        out=out,
+        input_shape=input_shape,
+        epochs=epochs,
+        batch_size=batch_size,
+        lr=lr,
+        weight_decay=weight_decay,
+        seed=seed,
+        device=device,
+        model_args=model_args,
+        progress=progress,
+    )
 
 
 def load_run(path: str | Path, *, trust_code: bool = False, model=None):
@@ -60,10 +84,24 @@ def _out(base: str, suffix: str) -> Path:
     return candidate
 
 
-def compress(run, *, prune: float | None = None, unstructured: bool = False, finetune: int = 10, qat: bool = False,
-             ptq: bool = False, epochs: int | None = None, calib: int = 300, distill_to: str | None = None, width: float = 1.0,
-             steps: list | None = None, out: str | Path | None = None, max_drop: float | None = None, trust_code: bool = False,
-             progress: bool = True):
+def compress(
+    run,
+    *,
+    prune: float | None = None,
+    unstructured: bool = False,
+    finetune: int = 10,
+    qat: bool = False,
+    ptq: bool = False,
+    epochs: int | None = None,
+    calib: int = 300,
+    distill_to: str | None = None,
+    width: float = 1.0,
+    steps: list | None = None,
+    out: str | Path | None = None,
+    max_drop: float | None = None,
+    trust_code: bool = False,
+    progress: bool = True,
+):
     """Chain steps (distill → prune → qat/ptq, or `steps`) on a Run or run folder; returns the new Run."""
     from .compression import DistillStep, PruneStep, QuantStep, compress_run
 
@@ -76,18 +114,41 @@ def compress(run, *, prune: float | None = None, unstructured: bool = False, fin
         if qat or ptq:
             chain.append(QuantStep("qat" if qat else "ptq", calib=calib, **({"epochs": epochs} if qat and epochs else {})))
     name = run.spec.name if hasattr(run, "spec") else Path(run).name
-    return compress_run(run, chain, Path(out) if out else _out(name, "compressed"), max_drop=max_drop, trust_code=trust_code,
-                        progress=progress)
+    return compress_run(
+        run, chain, Path(out) if out else _out(name, "compressed"), max_drop=max_drop, trust_code=trust_code, progress=progress
+    )
 
 
-def export(run, target: str = "x86-64", *, format: str | None = None, precision: str | None = None, out: str | Path | None = None,
-           calib: int = 300, force_calib: bool = False, min_agreement: float | None = None, trust_code: bool = False,
-           runtime_options: dict | None = None, progress: bool = True):
+def export(
+    run,
+    target: str = "x86-64",
+    *,
+    format: str | None = None,
+    precision: str | None = None,
+    out: str | Path | None = None,
+    calib: int = 300,
+    force_calib: bool = False,
+    min_agreement: float | None = None,
+    trust_code: bool = False,
+    runtime_options: dict | None = None,
+    progress: bool = True,
+):
     """Export a Run or run folder for a target; returns the Artifact (path, deploy, parity, notes)."""
     from .exporter import export_run
 
-    return export_run(run, target=target, fmt=format, precision=precision, out=out, calib=calib, force_calib=force_calib,
-                      min_agreement=min_agreement, trust_code=trust_code, runtime_options=runtime_options, progress=progress)
+    return export_run(
+        run,
+        target=target,
+        fmt=format,
+        precision=precision,
+        out=out,
+        calib=calib,
+        force_calib=force_calib,
+        min_agreement=min_agreement,
+        trust_code=trust_code,
+        runtime_options=runtime_options,
+        progress=progress,
+    )
 
 
 def _folders(artifacts) -> list[Path]:
@@ -95,9 +156,20 @@ def _folders(artifacts) -> list[Path]:
     return [Path(a.path if hasattr(a, "path") else a) for a in items]
 
 
-def bench(artifacts, *, device: str = "local", threads: int | None = None, min_queries: int = 200, min_seconds: float = 1.0,
-          warmup: int = 20, report: str | Path | None = None, target: str | None = None, count_instructions: int = 0,
-          python: str | None = None, ssh_config: str | None = None):
+def bench(
+    artifacts,
+    *,
+    device: str = "local",
+    threads: int | None = None,
+    min_queries: int = 200,
+    min_seconds: float = 1.0,
+    warmup: int = 20,
+    report: str | Path | None = None,
+    target: str | None = None,
+    count_instructions: int = 0,
+    python: str | None = None,
+    ssh_config: str | None = None,
+):
     """Measure one or more Artifacts / artifact folders on a device; returns the BenchReport (also written to disk).
     count_instructions=N (emulated boards): count the ARM instructions of N inferences, at one thread."""
     from .measure import Measurement
@@ -105,8 +177,9 @@ def bench(artifacts, *, device: str = "local", threads: int | None = None, min_q
 
     m = Measurement(min_queries=min_queries, min_seconds=min_seconds, warmup=warmup, threads=threads, count_instructions=count_instructions)
     try:
-        rep, _ = _bench(_folders(artifacts), device=device, measurement=m, report=report, target=target, python=python,
-                        ssh_config=ssh_config)
+        rep, _ = _bench(
+            _folders(artifacts), device=device, measurement=m, report=report, target=target, python=python, ssh_config=ssh_config
+        )
     except EdgekitError as e:
         if getattr(e, "report", None) is None:
             raise
@@ -126,5 +199,4 @@ def pipeline(file: str | Path | None = None, *, out: str | Path | None = None, d
     from .flow import load_pipeline, run_pipeline
 
     p = load_pipeline(Path(file) if file else None)
-    return run_pipeline(p, Path(out) if out else Path("runs") / f"pipeline-{p.name}", device=device, say=lambda m: None,
-                        progress=progress)
+    return run_pipeline(p, Path(out) if out else Path("runs") / f"pipeline-{p.name}", device=device, say=lambda m: None, progress=progress)

@@ -11,7 +11,9 @@ MIN_CALIBRATION = 32
 
 def calibration_samples(x_train: np.ndarray, samples: int, *, seed: int = 0, force: bool = False) -> np.ndarray:
     if samples < MIN_CALIBRATION and not force:
-        raise EdgekitError(f"{samples} calibration samples is too few for stable int8 ranges",
-                           f"use at least {MIN_CALIBRATION} (--calib), or add --force-calib to accept it")
+        raise EdgekitError(
+            f"{samples} calibration samples is too few for stable int8 ranges",
+            f"use at least {MIN_CALIBRATION} (--calib), or add --force-calib to accept it",
+        )
     idx = np.sort(np.random.default_rng(seed).permutation(len(x_train))[:samples])
     return x_train[idx]

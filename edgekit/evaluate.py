@@ -15,10 +15,12 @@ def predict(model: nn.Module, x: np.ndarray, *, batch_size: int = 256, device="c
     outs = []
     for i in range(0, len(x), batch_size):
         try:
-            outs.append(model(torch.from_numpy(x[i:i + batch_size]).to(device)).float().cpu())
+            outs.append(model(torch.from_numpy(x[i : i + batch_size]).to(device)).float().cpu())
         except (RuntimeError, TypeError, ValueError, IndexError) as e:
-            raise EdgekitError(f"the model's forward pass failed: {type(e).__name__}: {str(e).splitlines()[0][:200]}",
-                               "fix the model's forward() for inputs of its input shape") from None
+            raise EdgekitError(
+                f"the model's forward pass failed: {type(e).__name__}: {str(e).splitlines()[0][:200]}",
+                "fix the model's forward() for inputs of its input shape",
+            ) from None
     return torch.cat(outs).numpy() if outs else np.zeros((0,), np.float32)
 
 

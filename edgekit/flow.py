@@ -82,7 +82,7 @@ class PipelineFile(Strict):
         for i, stage in enumerate(v, 1):
             name = stage.get("name")
             if not isinstance(name, str):
-                raise ValueError(f"[[compress]] {i} needs name = \"...\" (a plain folder name)")
+                raise ValueError(f'[[compress]] {i} needs name = "..." (a plain folder name)')
             check_plain_name(name, "stage name")
             if name in RESERVED or name in names:
                 raise ValueError(f"stage name '{name}' is used twice or reserved ({', '.join(sorted(RESERVED))})")
@@ -124,8 +124,15 @@ def make_data(data: DataSection, folder: Path) -> None:
         raise EdgekitError(*str(e).split(" — ", 1)) from None
 
 
-def run_pipeline(pipeline: Pipeline, out: Path, *, device: str | None = None, say: Callable[[str], None] = print,
-                 progress: bool = True, trust_code: bool = False) -> dict:
+def run_pipeline(
+    pipeline: Pipeline,
+    out: Path,
+    *,
+    device: str | None = None,
+    say: Callable[[str], None] = print,
+    progress: bool = True,
+    trust_code: bool = False,
+) -> dict:
     """Runs (or resumes) every stage; returns {stage: folder} and the report. Bench failures propagate."""
     from .compression import compress_run
     from .exporter import export_run
@@ -155,9 +162,19 @@ def run_pipeline(pipeline: Pipeline, out: Path, *, device: str | None = None, sa
         train_run(resume=train_dir, progress=progress)
     else:
         say(f"[run] train {t.model} on {dataset or 'its recipe data set'}")
-        train_run(t.model, dataset, out=train_dir, input_shape=tuple(t.input_shape) if t.input_shape else None, seed=t.seed,
-                  epochs=t.epochs, batch_size=t.batch_size, lr=t.lr, weight_decay=t.weight_decay, model_args=t.model_args,
-                  progress=progress)
+        train_run(
+            t.model,
+            dataset,
+            out=train_dir,
+            input_shape=tuple(t.input_shape) if t.input_shape else None,
+            seed=t.seed,
+            epochs=t.epochs,
+            batch_size=t.batch_size,
+            lr=t.lr,
+            weight_decay=t.weight_decay,
+            model_args=t.model_args,
+            progress=progress,
+        )
     folders["train"] = parent = train_dir
     runs = {"train": train_dir}
     for stage, step in zip(f.compress, pipeline.steps):
@@ -178,14 +195,24 @@ def run_pipeline(pipeline: Pipeline, out: Path, *, device: str | None = None, sa
                 say(f"[skip] export {stage}{'' if fmt is None else ' ' + fmt}: {art_dir} is finished")
             else:
                 say(f"[run] export {stage} for {f.export.target} ({fmt or 'its format'}, {precision})")
-                export_run(run, target=f.export.target, fmt=fmt, precision=precision, out=art_dir, calib=f.export.calib,
-                           trust_code=trust_code, progress=progress)
+                export_run(
+                    run,
+                    target=f.export.target,
+                    fmt=fmt,
+                    precision=precision,
+                    out=art_dir,
+                    calib=f.export.calib,
+                    trust_code=trust_code,
+                    progress=progress,
+                )
             artifacts.append(art_dir)
     b = f.bench
     report = out / "report" / "report.html"
     dev = device or b.device
     say(f"[run] bench {len(artifacts)} artifacts on {dev}")
-    m = Measurement(**{k: getattr(b, k) for k in ("min_queries", "min_seconds", "warmup", "threads", "timeout") if getattr(b, k) is not None})
+    m = Measurement(
+        **{k: getattr(b, k) for k in ("min_queries", "min_seconds", "warmup", "threads", "timeout") if getattr(b, k) is not None}
+    )
     rep, _ = bench(artifacts, device=dev, measurement=m, report=report, python=b.python, ssh_config=b.ssh_config)
     folders["report"] = report
     return {"folders": folders, "report": rep}

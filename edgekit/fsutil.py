@@ -37,7 +37,7 @@ def remove_stale(parent: Path, name: str, suffix: str) -> None:
     for p in entries:
         if not (p.name.startswith(prefix) and p.name.endswith(suffix)):
             continue
-        pid = p.name[len(prefix):].split(".", 1)[0]
+        pid = p.name[len(prefix) :].split(".", 1)[0]
         if pid.isdigit() and int(pid) != os.getpid() and not _pid_alive(int(pid)):
             if p.is_dir() and not p.is_symlink():
                 shutil.rmtree(p, ignore_errors=True)

@@ -32,6 +32,13 @@ def tool_versions() -> dict:
 def new_manifest(stage: str, *, parent: str | None = None, lineage: list | None = None, started: str | None = None, **extra):
     from .contracts import Manifest
 
-    return Manifest(stage=stage, parent=parent, lineage=lineage or [],
-                    command=shlex.join(["edgekit", *sys.argv[1:]]) if sys.argv and "edgekit" in sys.argv[0] else None,
-                    versions=tool_versions(), git_revision=git_revision(), started=started or now(), **extra)
+    return Manifest(
+        stage=stage,
+        parent=parent,
+        lineage=lineage or [],
+        command=shlex.join(["edgekit", *sys.argv[1:]]) if sys.argv and "edgekit" in sys.argv[0] else None,
+        versions=tool_versions(),
+        git_revision=git_revision(),
+        started=started or now(),
+        **extra,
+    )

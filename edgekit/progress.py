@@ -19,8 +19,9 @@ def progress_bar(description: str, total: int | None, enabled: bool = True) -> I
     if total:
         columns += [BarColumn(), MofNCompleteColumn()]
     # No stdout/stderr redirection: converters inside print to file descriptors edgekit captures itself.
-    with Progress(*columns, TimeElapsedColumn(), console=Console(stderr=True), transient=True,
-                  redirect_stdout=False, redirect_stderr=False) as bar:
+    with Progress(
+        *columns, TimeElapsedColumn(), console=Console(stderr=True), transient=True, redirect_stdout=False, redirect_stderr=False
+    ) as bar:
         job = bar.add_task(description, total=total)
         yield lambda n=1: bar.advance(job, n)
 

@@ -84,7 +84,8 @@ def find_recipe(name_or_path: str) -> Recipe:
         return load_recipe(Path(name_or_path))
     recipes = zoo_recipes()
     if name_or_path not in recipes:
-        raise EdgekitError(f"unknown model '{name_or_path}'",
-                           f"choose one of {', '.join(recipes)} (see `edgekit models`), a recipe.toml, file.py:Class, "
-                           "package.module:factory or timm:NAME")
+        raise EdgekitError(
+            f"unknown model '{name_or_path}'",
+            f"choose one of {', '.join(recipes)} (see `edgekit models`), a recipe.toml, file.py:Class, package.module:factory or timm:NAME",
+        )
     return recipes[name_or_path]

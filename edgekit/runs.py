@@ -1,10 +1,10 @@
 """The run folder, written by every stage and read by the next:
 
-    model.safetensors  weights (never pickled)
-    model.json         ModelSpec: architecture, input, preprocessing, labels, data set and split seed
-    metrics.json       Metrics: the task's scores, cost, the training history or the compression table
-    manifest.json      Manifest: stage, parent run, command line, tool versions, git revision, timestamps, status
-    code/              the user's module source (user architectures only), imported only under --trust-code
+model.safetensors  weights (never pickled)
+model.json         ModelSpec: architecture, input, preprocessing, labels, data set and split seed
+metrics.json       Metrics: the task's scores, cost, the training history or the compression table
+manifest.json      Manifest: stage, parent run, command line, tool versions, git revision, timestamps, status
+code/              the user's module source (user architectures only), imported only under --trust-code
 """
 
 from __future__ import annotations
@@ -43,8 +43,9 @@ def state_tensors(model: nn.Module) -> dict:
     return {k: v.detach().cpu().clone().contiguous() for k, v in model.state_dict().items()}
 
 
-def write_run_files(folder: Path, model: nn.Module, spec: ModelSpec, metrics: Metrics, manifest: Manifest, *,
-                    code: bytes | None = None) -> None:
+def write_run_files(
+    folder: Path, model: nn.Module, spec: ModelSpec, metrics: Metrics, manifest: Manifest, *, code: bytes | None = None
+) -> None:
     """Each file lands atomically, the manifest last: a folder is a run only once all four are there."""
     from safetensors.torch import save_file
 
@@ -87,16 +88,20 @@ def check_run_folder(path: Path) -> Path:
     if (path / "manifest.json").is_file():
         m = load_manifest(path / "manifest.json")
         if m.status == "failed":
-            raise EdgekitError(f"{path} is a training run that failed ({m.failure})", f"fix the cause, then `edgekit train --resume {path}`, {start_over}")
+            raise EdgekitError(
+                f"{path} is a training run that failed ({m.failure})", f"fix the cause, then `edgekit train --resume {path}`, {start_over}"
+            )
     if (path / CHECKPOINT_DIR).is_dir():
         raise EdgekitError(f"{path} is an unfinished training run", f"finish it with `edgekit train --resume {path}`, {start_over}")
     missing = [f for f in RUN_FILES if not (path / f).is_file()]
-    raise EdgekitError(f"{path} is not a run folder (missing {', '.join(missing)})",
-                       "pass a folder written by `edgekit train` or `edgekit compress`")
+    raise EdgekitError(
+        f"{path} is not a run folder (missing {', '.join(missing)})", "pass a folder written by `edgekit train` or `edgekit compress`"
+    )
 
 
-def rebuild_structure(spec: ModelSpec, *, run_path: Path | None = None, trust_code: bool = False,
-                      module: nn.Module | None = None) -> nn.Module:
+def rebuild_structure(
+    spec: ModelSpec, *, run_path: Path | None = None, trust_code: bool = False, module: nn.Module | None = None
+) -> nn.Module:
     """The module a spec describes, with pruned shapes, folded batch-norm and quantizers, before weights load.
     `module`: the architecture as an nn.Module the caller built (a notebook class that lives in no file)."""
     model = module if module is not None else build_model(spec, run_path=run_path, trust_code=trust_code)
@@ -111,8 +116,9 @@ def rebuild_structure(spec: ModelSpec, *, run_path: Path | None = None, trust_co
         try:  # NNCF only instantiates its own classes from the config (allowed_modules)
             model = nncf.torch.load_from_config(model.eval(), spec.quantization["config"])
         except Exception as e:
-            raise EdgekitError(f"the quantizer config in model.json does not fit the model: {type(e).__name__}: {str(e)[:120]}",
-                               "re-create the run folder") from None
+            raise EdgekitError(
+                f"the quantizer config in model.json does not fit the model: {type(e).__name__}: {str(e)[:120]}", "re-create the run folder"
+            ) from None
     return model
 
 
@@ -125,8 +131,9 @@ def load_run(path: Path, *, trust_code: bool = False, module: nn.Module | None =
     try:
         state = load_file(str(path / "model.safetensors"))
     except Exception as e:
-        raise EdgekitError(f"run folder {path} is corrupt: model.safetensors: {type(e).__name__}: {str(e)[:120]}",
-                           "re-create it with `edgekit train`") from None
+        raise EdgekitError(
+            f"run folder {path} is corrupt: model.safetensors: {type(e).__name__}: {str(e)[:120]}", "re-create it with `edgekit train`"
+        ) from None
     model = rebuild_structure(spec, run_path=path, trust_code=trust_code, module=module)
     try:
         model.load_state_dict(state, strict=True)

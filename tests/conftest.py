@@ -64,8 +64,9 @@ def run_cli(capsys, monkeypatch):
 def run_subprocess(*args, timeout=300, **kw) -> subprocess.CompletedProcess:
     """`python -m edgekit ARGS...` in a fresh process (for kill, torchrun and exit-code tests)."""
     env = {**os.environ, "PYTHONUNBUFFERED": "1", **kw.pop("env", {})}
-    return subprocess.run([sys.executable, "-m", "edgekit", *map(str, args)], capture_output=True, text=True,
-                          timeout=timeout, env=env, **kw)
+    return subprocess.run(
+        [sys.executable, "-m", "edgekit", *map(str, args)], capture_output=True, text=True, timeout=timeout, env=env, **kw
+    )
 
 
 def assert_one_line_error(result, *fragments, code=2):

@@ -41,8 +41,10 @@ class SshServer:
         kh = self.folder / ("known_hosts" if known_hosts else "known_hosts.empty")
         kh.touch()
         path = self.folder / f"{name}.ssh_config"
-        path.write_text(f"Host 127.0.0.1\n  IdentityFile {self.folder / key}\n  IdentitiesOnly yes\n"
-                        f"  UserKnownHostsFile {kh}\n  StrictHostKeyChecking yes\n  GlobalKnownHostsFile /dev/null\n")
+        path.write_text(
+            f"Host 127.0.0.1\n  IdentityFile {self.folder / key}\n  IdentitiesOnly yes\n"
+            f"  UserKnownHostsFile {kh}\n  StrictHostKeyChecking yes\n  GlobalKnownHostsFile /dev/null\n"
+        )
         return path
 
 
@@ -56,10 +58,12 @@ def start_sshd(folder: Path) -> SshServer:
     port = _free_port()
     (folder / "known_hosts").write_text(f"[127.0.0.1]:{port} {host_pub}\n")
     config = folder / "sshd_config"
-    config.write_text(f"Port {port}\nListenAddress 127.0.0.1\nHostKey {folder / 'host_key'}\nPidFile {folder / 'sshd.pid'}\n"
-                      f"AuthorizedKeysFile {folder / 'authorized_keys'}\nPasswordAuthentication no\nKbdInteractiveAuthentication no\n"
-                      f"PubkeyAuthentication yes\nStrictModes no\nUsePAM no\nPermitRootLogin prohibit-password\n"
-                      f"Subsystem sftp internal-sftp\nLogLevel ERROR\n")
+    config.write_text(
+        f"Port {port}\nListenAddress 127.0.0.1\nHostKey {folder / 'host_key'}\nPidFile {folder / 'sshd.pid'}\n"
+        f"AuthorizedKeysFile {folder / 'authorized_keys'}\nPasswordAuthentication no\nKbdInteractiveAuthentication no\n"
+        f"PubkeyAuthentication yes\nStrictModes no\nUsePAM no\nPermitRootLogin prohibit-password\n"
+        f"Subsystem sftp internal-sftp\nLogLevel ERROR\n"
+    )
     if os.geteuid() == 0:
         Path("/run/sshd").mkdir(parents=True, exist_ok=True)  # privilege-separation folder
     proc = subprocess.Popen([SSHD, "-D", "-e", "-f", str(config)], stdout=subprocess.DEVNULL, stderr=open(folder / "sshd.log", "w"))

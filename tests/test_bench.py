@@ -82,8 +82,12 @@ def test_runner_needs_only_numpy_and_the_runtime(artifacts, tmp_path):
     for name in ("torch", "edgekit", "pydantic", "sklearn"):
         (blocker / name).mkdir()
         (blocker / name / "__init__.py").write_text("raise ImportError('not on the device')\n")
-    proc = subprocess.run([sys.executable, str(device / "runner.py"), str(device), *QUICK[:4]], capture_output=True, text=True,
-                          env={"PYTHONPATH": str(blocker), "PATH": "/usr/bin:/bin"})
+    proc = subprocess.run(
+        [sys.executable, str(device / "runner.py"), str(device), *QUICK[:4]],
+        capture_output=True,
+        text=True,
+        env={"PYTHONPATH": str(blocker), "PATH": "/usr/bin:/bin"},
+    )
     result = json.loads(proc.stdout.strip().splitlines()[-1])
     assert result["status"] == "ok" and result["quality"]["accuracy"] > 0.95, result
 
@@ -91,8 +95,19 @@ def test_runner_needs_only_numpy_and_the_runtime(artifacts, tmp_path):
 def test_ssh_bench_gives_the_local_accuracy_exactly_and_cleans_up(artifacts, sshd, tmp_path, run_cli):
     before = _leftovers()
     cfg = sshd.client_config("good")
-    remote = run_cli("bench", artifacts["int8"], *QUICK, "--device", sshd.url, "--ssh-config", cfg, "--python", sys.executable,
-                     "--report", tmp_path / "ssh.html")
+    remote = run_cli(
+        "bench",
+        artifacts["int8"],
+        *QUICK,
+        "--device",
+        sshd.url,
+        "--ssh-config",
+        cfg,
+        "--python",
+        sys.executable,
+        "--report",
+        tmp_path / "ssh.html",
+    )
     assert remote.code == 0, remote.err
     local = run_cli("bench", artifacts["int8"], *QUICK, "--report", tmp_path / "local.html")
     assert local.code == 0, local.err
@@ -138,8 +153,20 @@ def test_ssh_missing_runtime_names_the_pip_command_and_cleans_up(artifacts, sshd
 def test_ssh_run_that_times_out_is_stopped_and_cleaned_up(artifacts, sshd, run_cli):
     before = _leftovers()
     cfg = sshd.client_config("good")
-    result = run_cli("bench", artifacts["int8"], "--min-seconds", "60", "--timeout", "3", "--device", sshd.url,
-                     "--ssh-config", cfg, "--python", sys.executable)
+    result = run_cli(
+        "bench",
+        artifacts["int8"],
+        "--min-seconds",
+        "60",
+        "--timeout",
+        "3",
+        "--device",
+        sshd.url,
+        "--ssh-config",
+        cfg,
+        "--python",
+        sys.executable,
+    )
     assert_one_line_error(result, "did not finish within 3 s", "--timeout")
     assert _leftovers() == before
 
@@ -155,9 +182,28 @@ def test_ctrl_c_during_an_ssh_bench_stops_the_remote_runner_and_removes_its_fold
 
     before = _leftovers()
     cfg = sshd.client_config("good")
-    proc = subprocess.Popen([sys.executable, "-m", "edgekit", "bench", str(artifacts["int8"]), "--min-seconds", "120",
-                             "--device", sshd.url, "--ssh-config", str(cfg), "--python", sys.executable, "--report", str(tmp_path / "r.html")],
-                            stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    proc = subprocess.Popen(
+        [
+            sys.executable,
+            "-m",
+            "edgekit",
+            "bench",
+            str(artifacts["int8"]),
+            "--min-seconds",
+            "120",
+            "--device",
+            sshd.url,
+            "--ssh-config",
+            str(cfg),
+            "--python",
+            sys.executable,
+            "--report",
+            str(tmp_path / "r.html"),
+        ],
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+    )
     deadline = time.time() + 60
     while not _remote_runners() and time.time() < deadline:
         time.sleep(0.2)

@@ -57,7 +57,12 @@ def test_unstructured_pruning_reports_sparsity_and_says_dense_runtimes_do_not_sp
 def test_ptq_int8_within_one_point_and_reloads_without_pickle(digits_run, tmp_path):
     out = compress(digits_run, [QuantStep("ptq", calib=300)], tmp_path / "ptq")
     m = _metrics(out)
-    assert m["drop"] <= 1.0 and m["steps"][1]["calibration"] == {"split": "train", "samples": 300, "unfolded_batchnorm": 0, "weights": "per-channel"}
+    assert m["drop"] <= 1.0 and m["steps"][1]["calibration"] == {
+        "split": "train",
+        "samples": 300,
+        "unfolded_batchnorm": 0,
+        "weights": "per-channel",
+    }
     run = load_run(out)
     assert run.spec.bn_folded and run.spec.quantization["method"] == "ptq"
     assert not any(isinstance(mod, torch.nn.BatchNorm2d) for mod in run.model.modules())
@@ -112,14 +117,17 @@ def test_max_drop_fails_with_exit_1_and_keeps_the_result_marked_failed(digits_ru
     assert manifest["status"] == "failed" and "dropped" in manifest["failure"]
 
 
-@pytest.mark.parametrize("args, fragment", [
-    (["--prune", "1.5"], "between 0 and 1"),
-    (["--prune", "0"], "between 0 and 1"),
-    (["--ptq", "--calib", "8"], "too few"),
-    (["--distill-to", "nope"], "unknown model 'nope'"),
-    (["--prune", "0.5", "--layer-ratio", "nope=0.5"], "no layer named nope"),
-    ([], "no compression step"),
-])
+@pytest.mark.parametrize(
+    "args, fragment",
+    [
+        (["--prune", "1.5"], "between 0 and 1"),
+        (["--prune", "0"], "between 0 and 1"),
+        (["--ptq", "--calib", "8"], "too few"),
+        (["--distill-to", "nope"], "unknown model 'nope'"),
+        (["--prune", "0.5", "--layer-ratio", "nope=0.5"], "no layer named nope"),
+        ([], "no compression step"),
+    ],
+)
 def test_compress_bad_input(digits_run, tmp_path, run_cli, args, fragment):
     out = tmp_path / "out"
     assert_one_line_error(run_cli("compress", digits_run, *args, "--out", out), fragment)
@@ -130,11 +138,14 @@ def test_compress_of_a_folder_that_is_not_a_run(tmp_path, run_cli):
     assert_one_line_error(run_cli("compress", tmp_path, "--prune", "0.5", "--out", tmp_path / "o"), "is not a run folder")
 
 
-@pytest.mark.parametrize("body, fragment", [
-    ('[[step]]\nkind = "shrink"\n', "unknown kind 'shrink'"),
-    ('[[step]]\nkind = "prune"\nratio = 0.5\nspeed = 2\n', "unknown key 'speed'"),
-    ('[[step]]\nkind = "prune"\nratio = 2.0\n', "between 0 and 1"),
-])
+@pytest.mark.parametrize(
+    "body, fragment",
+    [
+        ('[[step]]\nkind = "shrink"\n', "unknown kind 'shrink'"),
+        ('[[step]]\nkind = "prune"\nratio = 0.5\nspeed = 2\n', "unknown key 'speed'"),
+        ('[[step]]\nkind = "prune"\nratio = 2.0\n', "between 0 and 1"),
+    ],
+)
 def test_recipe_errors(digits_run, tmp_path, run_cli, body, fragment):
     recipe = tmp_path / "r.toml"
     recipe.write_text(body)
@@ -146,10 +157,12 @@ def test_nncf_native_kernels_compile_nothing_and_telemetry_is_off(tmp_path):
     import subprocess
     import sys
 
-    code = ("import os; from edgekit.nncf_env import import_nncf; import_nncf(); "
-            "from nncf.torch.quantization.extensions import QuantizedFunctionsCPU; "
-            "from nncf.torch.quantization.reference import ReferenceQuantizedFunctions; "
-            "print(QuantizedFunctionsCPU._loader.load() is ReferenceQuantizedFunctions, os.environ['NNCF_CI'])")
+    code = (
+        "import os; from edgekit.nncf_env import import_nncf; import_nncf(); "
+        "from nncf.torch.quantization.extensions import QuantizedFunctionsCPU; "
+        "from nncf.torch.quantization.reference import ReferenceQuantizedFunctions; "
+        "print(QuantizedFunctionsCPU._loader.load() is ReferenceQuantizedFunctions, os.environ['NNCF_CI'])"
+    )
     env = {**os.environ, "EDGEKIT_NNCF_KERNELS": "native", "TORCH_EXTENSIONS_DIR": str(tmp_path / "ext")}
     env.pop("NNCF_CI", None)
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, env=env, timeout=120)

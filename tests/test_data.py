@@ -73,7 +73,9 @@ def test_synthetic_is_learnable_and_shaped():
     assert d.sample_shape == (1, 49, 10) and d.num_classes == 12
 
 
-@pytest.mark.parametrize("spec", ["synthetic:3,8,8:0", "synthetic:3,8,8:10:20", "synthetic:3,0,8:2", "synthetic:3,x,8:2", "synthetic:3,8,8"])
+@pytest.mark.parametrize(
+    "spec", ["synthetic:3,8,8:0", "synthetic:3,8,8:10:20", "synthetic:3,0,8:2", "synthetic:3,x,8:2", "synthetic:3,8,8"]
+)
 def test_bad_synthetic_specs_are_refused(spec):
     with pytest.raises(EdgekitError, match="bad synthetic spec"):
         load_dataset(spec)

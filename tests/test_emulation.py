@@ -22,8 +22,10 @@ def rpi4_root():
 @pytest.fixture(scope="module")
 def four_artifacts(digits_run, tmp_path_factory):
     root = tmp_path_factory.mktemp("emu-dist")
-    return [export(digits_run, fmt=fmt, precision=precision, out=root / f"{fmt}-{precision}")[0]
-            for fmt, precision in (("tflite", "fp32"), ("tflite", "int8"), ("onnx", "fp32"), ("onnx", "int8"))]
+    return [
+        export(digits_run, fmt=fmt, precision=precision, out=root / f"{fmt}-{precision}")[0]
+        for fmt, precision in (("tflite", "fp32"), ("tflite", "int8"), ("onnx", "fp32"), ("onnx", "int8"))
+    ]
 
 
 def test_digits_artifacts_under_emulated_rpi4_match_the_x86_run(rpi4_root, four_artifacts, tmp_path, run_cli):
@@ -105,8 +107,10 @@ def rpi5_with_executorch():
 def test_ncnn_and_executorch_under_emulated_rpi5_keep_the_x86_answers(rpi5_with_executorch, digits_run, tmp_path, run_cli):
     """The Pi 5's A76 has fp16 arithmetic, which NCNN would use by default: the answer must not change. The board's
     ExecuTorch is an older release than the host's exporter (see emulate/rootfs.py): its programs must still run."""
-    arts = [export(digits_run, target="rpi5", fmt=fmt, precision=precision, out=tmp_path / f"{fmt}-{precision}")[0]
-            for fmt, precision in (("ncnn", "fp32"), ("executorch", "fp32"), ("executorch", "int8"))]
+    arts = [
+        export(digits_run, target="rpi5", fmt=fmt, precision=precision, out=tmp_path / f"{fmt}-{precision}")[0]
+        for fmt, precision in (("ncnn", "fp32"), ("executorch", "fp32"), ("executorch", "int8"))
+    ]
     result = run_cli("bench", *arts, *QUICK, "--device", "emu:rpi5", "--report", tmp_path / "r.html")
     assert result.code == 0, result.err
     entries = json.loads((tmp_path / "r.json").read_text())["entries"]

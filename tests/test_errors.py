@@ -7,17 +7,20 @@ import pytest
 from conftest import assert_one_line_error, run_subprocess
 
 
-@pytest.mark.parametrize("args, fragments", [
-    (["--model", "nope"], ["unknown model 'nope'", "edgekit models"]),
-    (["--dataset", "cifar"], ["unknown data set 'cifar'", "npz:PATH"]),
-    (["--dataset", "npz:/no/such.npz"], ["data file not found", "npz:"]),
-    (["--dataset", "imagefolder:/no/such/dir", "--input-shape", "3,8,8"], ["image folder not found"]),
-    (["--model", "/no/such.py:Net", "--input-shape", "1,8,8"], ["model file not found"]),
-    (["--model", "edgekit.zoo.resnet:Nope", "--input-shape", "1,8,8"], ["'Nope' not found"]),
-    (["--model", "fc-autoencoder", "--dataset", "digits"], ["images but the model takes input shape (640,)"]),
-    (["--input-shape", "1,1,1", "--dataset", "synthetic:1,1,1:2"], ["cannot take input shape (1, 1, 1)"]),
-    (["--device", "tpu"], ["unknown device 'tpu'"]),
-])
+@pytest.mark.parametrize(
+    "args, fragments",
+    [
+        (["--model", "nope"], ["unknown model 'nope'", "edgekit models"]),
+        (["--dataset", "cifar"], ["unknown data set 'cifar'", "npz:PATH"]),
+        (["--dataset", "npz:/no/such.npz"], ["data file not found", "npz:"]),
+        (["--dataset", "imagefolder:/no/such/dir", "--input-shape", "3,8,8"], ["image folder not found"]),
+        (["--model", "/no/such.py:Net", "--input-shape", "1,8,8"], ["model file not found"]),
+        (["--model", "edgekit.zoo.resnet:Nope", "--input-shape", "1,8,8"], ["'Nope' not found"]),
+        (["--model", "fc-autoencoder", "--dataset", "digits"], ["images but the model takes input shape (640,)"]),
+        (["--input-shape", "1,1,1", "--dataset", "synthetic:1,1,1:2"], ["cannot take input shape (1, 1, 1)"]),
+        (["--device", "tpu"], ["unknown device 'tpu'"]),
+    ],
+)
 def test_train_bad_input(tmp_path, run_cli, args, fragments):
     out = tmp_path / "out"
     assert_one_line_error(run_cli("train", *args, "--epochs", "1", "--out", out), *fragments)

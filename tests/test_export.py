@@ -43,7 +43,10 @@ def test_rpi_alias_gives_full_int8_tflite_with_a_complete_deploy_json(digits_run
     assert d["target"]["name"] == "rpi4" and d["artifact"]["format"] == "tflite" and d["artifact"]["precision"] == "int8"
     assert d["input"]["dtype"] == "int8" and d["input"]["quantization"]["scale"] > 0 and d["output"]["quantization"]
     assert d["layout"] == "NCHW" and d["preprocess"]["steps"][-1]["op"] == "normalize" and len(d["labels"]) == 10
-    assert d["preprocess"]["input"] == {"kind": "image", "channels": "L"} and d["preprocess"]["steps"][0] == {"op": "scale", "factor": 1 / 16}
+    assert d["preprocess"]["input"] == {"kind": "image", "channels": "L"} and d["preprocess"]["steps"][0] == {
+        "op": "scale",
+        "factor": 1 / 16,
+    }
     assert d["source"]["lineage"][-1] == str(digits_run.resolve())
     assert {"torch", "converter", "quantizer"} <= set(d["toolchain"]) and d["estimate"]["estimate_ms"] > 0
     ev = np.load(tmp_path / "rpi" / "eval.npz")
@@ -55,8 +58,7 @@ def test_rpi_alias_gives_full_int8_tflite_with_a_complete_deploy_json(digits_run
 def qat_run(digits_run, tmp_path_factory):
     from edgekit.compression import PruneStep, QuantStep
 
-    return compress(digits_run, [PruneStep(0.5, finetune=8), QuantStep("qat", epochs=3)],
-                        tmp_path_factory.mktemp("qat") / "qat")
+    return compress(digits_run, [PruneStep(0.5, finetune=8), QuantStep("qat", epochs=3)], tmp_path_factory.mktemp("qat") / "qat")
 
 
 def test_qat_run_exports_qdq_onnx_and_full_int8_tflite_within_half_a_point(qat_run, tmp_path):
@@ -104,7 +106,7 @@ def test_microcontroller_export_writes_c_array_and_measured_arena(digits_run, tm
 
 
 def test_microcontroller_export_fails_when_flash_is_too_small(digits_run, tmp_path, run_cli):
-    board = (tmp_path / "tiny-board.toml")
+    board = tmp_path / "tiny-board.toml"
     board.write_text(_tiny_board())
     out = tmp_path / "tiny"
     assert_one_line_error(run_cli("export", digits_run, "--target", board, "--out", out), "of flash, tiny-board has 16,384 B", code=2)
@@ -115,7 +117,11 @@ def _tiny_board() -> str:
     from edgekit.resources import data_dir
 
     text = (data_dir("targets") / "cortex-m4.toml").read_text()
-    return text.replace('name = "cortex-m4"', 'name = "tiny-board"').replace('aliases = ["m4"]', "aliases = []").replace("flash_kb = 1024", "flash_kb = 16")
+    return (
+        text.replace('name = "cortex-m4"', 'name = "tiny-board"')
+        .replace('aliases = ["m4"]', "aliases = []")
+        .replace("flash_kb = 1024", "flash_kb = 16")
+    )
 
 
 def test_edgetpu_export_reports_the_operator_mapping(digits_run, tmp_path):
@@ -170,12 +176,15 @@ def test_target_profiles_validate_and_aliases_resolve(run_cli):
     assert result.code == 0 and "cortex-m4" in result.out and "256 KB" in result.out
 
 
-@pytest.mark.parametrize("edit, fragment", [
-    (lambda t: t + "\n[extra]\nx = 1\n", "unknown key 'extra'"),
-    (lambda t: t.replace("cores = 4", 'cores = "four"'), "hardware.cores"),
-    (lambda t: t.replace("threads = 4\n", ""), "missing key 'runtime.threads'"),
-    (lambda t: t.replace('preferred_format = "tflite"', 'preferred_format = "gguf"'), "runtime.preferred_format"),
-])
+@pytest.mark.parametrize(
+    "edit, fragment",
+    [
+        (lambda t: t + "\n[extra]\nx = 1\n", "unknown key 'extra'"),
+        (lambda t: t.replace("cores = 4", 'cores = "four"'), "hardware.cores"),
+        (lambda t: t.replace("threads = 4\n", ""), "missing key 'runtime.threads'"),
+        (lambda t: t.replace('preferred_format = "tflite"', 'preferred_format = "gguf"'), "runtime.preferred_format"),
+    ],
+)
 def test_bad_target_files_name_file_and_key(digits_run, tmp_path, run_cli, edit, fragment):
     from edgekit.resources import data_dir
 
@@ -185,14 +194,17 @@ def test_bad_target_files_name_file_and_key(digits_run, tmp_path, run_cli, edit,
     assert not (tmp_path / "o").exists()
 
 
-@pytest.mark.parametrize("args, fragment", [
-    (["--target", "pi9"], "unknown target 'pi9'"),
-    (["--target", "cortex-m7", "--format", "onnx"], "does not run onnx"),
-    (["--target", "coral", "--precision", "fp32"], "full-integer int8 models only"),
-    (["--format", "onnx", "--precision", "dynamic"], "no precision 'dynamic'"),
-    (["--format", "tflite", "--dynamic-batch"], "dynamic batch axis is not available for tflite"),
-    (["--target", "rpi4", "--calib", "5"], "too few"),
-])
+@pytest.mark.parametrize(
+    "args, fragment",
+    [
+        (["--target", "pi9"], "unknown target 'pi9'"),
+        (["--target", "cortex-m7", "--format", "onnx"], "does not run onnx"),
+        (["--target", "coral", "--precision", "fp32"], "full-integer int8 models only"),
+        (["--format", "onnx", "--precision", "dynamic"], "no precision 'dynamic'"),
+        (["--format", "tflite", "--dynamic-batch"], "dynamic batch axis is not available for tflite"),
+        (["--target", "rpi4", "--calib", "5"], "too few"),
+    ],
+)
 def test_export_bad_input(digits_run, tmp_path, run_cli, args, fragment):
     out = tmp_path / "out"
     assert_one_line_error(run_cli("export", digits_run, *args, "--out", out), fragment)
@@ -215,7 +227,8 @@ def test_corrupt_run_folder(digits_run, tmp_path, run_cli):
 
 def test_an_op_the_target_cannot_run_is_named(tmp_path, run_cli):
 
-    (tmp_path / "g.py").write_text(textwrap.dedent("""
+    (tmp_path / "g.py").write_text(
+        textwrap.dedent("""
         import torch.nn as nn
         class GeluNet(nn.Module):
             def __init__(self, num_classes):
@@ -223,7 +236,8 @@ def test_an_op_the_target_cannot_run_is_named(tmp_path, run_cli):
                 self.fc = nn.Linear(64, num_classes)
             def forward(self, x):
                 return self.fc(nn.functional.gelu(x.flatten(1)))
-    """))
+    """)
+    )
     run = train(f"{tmp_path}/g.py:GeluNet", out=tmp_path / "run", input_shape=(1, 8, 8), epochs=1)
     assert_one_line_error(run_cli("export", run, "--target", "cortex-m7", "--out", tmp_path / "o"), "op GELU", "TFLite Micro")
     assert not (tmp_path / "o").exists()

@@ -16,7 +16,9 @@ def _x86_board(tmp_path, isa: list[str]):
 
     text = (data_dir("targets") / "x86-64.toml").read_text().replace('isa = ["host"]', f"isa = {json.dumps(isa)}")
     path = tmp_path / f"x86-{'-'.join(isa)}.toml"
-    path.write_text(text.replace('name = "x86-64"', f'name = "x86-{"-".join(isa)}"').replace('aliases = ["x86", "host", "local"]', "aliases = []"))
+    path.write_text(
+        text.replace('name = "x86-64"', f'name = "x86-{"-".join(isa)}"').replace('aliases = ["x86", "host", "local"]', "aliases = []")
+    )
     return path
 
 
@@ -36,7 +38,8 @@ def test_x86_with_vnni_gets_per_channel_int8(digits_run, tmp_path):
 
 
 def test_a_model_that_learned_nothing_is_refused_not_called_equal(tmp_path, run_cli):
-    (tmp_path / "dead.py").write_text(textwrap.dedent("""
+    (tmp_path / "dead.py").write_text(
+        textwrap.dedent("""
         import torch, torch.nn as nn
         class Dead(nn.Module):
             def __init__(self, num_classes):
@@ -44,12 +47,16 @@ def test_a_model_that_learned_nothing_is_refused_not_called_equal(tmp_path, run_
                 self.fc = nn.Linear(64, num_classes)
             def forward(self, x):
                 return self.fc(x.flatten(1) * 0.0)   # output independent of the input
-    """))
+    """)
+    )
     run = train(f"{tmp_path}/dead.py:Dead", epochs=1, out=tmp_path / "run")
     metrics = json.loads((run / "metrics.json").read_text())
     assert any("hardly depend on its input" in w for w in metrics["warnings"])
-    assert_one_line_error(run_cli("export", run, "--format", "onnx", "--precision", "fp32", "--out", tmp_path / "o"),
-                          "hardly change across inputs", "parity check")
+    assert_one_line_error(
+        run_cli("export", run, "--format", "onnx", "--precision", "fp32", "--out", tmp_path / "o"),
+        "hardly change across inputs",
+        "parity check",
+    )
     assert not (tmp_path / "o").exists()
 
 
@@ -113,13 +120,24 @@ def test_folded_int8_weights_get_their_own_zero_point_type():
     rng = np.random.default_rng(0)
     w = rng.normal(size=(4, 3)).astype(np.float32)
     scale = (np.abs(w).max(1) / 127).astype(np.float32)
-    inits = [numpy_helper.from_array(w, "w"), numpy_helper.from_array(scale, "s"),
-             numpy_helper.from_array(np.zeros(4, np.int8), "zp_i8"), numpy_helper.from_array(np.zeros(4, np.uint8), "zp_u8")]
-    nodes = [helper.make_node("QuantizeLinear", ["w", "s", "zp_i8"], ["q"], axis=0),
-             helper.make_node("DequantizeLinear", ["q", "s", "zp_u8"], ["wd"], axis=0),
-             helper.make_node("MatMul", ["x", "wd"], ["y"])]
-    graph = helper.make_graph(nodes, "g", [helper.make_tensor_value_info("x", TensorProto.FLOAT, [2, 4])],
-                              [helper.make_tensor_value_info("y", TensorProto.FLOAT, [2, 3])], inits)
+    inits = [
+        numpy_helper.from_array(w, "w"),
+        numpy_helper.from_array(scale, "s"),
+        numpy_helper.from_array(np.zeros(4, np.int8), "zp_i8"),
+        numpy_helper.from_array(np.zeros(4, np.uint8), "zp_u8"),
+    ]
+    nodes = [
+        helper.make_node("QuantizeLinear", ["w", "s", "zp_i8"], ["q"], axis=0),
+        helper.make_node("DequantizeLinear", ["q", "s", "zp_u8"], ["wd"], axis=0),
+        helper.make_node("MatMul", ["x", "wd"], ["y"]),
+    ]
+    graph = helper.make_graph(
+        nodes,
+        "g",
+        [helper.make_tensor_value_info("x", TensorProto.FLOAT, [2, 4])],
+        [helper.make_tensor_value_info("y", TensorProto.FLOAT, [2, 3])],
+        inits,
+    )
     model = helper.make_model(graph, opset_imports=[helper.make_opsetid("", 17)])
     assert fold_weight_quantization(model) == 1
     onnx.checker.check_model(model, full_check=True)

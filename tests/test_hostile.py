@@ -81,81 +81,201 @@ PIPE = 'name = "p"\n[train]\nepochs = 1\n[export]\ntarget = "rpi4"\n'
 
 CASES = [
     # --- data that must be refused, not trained on
-    Case("npz label below 0", lambda t, c: ["train", "--dataset", _npz(t, x=np.random.rand(40, 1, 8, 8), y=np.arange(40) % 3 - 1)],
-         "labels must lie in 0..1"),
-    Case("npz label past its labels", lambda t, c: ["train", "--dataset", _npz(t, x=np.random.rand(40, 1, 8, 8), y=np.arange(40) % 4,
-                                                                              labels=np.array(["a", "b", "c"]))], "labels must lie in 0..2"),
-    Case("NaN in x", lambda t, c: ["train", "--dataset", _npz(t, x=np.where(np.arange(40 * 64).reshape(40, 1, 8, 8) == 7, np.nan, 1.0),
-                                                               y=np.arange(40) % 2)], "NaN or infinite"),
-    Case("inf in x", lambda t, c: ["train", "--dataset", _npz(t, x=np.full((40, 1, 8, 8), np.inf), y=np.arange(40) % 2)], "NaN or infinite"),
-    Case("a single class", lambda t, c: ["train", "--dataset", _npz(t, x=np.random.rand(40, 1, 8, 8), y=np.zeros(40, int))], "single class"),
-    Case("a pickled npz", lambda t, c: ["train", "--dataset", _npz(t, x=np.array([{"a": 1}] * 20, dtype=object), y=np.arange(20) % 2)],
-         "no pickled objects"),
+    Case(
+        "npz label below 0",
+        lambda t, c: ["train", "--dataset", _npz(t, x=np.random.rand(40, 1, 8, 8), y=np.arange(40) % 3 - 1)],
+        "labels must lie in 0..1",
+    ),
+    Case(
+        "npz label past its labels",
+        lambda t, c: ["train", "--dataset", _npz(t, x=np.random.rand(40, 1, 8, 8), y=np.arange(40) % 4, labels=np.array(["a", "b", "c"]))],
+        "labels must lie in 0..2",
+    ),
+    Case(
+        "NaN in x",
+        lambda t, c: [
+            "train",
+            "--dataset",
+            _npz(t, x=np.where(np.arange(40 * 64).reshape(40, 1, 8, 8) == 7, np.nan, 1.0), y=np.arange(40) % 2),
+        ],
+        "NaN or infinite",
+    ),
+    Case(
+        "inf in x", lambda t, c: ["train", "--dataset", _npz(t, x=np.full((40, 1, 8, 8), np.inf), y=np.arange(40) % 2)], "NaN or infinite"
+    ),
+    Case(
+        "a single class", lambda t, c: ["train", "--dataset", _npz(t, x=np.random.rand(40, 1, 8, 8), y=np.zeros(40, int))], "single class"
+    ),
+    Case(
+        "a pickled npz",
+        lambda t, c: ["train", "--dataset", _npz(t, x=np.array([{"a": 1}] * 20, dtype=object), y=np.arange(20) % 2)],
+        "no pickled objects",
+    ),
     Case("10^11 synthetic samples", lambda t, c: ["train", "--dataset", "synthetic:3,32,32:10:100000000000"], "GiB of memory"),
-    Case("decompression bomb", lambda t, c: ["train", "--dataset", f"imagefolder:{_bomb(t)}", "--input-shape", "3,8,8"], "decompression bomb"),
+    Case(
+        "decompression bomb", lambda t, c: ["train", "--dataset", f"imagefolder:{_bomb(t)}", "--input-shape", "3,8,8"], "decompression bomb"
+    ),
     Case("lr nan", lambda t, c: ["train", "--lr", "nan"], "finite positive learning rate"),
     Case("lr negative", lambda t, c: ["train", "--lr", "-1"], "finite positive learning rate"),
-    Case("forward raises only in training", lambda t, c: ["train", "--model", f"{_file(t, 'flaky.py', TRAINS_ONLY_IN_TRAIN_MODE)}:Flaky"],
-         "failed in training mode", absent=()),
+    Case(
+        "forward raises only in training",
+        lambda t, c: ["train", "--model", f"{_file(t, 'flaky.py', TRAINS_ONLY_IN_TRAIN_MODE)}:Flaky"],
+        "failed in training mode",
+        absent=(),
+    ),
     Case("train --out is a file", lambda t, c: ["train", "--out", _touch(t / "file")], "is a file"),
     Case("export --out is a file", lambda t, c: ["export", c["run"], "--out", _touch(t / "file")], "is a file"),
     Case("compress --out is a file", lambda t, c: ["compress", c["run"], "--prune", "0.5", "--out", _touch(t / "file")], "is a file"),
     Case("--target is a folder", lambda t, c: ["export", c["run"], "--target", str(t)], "is a folder"),
-    Case("--out not writable", lambda t, c: ["export", c["run"], "--format", "onnx", "--precision", "fp32", "--out", "/sys/edgekit-out"],
-         "not accessible", absent=()),
-    Case("compress --max-drop -1", lambda t, c: ["compress", c["run"], "--prune", "0.5", "--max-drop", "-1"], "--max-drop must be a number ≥ 0"),
+    Case(
+        "--out not writable",
+        lambda t, c: ["export", c["run"], "--format", "onnx", "--precision", "fp32", "--out", "/sys/edgekit-out"],
+        "not accessible",
+        absent=(),
+    ),
+    Case(
+        "compress --max-drop -1",
+        lambda t, c: ["compress", c["run"], "--prune", "0.5", "--max-drop", "-1"],
+        "--max-drop must be a number ≥ 0",
+    ),
     Case("export --calib 0", lambda t, c: ["export", c["run"], "--target", "rpi4", "--calib", "0"], "--calib must be ≥ 1"),
     Case("export --min-agreement 2", lambda t, c: ["export", c["run"], "--min-agreement", "2"], "--min-agreement must lie between 0 and 1"),
     Case("bench --threads 0", lambda t, c: ["bench", c["artifact"], "--threads", "0"], "threads ≥ 1", absent=("r.html",)),
     Case("bench --min-queries 0", lambda t, c: ["bench", c["artifact"], "--min-queries", "0"], "min-queries ≥ 1", absent=("r.html",)),
     # --- files edgekit reads, validated before any work starts
-    Case("model.json: kwargs hold an object", lambda t, c: ["export", _copy_run(t, c, lambda d: d.update(kwargs={"width": {"a": 1}}))],
-         "kwargs"),
+    Case(
+        "model.json: kwargs hold an object",
+        lambda t, c: ["export", _copy_run(t, c, lambda d: d.update(kwargs={"width": {"a": 1}}))],
+        "kwargs",
+    ),
     Case("model.json: wrong type", lambda t, c: ["export", _copy_run(t, c, lambda d: d.update(input_shape="1,8,8"))], "input_shape"),
-    Case("model.json: older format", lambda t, c: ["export", _copy_run(t, c, lambda d: d.update(format="edgekit.model/1"))],
-         "this edgekit reads edgekit.model/2"),
-    Case("model.json: unknown zoo arch", lambda t, c: ["export", _copy_run(t, c, lambda d: d.update(arch="os.path:join"))], "unknown architecture"),
-    Case("model.json: resized layer it lacks", lambda t, c: ["export", _copy_run(t, c, lambda d: d.update(resized_layers={"nope": [1, 1]}))],
-         "resizes layer 'nope'"),
+    Case(
+        "model.json: older format",
+        lambda t, c: ["export", _copy_run(t, c, lambda d: d.update(format="edgekit.model/1"))],
+        "this edgekit reads edgekit.model/2",
+    ),
+    Case(
+        "model.json: unknown zoo arch",
+        lambda t, c: ["export", _copy_run(t, c, lambda d: d.update(arch="os.path:join"))],
+        "unknown architecture",
+    ),
+    Case(
+        "model.json: resized layer it lacks",
+        lambda t, c: ["export", _copy_run(t, c, lambda d: d.update(resized_layers={"nope": [1, 1]}))],
+        "resizes layer 'nope'",
+    ),
     Case("metrics.json: not JSON", lambda t, c: ["export", _break(t, c, "metrics.json", b"{not json")], "is not valid JSON"),
-    Case("manifest.json: wrong type", lambda t, c: ["export", _copy_run(t, c, lambda d: d.update(lineage="x"), "manifest.json")], "lineage"),
+    Case(
+        "manifest.json: wrong type", lambda t, c: ["export", _copy_run(t, c, lambda d: d.update(lineage="x"), "manifest.json")], "lineage"
+    ),
     Case("weights corrupt", lambda t, c: ["export", _break(t, c, "model.safetensors", b"junk")], "is corrupt"),
-    Case("deploy.json without sha256", lambda t, c: ["bench", _copy_artifact(t, c, lambda d: d["artifact"].pop("sha256"))],
-         "missing key 'artifact.sha256'", absent=("r.html",)),
-    Case("deploy.json without target", lambda t, c: ["bench", _copy_artifact(t, c, lambda d: d.pop("target"))], "missing key 'target'",
-         absent=("r.html",)),
-    Case("deploy.json: a budget of the wrong type", lambda t, c: ["bench", _copy_artifact(
-        t, c, lambda d: d["target"]["budgets"].update(latency_p90_ms="fast"))], "budgets.latency_p90_ms", absent=("r.html",)),
-    Case("bench --target: budget of the wrong type", lambda t, c: ["bench", c["artifact"], "--target",
-                                                                    _target(t, lambda s: s.replace("latency_p90_ms = 50.0", 'latency_p90_ms = "50"'))],
-         "budgets.latency_p90_ms", absent=("r.html",)),
-    Case("target: unknown runtime", lambda t, c: ["export", c["run"], "--target", _target(t, lambda s: s.replace('"litert",', '"tensorflow",'))],
-         "unknown runtime 'tensorflow'"),
-    Case("recipe: wrong type", lambda t, c: ["train", "--model", _file(t, "r.toml", 'name = "r"\narch = "digits_cnn"\ninput_shape = [1, 8, 8]\n[train]\nepochs = "3"\n')],
-         "train.epochs"),
-    Case("pipeline: epochs = \"three\"", lambda t, c: ["pipeline", _pipeline(t, PIPE.replace("epochs = 1", 'epochs = "three"')), "--out", t / "out"],
-         "train.epochs"),
-    Case("pipeline: compress = \"prune\"", lambda t, c: ["pipeline", _pipeline(t, 'compress = "prune"\n' + PIPE), "--out", t / "out"],
-         "key 'compress'"),
-    Case("pipeline: bench threads a string", lambda t, c: ["pipeline", _pipeline(t, PIPE + '[bench]\nthreads = "4"\n'), "--out", t / "out"],
-         "bench.threads"),
-    Case("pipeline: stage name escapes", lambda t, c: ["pipeline", _pipeline(t, PIPE + '[[compress]]\nname = "../../../tmp/x"\nkind = "prune"\nratio = 0.5\n'),
-                                                        "--out", t / "out"], "plain name"),
-    Case("pipeline: stage name hidden", lambda t, c: ["pipeline", _pipeline(t, PIPE + '[[compress]]\nname = ".x"\nkind = "prune"\nratio = 0.5\n'),
-                                                       "--out", t / "out"], "plain name"),
+    Case(
+        "deploy.json without sha256",
+        lambda t, c: ["bench", _copy_artifact(t, c, lambda d: d["artifact"].pop("sha256"))],
+        "missing key 'artifact.sha256'",
+        absent=("r.html",),
+    ),
+    Case(
+        "deploy.json without target",
+        lambda t, c: ["bench", _copy_artifact(t, c, lambda d: d.pop("target"))],
+        "missing key 'target'",
+        absent=("r.html",),
+    ),
+    Case(
+        "deploy.json: a budget of the wrong type",
+        lambda t, c: ["bench", _copy_artifact(t, c, lambda d: d["target"]["budgets"].update(latency_p90_ms="fast"))],
+        "budgets.latency_p90_ms",
+        absent=("r.html",),
+    ),
+    Case(
+        "bench --target: budget of the wrong type",
+        lambda t, c: [
+            "bench",
+            c["artifact"],
+            "--target",
+            _target(t, lambda s: s.replace("latency_p90_ms = 50.0", 'latency_p90_ms = "50"')),
+        ],
+        "budgets.latency_p90_ms",
+        absent=("r.html",),
+    ),
+    Case(
+        "target: unknown runtime",
+        lambda t, c: ["export", c["run"], "--target", _target(t, lambda s: s.replace('"litert",', '"tensorflow",'))],
+        "unknown runtime 'tensorflow'",
+    ),
+    Case(
+        "recipe: wrong type",
+        lambda t, c: [
+            "train",
+            "--model",
+            _file(t, "r.toml", 'name = "r"\narch = "digits_cnn"\ninput_shape = [1, 8, 8]\n[train]\nepochs = "3"\n'),
+        ],
+        "train.epochs",
+    ),
+    Case(
+        'pipeline: epochs = "three"',
+        lambda t, c: ["pipeline", _pipeline(t, PIPE.replace("epochs = 1", 'epochs = "three"')), "--out", t / "out"],
+        "train.epochs",
+    ),
+    Case(
+        'pipeline: compress = "prune"',
+        lambda t, c: ["pipeline", _pipeline(t, 'compress = "prune"\n' + PIPE), "--out", t / "out"],
+        "key 'compress'",
+    ),
+    Case(
+        "pipeline: bench threads a string",
+        lambda t, c: ["pipeline", _pipeline(t, PIPE + '[bench]\nthreads = "4"\n'), "--out", t / "out"],
+        "bench.threads",
+    ),
+    Case(
+        "pipeline: stage name escapes",
+        lambda t, c: [
+            "pipeline",
+            _pipeline(t, PIPE + '[[compress]]\nname = "../../../tmp/x"\nkind = "prune"\nratio = 0.5\n'),
+            "--out",
+            t / "out",
+        ],
+        "plain name",
+    ),
+    Case(
+        "pipeline: stage name hidden",
+        lambda t, c: ["pipeline", _pipeline(t, PIPE + '[[compress]]\nname = ".x"\nkind = "prune"\nratio = 0.5\n'), "--out", t / "out"],
+        "plain name",
+    ),
     # --- devices
-    Case("ssh: option as user", lambda t, c: ["bench", c["artifact"], "--device", "ssh://-oProxyCommand=touch pwned@x"], "bad user",
-         absent=("pwned", "r.html")),
-    Case("ssh: option as host", lambda t, c: ["bench", c["artifact"], "--device", "ssh://-oProxyCommand=x"], "bad host", absent=("r.html",)),
+    Case(
+        "ssh: option as user",
+        lambda t, c: ["bench", c["artifact"], "--device", "ssh://-oProxyCommand=touch pwned@x"],
+        "bad user",
+        absent=("pwned", "r.html"),
+    ),
+    Case(
+        "ssh: option as host", lambda t, c: ["bench", c["artifact"], "--device", "ssh://-oProxyCommand=x"], "bad host", absent=("r.html",)
+    ),
     Case("ssh: space in host", lambda t, c: ["bench", c["artifact"], "--device", "ssh://a%20b"], "bad host", absent=("r.html",)),
     Case("unknown device", lambda t, c: ["bench", c["artifact"], "--device", "ftp://board"], "unknown device", absent=("r.html",)),
     Case("unbuilt emulated board", lambda t, c: ["bench", c["artifact"], "--device", "emu:rpi9"], "unknown board", absent=("r.html",)),
-    Case("deploy.json names ../../etc/passwd", lambda t, c: ["bench", _copy_artifact(t, c, lambda d: d["artifact"].update(
-        files=["../../etc/passwd"], sha256={"../../etc/passwd": "0"}))], "plain name", absent=("r.html",)),
-    Case("deploy.json names an absolute path", lambda t, c: ["bench", _copy_artifact(t, c, lambda d: d["artifact"].update(
-        files=["/etc/passwd"], sha256={"/etc/passwd": "0"}))], "plain name", absent=("r.html",)),
-    Case("deploy.json eval file escapes", lambda t, c: ["bench", _copy_artifact(t, c, lambda d: d["eval"].update(file="../x.npz"))],
-         "plain name", absent=("r.html",)),
+    Case(
+        "deploy.json names ../../etc/passwd",
+        lambda t, c: [
+            "bench",
+            _copy_artifact(t, c, lambda d: d["artifact"].update(files=["../../etc/passwd"], sha256={"../../etc/passwd": "0"})),
+        ],
+        "plain name",
+        absent=("r.html",),
+    ),
+    Case(
+        "deploy.json names an absolute path",
+        lambda t, c: ["bench", _copy_artifact(t, c, lambda d: d["artifact"].update(files=["/etc/passwd"], sha256={"/etc/passwd": "0"}))],
+        "plain name",
+        absent=("r.html",),
+    ),
+    Case(
+        "deploy.json eval file escapes",
+        lambda t, c: ["bench", _copy_artifact(t, c, lambda d: d["eval"].update(file="../x.npz"))],
+        "plain name",
+        absent=("r.html",),
+    ),
     Case("predict: missing input file", lambda t, c: ["predict", c["artifact"], t / "nope.npy"], "input file not found", absent=()),
 ]
 
@@ -232,12 +352,19 @@ def test_a_run_folder_naming_os_system_runs_nothing(ctx, tmp_path, run_cli):
     marker = tmp_path / "pwned"
 
     def evil(d):
-        d.update(source="user", arch="os:system", kwargs={"command": f"touch {marker}"},
-                 code={"file": "os.ref", "sha256": "0" * 64, "origin": "/usr/lib/python3/os.py", "entry": "system", "module": "os"})
+        d.update(
+            source="user",
+            arch="os:system",
+            kwargs={"command": f"touch {marker}"},
+            code={"file": "os.ref", "sha256": "0" * 64, "origin": "/usr/lib/python3/os.py", "entry": "system", "module": "os"},
+        )
 
     run = _copy_run(tmp_path, ctx, evil)
-    for command in (["export", run, "--out", tmp_path / "o"], ["compress", run, "--prune", "0.5", "--out", tmp_path / "c"],
-                    ["export", run, "--out", tmp_path / "o2", "--trust-code"]):
+    for command in (
+        ["export", run, "--out", tmp_path / "o"],
+        ["compress", run, "--prune", "0.5", "--out", tmp_path / "c"],
+        ["export", run, "--out", tmp_path / "o2", "--trust-code"],
+    ):
         result = run_cli(*command)
         assert result.code == 2 and "Traceback" not in result.err, result.err
     assert not marker.exists()
@@ -253,8 +380,14 @@ def test_a_run_folders_own_code_needs_trust_code_and_then_runs(ctx, tmp_path, ru
     (run / "code").mkdir()
     (run / "code" / "net.py").write_text(EVIL.format(marker=str(marker)))
     spec = json.loads((run / "model.json").read_text())
-    spec.update(source="user", arch="/elsewhere/net.py:Net", kwargs={}, name="Net", resized_layers={},
-                code={"file": "net.py", "sha256": sha256(run / "code" / "net.py"), "origin": "/elsewhere/net.py", "entry": "Net"})
+    spec.update(
+        source="user",
+        arch="/elsewhere/net.py:Net",
+        kwargs={},
+        name="Net",
+        resized_layers={},
+        code={"file": "net.py", "sha256": sha256(run / "code" / "net.py"), "origin": "/elsewhere/net.py", "entry": "Net"},
+    )
     (run / "model.json").write_text(json.dumps(spec))
     refused = run_cli("export", run, "--out", tmp_path / "o")
     assert_one_line_error(refused, "would import and run code", "--trust-code")
@@ -271,7 +404,12 @@ def test_a_file_path_in_model_json_is_never_imported(ctx, tmp_path, run_cli):
     def point(d):
         from edgekit.device.integrity import sha256
 
-        d.update(source="user", arch=f"{evil}:Net", kwargs={}, code={"file": "evil.py", "sha256": sha256(evil), "origin": str(evil), "entry": "Net"})
+        d.update(
+            source="user",
+            arch=f"{evil}:Net",
+            kwargs={},
+            code={"file": "evil.py", "sha256": sha256(evil), "origin": str(evil), "entry": "Net"},
+        )
 
     run = _copy_run(tmp_path, ctx, point)
     assert_one_line_error(run_cli("export", run, "--out", tmp_path / "o"), "would import and run code")
@@ -342,8 +480,13 @@ def _namespace_fs(tmp_path: Path, options: str, command: list[str]) -> subproces
     if probe.returncode != 0:
         unavailable("needs `unshare --user --mount` (util-linux, with unprivileged user namespaces enabled)")
     script = f"mount -t tmpfs -o {options} none {mnt} && exec {sys.executable} -m edgekit " + " ".join(map(str, command))
-    return subprocess.run(["unshare", "--user", "--map-root-user", "--mount", "sh", "-c", script], capture_output=True, text=True,
-                          timeout=600, env={**os.environ, "PYTHONPATH": str(REPO)})
+    return subprocess.run(
+        ["unshare", "--user", "--map-root-user", "--mount", "sh", "-c", script],
+        capture_output=True,
+        text=True,
+        timeout=600,
+        env={**os.environ, "PYTHONPATH": str(REPO)},
+    )
 
 
 def test_read_only_output_is_one_line(ctx, tmp_path):
@@ -353,6 +496,8 @@ def test_read_only_output_is_one_line(ctx, tmp_path):
 
 
 def test_a_full_disk_says_the_disk_is_full_not_replace_a_layer(ctx, tmp_path):
-    proc = _namespace_fs(tmp_path, "size=24k", ["export", ctx["run"], "--format", "onnx", "--precision", "fp32", "--out", tmp_path / "mnt" / "o"])
+    proc = _namespace_fs(
+        tmp_path, "size=24k", ["export", ctx["run"], "--format", "onnx", "--precision", "fp32", "--out", tmp_path / "mnt" / "o"]
+    )
     assert proc.returncode == 2 and "disk is full" in proc.stderr and "replace" not in proc.stderr, proc.stderr
     assert len(proc.stderr.strip().splitlines()) == 1

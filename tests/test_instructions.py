@@ -21,8 +21,13 @@ from conftest import unavailable
 from edgekit.emulate.instructions import GUEST_MARKER_CODE, build_plugin, counting_argv, counting_env, read_counts, read_marks, run_counted
 from edgekit.errors import EdgekitError
 
-TOOLS = [("qemu-aarch64", "qemu-user"), ("qemu-aarch64-static", "qemu-user-static"), ("gcc", "gcc"), ("setarch", "util-linux"),
-         ("apt-get", "apt")]
+TOOLS = [
+    ("qemu-aarch64", "qemu-user"),
+    ("qemu-aarch64-static", "qemu-user-static"),
+    ("gcc", "gcc"),
+    ("setarch", "util-linux"),
+    ("apt-get", "apt"),
+]
 
 # Guest side: a fixed Python loop between two markers, and two markers back to back (the markers' own cost).
 LOOP_SCRIPT = GUEST_MARKER_CODE + textwrap.dedent("""
@@ -192,8 +197,22 @@ def test_bench_counts_arm_work_deterministically_and_int8_does_less_on_the_a76(b
     int8, _ = export(digits_run, target="rpi5", out=tmp_path / "int8")
     counts = []
     for i in range(2):
-        result = run_cli("bench", fp32, int8, "--device", "emu:rpi5", "--count-instructions", "--min-queries", "5",
-                         "--min-seconds", "0", "--warmup", "2", "--report", tmp_path / f"r{i}.html")
+        result = run_cli(
+            "bench",
+            fp32,
+            int8,
+            "--device",
+            "emu:rpi5",
+            "--count-instructions",
+            "--min-queries",
+            "5",
+            "--min-seconds",
+            "0",
+            "--warmup",
+            "2",
+            "--report",
+            tmp_path / f"r{i}.html",
+        )
         assert result.code == 0, result.err
         rep = json.loads((tmp_path / f"r{i}.json").read_text())
         counts.append([e["result"]["instructions"]["per_inference"] for e in rep["entries"]])

@@ -59,8 +59,16 @@ class Shuffle(nn.Module):
     def __init__(self, c):
         super().__init__()
         b = c // 2
-        self.branch = nn.Sequential(nn.Conv2d(b, b, 1), nn.BatchNorm2d(b), nn.ReLU(), nn.Conv2d(b, b, 3, 1, 1, groups=b),
-                                    nn.BatchNorm2d(b), nn.Conv2d(b, b, 1), nn.BatchNorm2d(b), nn.ReLU())
+        self.branch = nn.Sequential(
+            nn.Conv2d(b, b, 1),
+            nn.BatchNorm2d(b),
+            nn.ReLU(),
+            nn.Conv2d(b, b, 3, 1, 1, groups=b),
+            nn.BatchNorm2d(b),
+            nn.Conv2d(b, b, 1),
+            nn.BatchNorm2d(b),
+            nn.ReLU(),
+        )
 
     def forward(self, x):
         a, b = x.chunk(2, dim=1)
@@ -72,8 +80,18 @@ class Shuffle(nn.Module):
 def test_a_layer_the_pruner_cannot_follow_is_excluded_by_name_not_a_crash():
     from edgekit.compression.prune import structured_prune
 
-    net = nn.Sequential(nn.Conv2d(3, 24, 3, 2, 1), nn.BatchNorm2d(24), nn.ReLU(), Shuffle(24), Shuffle(24),
-                        nn.Conv2d(24, 32, 1), nn.ReLU(), nn.AdaptiveAvgPool2d(1), nn.Flatten(), nn.Linear(32, 10)).eval()
+    net = nn.Sequential(
+        nn.Conv2d(3, 24, 3, 2, 1),
+        nn.BatchNorm2d(24),
+        nn.ReLU(),
+        Shuffle(24),
+        Shuffle(24),
+        nn.Conv2d(24, 32, 1),
+        nn.ReLU(),
+        nn.AdaptiveAvgPool2d(1),
+        nn.Flatten(),
+        nn.Linear(32, 10),
+    ).eval()
     pruned, excluded = structured_prune(net, (3, 32, 32), 0.5)
     assert excluded and all(name.startswith("4.branch") or name.startswith("3.branch") for name in excluded), excluded
     assert pruned(torch.zeros(1, 3, 32, 32)).shape == (1, 10)

@@ -59,11 +59,14 @@ def test_the_embedded_default_pipeline_is_digits_to_rpi4():
     assert [c["kind"] for c in p.file.compress] == ["prune", "qat"] and p.file.compress[0]["ratio"] == 0.5
 
 
-@pytest.mark.parametrize("text, fragment", [
-    (QUICK.replace("epochs = 8", "epochs = 8\nspeed = 1"), "unknown key 'train.speed'"),
-    (QUICK.replace('kind = "prune"', 'kind = "squash"'), "unknown kind 'squash'"),
-    (QUICK.replace('name = "pruned"\n', ""), "needs name"),
-])
+@pytest.mark.parametrize(
+    "text, fragment",
+    [
+        (QUICK.replace("epochs = 8", "epochs = 8\nspeed = 1"), "unknown key 'train.speed'"),
+        (QUICK.replace('kind = "prune"', 'kind = "squash"'), "unknown kind 'squash'"),
+        (QUICK.replace('name = "pruned"\n', ""), "needs name"),
+    ],
+)
 def test_pipeline_file_errors(tmp_path, run_cli, text, fragment):
     (tmp_path / "bad.toml").write_text(text)
     assert_one_line_error(run_cli("pipeline", tmp_path / "bad.toml", "--out", tmp_path / "p"), fragment)

@@ -47,8 +47,15 @@ def anomaly_run(tmp_path_factory):
     return train("fc-autoencoder", f"machines:{root / 'm'}", out=root / "ad", epochs=12)
 
 
-TARGET_FOR = {"onnx": "x86-64", "tflite": "x86-64", "micro": "cortex-m7", "edgetpu": "coral", "ncnn": "rpi5", "executorch": "rpi5",
-              "tensorrt": "jetson"}
+TARGET_FOR = {
+    "onnx": "x86-64",
+    "tflite": "x86-64",
+    "micro": "cortex-m7",
+    "edgetpu": "coral",
+    "ncnn": "rpi5",
+    "executorch": "rpi5",
+    "tensorrt": "jetson",
+}
 NO_RUNTIME_HERE = {"tensorrt"}  # needs an NVIDIA GPU: its row must fail cleanly, naming the package
 
 
@@ -60,7 +67,9 @@ def test_every_format_precision_and_task_exports_and_benches_from_raw_input(digi
         for name in FORMATS:
             f = get_format(name)
             for precision in {p for p in f.precisions if p in ("fp32", "int8")}:
-                out, deploy = export(run, target=TARGET_FOR[name], fmt=name, precision=precision, out=tmp_path / f"{task}-{name}-{precision}")
+                out, deploy = export(
+                    run, target=TARGET_FOR[name], fmt=name, precision=precision, out=tmp_path / f"{task}-{name}-{precision}"
+                )
                 assert deploy["task"] == task and deploy["artifact"]["format"] == name and deploy["eval"]["raw"]
                 folders.append(out)
     result = run_cli("bench", *folders, "--min-queries", "20", "--min-seconds", "0", "--warmup", "2", "--report", tmp_path / "r.html")
@@ -78,17 +87,21 @@ def test_every_format_precision_and_task_exports_and_benches_from_raw_input(digi
 
 
 def test_importing_the_cli_imports_neither_torch_nor_sklearn():
-    code = ("import sys, edgekit, edgekit.cli.main; "
-            "print(sorted(m for m in ('torch', 'sklearn', 'nncf', 'litert_torch', 'onnx') if m in sys.modules))")
+    code = (
+        "import sys, edgekit, edgekit.cli.main; "
+        "print(sorted(m for m in ('torch', 'sklearn', 'nncf', 'litert_torch', 'onnx') if m in sys.modules))"
+    )
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=60)
     assert out.returncode == 0 and out.stdout.strip() == "[]", out.stdout + out.stderr
 
 
 @pytest.mark.parametrize("command", [["--help"], ["targets"], ["models"], ["datasets"]])
 def test_listing_commands_import_no_torch(command):
-    code = ("import sys; from edgekit.cli.main import cli; "
-            f"cli.main({command!r}, standalone_mode=False); "
-            "import sys; print('TORCH' if 'torch' in sys.modules else 'NO-TORCH', file=sys.stderr)")
+    code = (
+        "import sys; from edgekit.cli.main import cli; "
+        f"cli.main({command!r}, standalone_mode=False); "
+        "import sys; print('TORCH' if 'torch' in sys.modules else 'NO-TORCH', file=sys.stderr)"
+    )
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=60)
     assert out.returncode == 0 and "NO-TORCH" in out.stderr, out.stderr
 

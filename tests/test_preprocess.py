@@ -95,19 +95,17 @@ OUT_SIZES = [(96, 96), (224, 224), (32, 48), (300, 17), (1, 1)]
 
 
 def _resize_step(size, method):
-    return {"version": 1, "input": {"kind": "image", "channels": "RGB"},
-            "steps": [{"op": "resize", "size": list(size), "method": method}]}
+    return {"version": 1, "input": {"kind": "image", "channels": "RGB"}, "steps": [{"op": "resize", "size": list(size), "method": method}]}
 
 
-@pytest.mark.parametrize("method,flag", [("bilinear", Image.Resampling.BILINEAR),
-                                         ("nearest", Image.Resampling.NEAREST)])
+@pytest.mark.parametrize("method,flag", [("bilinear", Image.Resampling.BILINEAR), ("nearest", Image.Resampling.NEAREST)])
 def test_resize_matches_pillow(method, flag):
     worst, cases = 0, 0
     for h, w in IN_SIZES:
         for make in (lambda hh, ww, c: RNG.integers(0, 256, (hh, ww, c), dtype=np.uint8), _smooth):
             for channels in (3, 1):
                 img = make(h, w, channels)
-                raw = img if channels == 3 else img[:, :, 0]          # grayscale given as HW, Pillow mode "L"
+                raw = img if channels == 3 else img[:, :, 0]  # grayscale given as HW, Pillow mode "L"
                 for oh, ow in OUT_SIZES + [(h * 2 + 1, w), (h, max(w // 3, 1))]:
                     ref = np.asarray(Image.fromarray(raw).resize((ow, oh), flag)).reshape(oh, ow, channels)
                     got = P.run(_resize_step((oh, ow), method), raw)[0]
@@ -133,8 +131,11 @@ def test_resize_rgba_is_channelwise_like_pillow_rgb():
 def test_resize_float_image_matches_pillow_mode_f():
     img = RNG.random((45, 70)).astype(np.float32) * 10
     ref = np.asarray(Image.fromarray(img, "F").resize((31, 90), Image.Resampling.BILINEAR))
-    pipe = {"version": 1, "input": {"kind": "image", "channels": "L"},
-            "steps": [{"op": "scale", "factor": 1.0}, {"op": "resize", "size": [90, 31]}]}
+    pipe = {
+        "version": 1,
+        "input": {"kind": "image", "channels": "L"},
+        "steps": [{"op": "scale", "factor": 1.0}, {"op": "resize", "size": [90, 31]}],
+    }
     got = P.run(pipe, img)[0, :, :, 0]
     _report("resize float32 vs Pillow mode F", np.abs(got - ref).max(), 1e-4)
     assert np.abs(got - ref).max() <= 1e-4
@@ -144,13 +145,22 @@ def test_to_channels_matches_pillow_convert():
     rgb = RNG.integers(0, 256, (33, 47, 3), dtype=np.uint8)
     rgba = RNG.integers(0, 256, (33, 47, 4), dtype=np.uint8)
     gray = RNG.integers(0, 256, (33, 47), dtype=np.uint8)
-    cases = [(rgb, "RGB", 1, "L"), (rgba, "RGBA", 1, "L"), (rgba, "RGBA", 3, "RGB"), (gray, "L", 3, "RGB"),
-             (rgb, "RGB", 3, "RGB"), (gray, "L", 1, "L")]
+    cases = [
+        (rgb, "RGB", 1, "L"),
+        (rgba, "RGBA", 1, "L"),
+        (rgba, "RGBA", 3, "RGB"),
+        (gray, "L", 3, "RGB"),
+        (rgb, "RGB", 3, "RGB"),
+        (gray, "L", 1, "L"),
+    ]
     worst = 0
     for raw, mode, n, pil_mode in cases:
         ref = np.asarray(Image.fromarray(raw, mode).convert(pil_mode)).reshape(33, 47, n)
-        pipe = {"version": 1, "input": {"kind": "image", "channels": "RGB" if n == 3 else "L"},
-                "steps": [{"op": "to_channels", "channels": n}]}
+        pipe = {
+            "version": 1,
+            "input": {"kind": "image", "channels": "RGB" if n == 3 else "L"},
+            "steps": [{"op": "to_channels", "channels": n}],
+        }
         worst = max(worst, np.abs(P.run(pipe, raw)[0] - ref).max())
     _report("to_channels vs Pillow convert (L, RGB, RGBA)", worst, 1)
     assert worst <= 1
@@ -161,7 +171,7 @@ def test_image_preset_matches_pillow_and_numpy(channels):
     raw = _smooth(300, 401, 3)
     mean, std = ([0.485, 0.456, 0.406], [0.229, 0.224, 0.225]) if channels == "RGB" else ([0.5], [0.25])
     pipe = P.image_pipeline([96, 128], channels, mean, std)
-    pipe = json.loads(json.dumps(pipe))                      # the pipeline is plain JSON
+    pipe = json.loads(json.dumps(pipe))  # the pipeline is plain JSON
     got = P.run(pipe, raw)
     im = Image.fromarray(raw).resize((128, 96), Image.Resampling.BILINEAR).convert(channels)
     ref = np.asarray(im, dtype=np.float32).reshape(96, 128, -1) / 255.0
@@ -213,10 +223,22 @@ def _kws_reference(x_float, sr=16000):
     """
     librosa = _librosa()
     fixed = np.zeros(sr, dtype=np.float32)
-    fixed[:min(sr, x_float.size)] = x_float[:sr]
-    mel = librosa.feature.melspectrogram(y=np.pad(fixed, 16), sr=sr, n_fft=512, hop_length=320, win_length=480,
-                                         window="hann", center=False, power=2.0, n_mels=40, fmin=20.0,
-                                         fmax=4000.0, htk=True, norm=None)
+    fixed[: min(sr, x_float.size)] = x_float[:sr]
+    mel = librosa.feature.melspectrogram(
+        y=np.pad(fixed, 16),
+        sr=sr,
+        n_fft=512,
+        hop_length=320,
+        win_length=480,
+        window="hann",
+        center=False,
+        power=2.0,
+        n_mels=40,
+        fmin=20.0,
+        fmax=4000.0,
+        htk=True,
+        norm=None,
+    )
     logmel = np.log(mel + 1e-6)
     mfcc = librosa.feature.mfcc(S=logmel.astype(np.float64), n_mfcc=10, dct_type=2, norm="ortho")
     return logmel.T, mfcc.T
@@ -244,7 +266,7 @@ def _compare_kws(name, raw, reference_float, **kw):
 def test_kws_preset_matches_librosa_on_chirps():
     x = _chirp_noise(16000, 1.0, seed=1)
     _compare_kws("chirps+noise 1 s", x, x.astype(np.float32) / 32768)
-    short = x[:11000]                                          # fix_length pads the rest with zeros
+    short = x[:11000]  # fix_length pads the rest with zeros
     _compare_kws("chirps+noise 0.69 s (zero-padded)", short, short.astype(np.float32) / 32768)
 
 
@@ -263,22 +285,22 @@ def _dcase_reference(y, sr=16000, n_mels=128, frames=5, n_fft=1024, hop_length=5
     to "constant"), so that is passed explicitly here.
     """
     librosa = _librosa()
-    mel = librosa.feature.melspectrogram(y=y, sr=sr, n_fft=n_fft, hop_length=hop_length, n_mels=n_mels,
-                                         power=power, center=True, pad_mode="reflect")
+    mel = librosa.feature.melspectrogram(
+        y=y, sr=sr, n_fft=n_fft, hop_length=hop_length, n_mels=n_mels, power=power, center=True, pad_mode="reflect"
+    )
     log_mel = 20.0 / power * np.log10(mel + sys.float_info.epsilon)
     size = log_mel.shape[1] - frames + 1
     if size < 1:
         return np.empty((0, n_mels * frames))
     vectors = np.zeros((size, n_mels * frames))
     for t in range(frames):
-        vectors[:, n_mels * t: n_mels * (t + 1)] = log_mel[:, t: t + size].T
+        vectors[:, n_mels * t : n_mels * (t + 1)] = log_mel[:, t : t + size].T
     return vectors
 
 
 def test_anomaly_preset_matches_dcase_baseline(spoken_word_or_none):
     signal = _scipy_signal()
-    clips = [("chirps+noise 2 s", _chirp_noise(16000, 2.0, seed=2)),
-             ("chirps+noise 0.3 s", _chirp_noise(16000, 0.3, seed=3))]
+    clips = [("chirps+noise 2 s", _chirp_noise(16000, 2.0, seed=2)), ("chirps+noise 0.3 s", _chirp_noise(16000, 0.3, seed=3))]
     if spoken_word_or_none is not None:
         pcm, rate = P.decode_wav(spoken_word_or_none)
         word = signal.resample_poly(pcm.astype(np.float64), 320, 441)
@@ -296,15 +318,20 @@ def test_anomaly_preset_matches_dcase_baseline(spoken_word_or_none):
 def test_anomaly_uncentred_logmel_matches_librosa():
     librosa = _librosa()
     x = _chirp_noise(16000, 1.5, seed=4).astype(np.float32) / 32768
-    pipe = {"version": 1, "input": {"kind": "audio", "sample_rate": 16000},
-            "steps": [{"op": "frames", "length": 1024, "stride": 512, "window": "hamming", "n_fft": 1024},
-                      {"op": "power_spectrum"},
-                      {"op": "mel", "bins": 64, "f_min": 50.0, "f_max": 7000.0, "sample_rate": 16000,
-                       "scale": "slaney", "norm": "slaney"},
-                      {"op": "log", "offset": 1e-10}]}
+    pipe = {
+        "version": 1,
+        "input": {"kind": "audio", "sample_rate": 16000},
+        "steps": [
+            {"op": "frames", "length": 1024, "stride": 512, "window": "hamming", "n_fft": 1024},
+            {"op": "power_spectrum"},
+            {"op": "mel", "bins": 64, "f_min": 50.0, "f_max": 7000.0, "sample_rate": 16000, "scale": "slaney", "norm": "slaney"},
+            {"op": "log", "offset": 1e-10},
+        ],
+    }
     got = P.run(pipe, x)[0]
-    mel = librosa.feature.melspectrogram(y=x, sr=16000, n_fft=1024, hop_length=512, window="hamming",
-                                         center=False, power=2.0, n_mels=64, fmin=50.0, fmax=7000.0)
+    mel = librosa.feature.melspectrogram(
+        y=x, sr=16000, n_fft=1024, hop_length=512, window="hamming", center=False, power=2.0, n_mels=64, fmin=50.0, fmax=7000.0
+    )
     d = np.abs(got - np.log(mel + 1e-10).T).max()
     _report("uncentred hamming slaney log-mel vs librosa", d, 1e-4)
     assert d <= 1e-4
@@ -314,9 +341,8 @@ def test_resample_matches_scipy_resample_poly():
     signal = _scipy_signal()
     worst = 0.0
     for rate_in, rate_out in [(22050, 16000), (44100, 16000), (48000, 16000), (8000, 16000), (16000, 11025)]:
-        x = (_chirp_noise(rate_in, 0.5, seed=rate_in).astype(np.float32) / 32768)
-        pipe = {"version": 1, "input": {"kind": "audio", "sample_rate": rate_in},
-                "steps": [{"op": "resample", "rate": rate_out}]}
+        x = _chirp_noise(rate_in, 0.5, seed=rate_in).astype(np.float32) / 32768
+        pipe = {"version": 1, "input": {"kind": "audio", "sample_rate": rate_in}, "steps": [{"op": "resample", "rate": rate_out}]}
         got = P.run(pipe, x)[0]
         ref = signal.resample_poly(x.astype(np.float64), rate_out, rate_in)
         assert got.shape == ref.shape
@@ -327,23 +353,33 @@ def test_resample_matches_scipy_resample_poly():
 
 def test_frames_power_dct_context_shapes():
     x = np.arange(1000, dtype=np.float32) / 1000
-    pipe = {"version": 1, "input": {"kind": "audio", "sample_rate": 8000},
-            "steps": [{"op": "frames", "length": 100, "stride": 30, "window": "none", "n_fft": 128}]}
+    pipe = {
+        "version": 1,
+        "input": {"kind": "audio", "sample_rate": 8000},
+        "steps": [{"op": "frames", "length": 100, "stride": 30, "window": "none", "n_fft": 128}],
+    }
     frames = P.run(pipe, x)[0]
     assert frames.shape == (1 + (1000 - 100) // 30, 128)
     assert np.array_equal(frames[3, :100], x[90:190]) and not frames[:, 100:].any()
-    pipe["steps"] += [{"op": "power_spectrum"}, {"op": "dct", "count": 7}, {"op": "context", "frames": 4},
-                      {"op": "reshape", "shape": [4, 7]}]
+    pipe["steps"] += [
+        {"op": "power_spectrum"},
+        {"op": "dct", "count": 7},
+        {"op": "context", "frames": 4},
+        {"op": "reshape", "shape": [4, 7]},
+    ]
     out = P.run(pipe, x)
     assert out.shape == (frames.shape[0] - 3, 4, 7)
-    tiny = P.run(pipe, x[:150])                                # 2 frames < 4: no vectors, like the baseline
+    tiny = P.run(pipe, x[:150])  # 2 frames < 4: no vectors, like the baseline
     assert tiny.shape == (0, 4, 7)
 
 
 def test_pcm_to_float_and_fix_length():
     pcm = np.array([-32768, -1, 0, 1, 32767], dtype=np.int16)
-    pipe = {"version": 1, "input": {"kind": "audio", "sample_rate": 16000},
-            "steps": [{"op": "pcm_to_float"}, {"op": "fix_length", "samples": 7}]}
+    pipe = {
+        "version": 1,
+        "input": {"kind": "audio", "sample_rate": 16000},
+        "steps": [{"op": "pcm_to_float"}, {"op": "fix_length", "samples": 7}],
+    }
     assert np.array_equal(P.run(pipe, pcm)[0], np.r_[pcm / 32768.0, 0, 0].astype(np.float32))
     pipe["steps"][1]["samples"] = 3
     assert np.array_equal(P.run(pipe, pcm.astype(np.float32) / 4)[0], pcm[:3].astype(np.float32) / 4)
@@ -351,11 +387,16 @@ def test_pcm_to_float_and_fix_length():
 
 def test_tensor_kind_and_normalize_axes():
     x = RNG.random((4, 6)).astype(np.float32)
-    pipe = {"version": 1, "input": {"kind": "tensor"},
-            "steps": [{"op": "scale", "factor": 2.0, "offset": -1.0},
-                      {"op": "normalize", "mean": [0.1, 0.2, 0.3, 0.4], "std": [1, 2, 3, 4], "axis": 0},
-                      {"op": "reshape", "shape": [2, 12]},
-                      {"op": "normalize", "mean": 0.5, "std": 2.0, "axis": None}]}
+    pipe = {
+        "version": 1,
+        "input": {"kind": "tensor"},
+        "steps": [
+            {"op": "scale", "factor": 2.0, "offset": -1.0},
+            {"op": "normalize", "mean": [0.1, 0.2, 0.3, 0.4], "std": [1, 2, 3, 4], "axis": 0},
+            {"op": "reshape", "shape": [2, 12]},
+            {"op": "normalize", "mean": 0.5, "std": 2.0, "axis": None},
+        ],
+    }
     ref = ((x * 2 - 1) - np.array([[0.1], [0.2], [0.3], [0.4]])) / np.array([[1], [2], [3], [4]])
     ref = (ref.reshape(2, 12) - 0.5) / 2.0
     got = P.run(pipe, x)
@@ -365,12 +406,17 @@ def test_tensor_kind_and_normalize_axes():
 
 def test_normalize_axis_is_per_sample_after_context():
     samples = RNG.random(30).astype(np.float32)
-    feats = samples.reshape(10, 3)                             # frames of 3, stride 3, no window
-    pipe = {"version": 1, "input": {"kind": "audio", "sample_rate": 16000},
-            "steps": [{"op": "frames", "length": 3, "stride": 3, "window": "none"},
-                      {"op": "context", "frames": 2},
-                      {"op": "reshape", "shape": [2, 3]},
-                      {"op": "normalize", "mean": [1, 2, 3], "std": [2, 2, 2], "axis": 1}]}
+    feats = samples.reshape(10, 3)  # frames of 3, stride 3, no window
+    pipe = {
+        "version": 1,
+        "input": {"kind": "audio", "sample_rate": 16000},
+        "steps": [
+            {"op": "frames", "length": 3, "stride": 3, "window": "none"},
+            {"op": "context", "frames": 2},
+            {"op": "reshape", "shape": [2, 3]},
+            {"op": "normalize", "mean": [1, 2, 3], "std": [2, 2, 2], "axis": 1},
+        ],
+    }
     got = P.run(pipe, samples)
     ref = (np.stack([feats[:-1], feats[1:]], axis=1) - np.array([1, 2, 3])) / 2
     assert got.shape == (9, 2, 3) and np.abs(got - ref).max() < 1e-6
@@ -426,8 +472,13 @@ def test_validate_rejects_with_one_line_naming_the_key(mutate, fragment):
 
 
 def test_validate_accepts_presets_and_image_kind_errors():
-    for pipe in (P.kws_pipeline(), P.kws_pipeline(input_rate=44100), P.anomaly_pipeline(),
-                 P.image_pipeline(224, "RGB", [0.5] * 3, [0.5] * 3), P.image_pipeline([32, 48], 1, None, None)):
+    for pipe in (
+        P.kws_pipeline(),
+        P.kws_pipeline(input_rate=44100),
+        P.anomaly_pipeline(),
+        P.image_pipeline(224, "RGB", [0.5] * 3, [0.5] * 3),
+        P.image_pipeline([32, 48], 1, None, None),
+    ):
         P.validate(json.loads(json.dumps(pipe)))
     pipe = P.image_pipeline(96, 3, None, None)
     pipe["steps"][0]["size"] = [96]
@@ -445,7 +496,7 @@ def test_validate_accepts_presets_and_image_kind_errors():
 
 def test_run_errors_name_the_step():
     pipe = P.kws_pipeline()
-    pipe["steps"] = pipe["steps"][1:]                         # no pcm_to_float: int16 would be unscaled
+    pipe["steps"] = pipe["steps"][1:]  # no pcm_to_float: int16 would be unscaled
     with pytest.raises(ValueError, match=r"steps\[1\] \(frames\): frames needs float samples"):
         P.run(pipe, np.zeros(16000, dtype=np.int16))
     with pytest.raises(ValueError, match="audio input must be a 1-D array"):
@@ -486,7 +537,7 @@ def test_decode_wav_espeak(spoken_word):
         ref = np.frombuffer(w.readframes(w.getnframes()), dtype="<i2")
         assert (w.getframerate(), w.getnchannels(), w.getsampwidth()) == (22050, 1, 2)
     assert rate == 22050 and samples.dtype == np.int16 and np.array_equal(samples, ref)
-    assert np.abs(samples).max() > 1000                        # it is speech, not silence
+    assert np.abs(samples).max() > 1000  # it is speech, not silence
 
 
 @pytest.mark.parametrize("subtype", ["FLOAT", "PCM_24", "PCM_32", "DOUBLE"])

@@ -45,7 +45,9 @@ def _shorten(text: str, **values) -> str:
 def test_the_anomaly_pipeline_scores_auc_from_raw_audio_on_the_device(tmp_path, run_cli):
     from edgekit.resources import data_dir
 
-    (tmp_path / "ad.toml").write_text(_shorten((data_dir("pipelines") / "anomaly.toml").read_text(), epochs=10, min_queries=50, min_seconds=0.2))
+    (tmp_path / "ad.toml").write_text(
+        _shorten((data_dir("pipelines") / "anomaly.toml").read_text(), epochs=10, min_queries=50, min_seconds=0.2)
+    )
     result = run_cli("pipeline", tmp_path / "ad.toml", "--out", tmp_path / "p")
     assert result.code in (0, 1), result.err
     rep = json.loads((tmp_path / "p" / "report" / "report.json").read_text())
@@ -65,8 +67,11 @@ def test_the_keyword_pipeline_spots_words_of_unseen_voices_from_raw_audio(tmp_pa
     from edgekit.resources import data_dir
 
     text = _shorten((data_dir("pipelines") / "kws.toml").read_text(), speakers=10, epochs=30, min_queries=50, min_seconds=0.2)
-    (tmp_path / "kws.toml").write_text(text.replace('keywords = ["yes", "no", "up", "down", "left", "right", "on", "off", "stop", "go"]',
-                                                    'keywords = ["yes", "no", "stop", "go"]'))
+    (tmp_path / "kws.toml").write_text(
+        text.replace(
+            'keywords = ["yes", "no", "up", "down", "left", "right", "on", "off", "stop", "go"]', 'keywords = ["yes", "no", "stop", "go"]'
+        )
+    )
     result = run_cli("pipeline", tmp_path / "kws.toml", "--out", tmp_path / "p")
     assert result.code in (0, 1), result.err
     spec = json.loads((tmp_path / "p" / "train" / "model.json").read_text())

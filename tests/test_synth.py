@@ -47,6 +47,7 @@ def keyword_set(tmp_path_factory) -> tuple[Path, dict, list[str]]:
 
 # ------------------------------------------------------------------------------------------------- keywords
 
+
 def test_keyword_layout_and_names(keyword_set):
     out, summary, messages = keyword_set
     manifest = json.loads((out / "manifest.json").read_text())
@@ -61,16 +62,16 @@ def test_keyword_layout_and_names(keyword_set):
             m = CLIP_NAME.match(f.name)
             assert m, f.name
             found.setdefault(m["speaker"], set()).add(int(m["n"]))
-        assert set(found) == speakers                                  # speaker ids parse from the names
-        assert all(ns == {0, 1} for ns in found.values())              # `repeats` takes per speaker
+        assert set(found) == speakers  # speaker ids parse from the names
+        assert all(ns == {0, 1} for ns in found.values())  # `repeats` takes per speaker
         assert summary["counts"][word] == manifest["counts"][word] == 6
     assert summary["clips"] == 18 and sorted(summary["speakers"]) == sorted(speakers)
-    assert messages and "18" in messages[-1]                           # progress went through `say`
+    assert messages and "18" in messages[-1]  # progress went through `say`
     # Speech Commands' split files: each held-out list names real files, speakers never straddle lists
     listed = {}
     for which in ("validation", "testing"):
         names = (out / f"{which}_list.txt").read_text().split()
-        assert names, which                                             # 3 speakers: one held out each
+        assert names, which  # 3 speakers: one held out each
         for name in names:
             assert (out / name).is_file() and kw.which_set(name) == which
             listed.setdefault(which, set()).add(CLIP_NAME.match(Path(name).name)["speaker"])
@@ -82,11 +83,11 @@ def test_keyword_wav_format(keyword_set):
     clips = [p for w in (*WORDS, *EXTRA) for p in (out / w).glob("*.wav")]
     starts = set()
     for p in clips:
-        assert wav_params(p) == (16000, 1, 2, 16000), p              # 16 kHz, mono, int16, exactly 1 s
+        assert wav_params(p) == (16000, 1, 2, 16000), p  # 16 kHz, mono, int16, exactly 1 s
         x, _ = read_wav(p)
-        assert 0.05 < np.abs(x).max() < 1.0                             # a spoken word, not clipped
+        assert 0.05 < np.abs(x).max() < 1.0  # a spoken word, not clipped
         starts.add(int(np.argmax(np.abs(x) > 0.02)))
-    assert len(starts) > len(clips) // 2                                # words sit at different offsets
+    assert len(starts) > len(clips) // 2  # words sit at different offsets
 
 
 def test_background_noise(keyword_set):
@@ -98,18 +99,18 @@ def test_background_noise(keyword_set):
         rate, channels, width, frames = wav_params(p)
         assert (rate, channels, width) == (16000, 1, 2) and 10 * 16000 <= frames <= 30 * 16000
         x, _ = read_wav(p)
-        assert 0.01 < np.sqrt(np.mean(x ** 2)) < 0.3
+        assert 0.01 < np.sqrt(np.mean(x**2)) < 0.3
 
 
 def test_keywords_same_seed_same_bytes(keyword_set, tmp_path):
     out, _, _ = keyword_set
     again = make_keywords(tmp_path / "again", seed=0, **SMALL)
     assert again["speakers"] == keyword_set[1]["speakers"]
-    assert tree_bytes(out) == tree_bytes(tmp_path / "again")            # bit-identical, manifest included
+    assert tree_bytes(out) == tree_bytes(tmp_path / "again")  # bit-identical, manifest included
     make_keywords(tmp_path / "other", seed=1, **SMALL)
     a, b = tree_bytes(out), tree_bytes(tmp_path / "other")
     clips = lambda t: {k: v for k, v in t.items() if k.endswith(".wav") and "_background_noise_" not in k}
-    assert set(clips(a)) != set(clips(b))                               # other speakers, so other names
+    assert set(clips(a)) != set(clips(b))  # other speakers, so other names
     assert a["_background_noise_/white_noise_0.wav"] != b["_background_noise_/white_noise_0.wav"]
 
 
@@ -119,8 +120,8 @@ def test_speaker_ids_come_from_the_voice():
     for sp in sps:
         assert sp["id"] == kw.speaker_id(sp["voice"], sp["variant"], sp["speed_wpm"], sp["pitch"], sp["level_dbfs"])
         assert kw.which_set(f"{sp['id']}_nohash_0.wav") == sp["split"]
-    assert len({sp["voice"] for sp in sps}) == len(kw.VOICE_FAMILIES)   # families dealt round-robin
-    assert len({sp["variant"] for sp in sps}) == 12                     # variants without replacement
+    assert len({sp["voice"] for sp in sps}) == len(kw.VOICE_FAMILIES)  # families dealt round-robin
+    assert len({sp["variant"] for sp in sps}) == 12  # variants without replacement
     held_out = [sp for sp in sps if sp["split"] != "training"]
     assert len(held_out) == 2 and held_out[0]["voice"] != held_out[1]["voice"]
     assert kw.make_speakers(12, seed=3) == sps and kw.make_speakers(12, seed=4) != sps
@@ -140,8 +141,8 @@ def test_existing_folder_and_failure_leave_nothing_behind(keyword_set, tmp_path,
     monkeypatch.setattr(kw, "_speak", broken)
     with pytest.raises(RuntimeError, match="boom"):
         make_keywords(tmp_path / "ds", **SMALL)
-    assert list(tmp_path.iterdir()) == []                               # no half-written folder
-    assert len(calls) < 18                                              # stopped early
+    assert list(tmp_path.iterdir()) == []  # no half-written folder
+    assert len(calls) < 18  # stopped early
 
 
 def test_missing_espeak_is_a_clear_error(tmp_path, monkeypatch):
@@ -161,7 +162,7 @@ def test_resampler_keeps_the_band_and_removes_aliases():
         assert lo <= amplitude <= hi, (freq, amplitude)
     y = resample(np.sin(2 * np.pi * 1000 * t), 22050, 16000)
     ref = np.sin(2 * np.pi * 1000 * np.arange(16000) / 16000)
-    assert np.max(np.abs(y[500:-500] - ref[500:-500])) < 1e-3           # in phase, no delay
+    assert np.max(np.abs(y[500:-500] - ref[500:-500])) < 1e-3  # in phase, no delay
 
 
 # ---------------------------------------------------------------------------------------------- machine set
@@ -219,8 +220,8 @@ def test_anomalies_differ_spectrally_but_not_trivially(machine_set):
     normal = [dev(p) for p in (out / "test").glob("normal_*.wav")]
     anomaly = [dev(p) for p in (out / "test").glob("anomaly_*.wav")]
     assert np.mean(anomaly) > 1.4 * np.mean(normal), (normal, anomaly)
-    assert sum(a > max(normal) for a in anomaly) >= len(anomaly) // 2   # most stand out ...
-    assert min(anomaly) < max(normal)                                   # ... but not all of them
+    assert sum(a > max(normal) for a in anomaly) >= len(anomaly) // 2  # most stand out ...
+    assert min(anomaly) < max(normal)  # ... but not all of them
 
 
 def test_machine_existing_folder(machine_set, tmp_path):
@@ -232,4 +233,4 @@ def test_machine_existing_folder(machine_set, tmp_path):
     (target / "stale.txt").write_text("old")
     make_machine_sounds(target, overwrite=True, train_normal=2, test_normal=1, test_anomaly=1, seconds=0.5)
     assert not (target / "stale.txt").exists() and len(list((target / "test").iterdir())) == 2
-    assert [p.name for p in tmp_path.iterdir()] == ["m"]                # no temporary folders left
+    assert [p.name for p in tmp_path.iterdir()] == ["m"]  # no temporary folders left

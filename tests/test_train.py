@@ -75,8 +75,9 @@ def test_resume_after_hard_kill_loses_no_epoch_and_matches_a_straight_run(tmp_pa
     straight = run_subprocess(*args, "--out", tmp_path / "straight")
     assert straight.returncode == 0, straight.stderr
     killed = tmp_path / "killed"
-    proc = subprocess.Popen([sys.executable, "-m", "edgekit", *args, "--out", str(killed)],
-                            stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "edgekit", *args, "--out", str(killed)], stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL
+    )
     deadline = time.time() + 120
     while _checkpoint_epoch(killed) < 2 and time.time() < deadline and proc.poll() is None:
         time.sleep(0.02)
@@ -95,9 +96,27 @@ def test_resume_after_hard_kill_loses_no_epoch_and_matches_a_straight_run(tmp_pa
 
 def test_ddp_two_gloo_ranks_agree_and_only_rank_0_writes(tmp_path):
     out = tmp_path / "ddp"
-    proc = subprocess.run([sys.executable, "-m", "torch.distributed.run", "--standalone", "--nproc_per_node", "2",
-                           "-m", "edgekit", "train", "--epochs", "3", "--out", str(out)],
-                          capture_output=True, text=True, timeout=300, env={**os.environ, "OMP_NUM_THREADS": "1"})
+    proc = subprocess.run(
+        [
+            sys.executable,
+            "-m",
+            "torch.distributed.run",
+            "--standalone",
+            "--nproc_per_node",
+            "2",
+            "-m",
+            "edgekit",
+            "train",
+            "--epochs",
+            "3",
+            "--out",
+            str(out),
+        ],
+        capture_output=True,
+        text=True,
+        timeout=300,
+        env={**os.environ, "OMP_NUM_THREADS": "1"},
+    )
     assert proc.returncode == 0, proc.stderr[-2000:]
     dist = json.loads((out / "metrics.json").read_text())["distributed"]
     assert dist["world_size"] == 2 and dist["writer_rank"] == 0
@@ -108,7 +127,8 @@ def test_ddp_two_gloo_ranks_agree_and_only_rank_0_writes(tmp_path):
 
 
 def test_users_own_module_trains_through_the_cli(tmp_path, run_cli):
-    (tmp_path / "tiny.py").write_text(textwrap.dedent("""
+    (tmp_path / "tiny.py").write_text(
+        textwrap.dedent("""
         import torch.nn as nn
         class Tiny(nn.Module):
             def __init__(self, num_classes):
@@ -116,9 +136,9 @@ def test_users_own_module_trains_through_the_cli(tmp_path, run_cli):
                 self.body = nn.Sequential(nn.Conv2d(1, 4, 3, padding=1), nn.ReLU(), nn.Flatten(), nn.Linear(4 * 64, num_classes))
             def forward(self, x):
                 return self.body(x)
-    """))
-    result = run_cli("train", "--model", f"{tmp_path}/tiny.py:Tiny", "--input-shape", "1,8,8", "--epochs", "2",
-                     "--out", tmp_path / "run")
+    """)
+    )
+    result = run_cli("train", "--model", f"{tmp_path}/tiny.py:Tiny", "--input-shape", "1,8,8", "--epochs", "2", "--out", tmp_path / "run")
     assert result.code == 0, result.err
     run = load_run(tmp_path / "run")
     assert run.spec.source == "user" and run.spec.name == "Tiny" and run.metrics.test["accuracy"] > 0.5

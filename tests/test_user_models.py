@@ -71,8 +71,19 @@ def libraries(tmp_path, monkeypatch):
 
 
 def test_a_torchvision_factory_gets_num_classes_and_model_args(libraries, tmp_path, run_cli):
-    result = run_cli("train", "--model", "torchvision.models:mobilenet_v3_small", "--model-arg", "width_mult=0.5",
-                     "--input-shape", "3,32,32", "--epochs", "3", "--out", tmp_path / "run")
+    result = run_cli(
+        "train",
+        "--model",
+        "torchvision.models:mobilenet_v3_small",
+        "--model-arg",
+        "width_mult=0.5",
+        "--input-shape",
+        "3,32,32",
+        "--epochs",
+        "3",
+        "--out",
+        tmp_path / "run",
+    )
     assert result.code == 0, result.err
     from edgekit.runs import load_run
 
@@ -103,11 +114,14 @@ def test_a_recipe_may_name_a_user_architecture_with_kwargs(libraries, tmp_path, 
     assert spec["source"] == "user" and spec["kwargs"] == {"drop_rate": 0.2} and spec["name"] == "mine"
 
 
-@pytest.mark.parametrize("args, fragment", [
-    (["--model", "timm:lcnet_050", "--model-arg", "nonsense"], "is not KEY=VALUE"),
-    (["--model", "torchvision.models:mobilenet_v3_small", "--input-shape", "3,32,32", "--model-arg", "colour=5"], "unexpected keyword"),
-    (["--model", "timm:nope_100"], "constructing timm:nope_100 failed"),
-])
+@pytest.mark.parametrize(
+    "args, fragment",
+    [
+        (["--model", "timm:lcnet_050", "--model-arg", "nonsense"], "is not KEY=VALUE"),
+        (["--model", "torchvision.models:mobilenet_v3_small", "--input-shape", "3,32,32", "--model-arg", "colour=5"], "unexpected keyword"),
+        (["--model", "timm:nope_100"], "constructing timm:nope_100 failed"),
+    ],
+)
 def test_bad_model_arguments_are_one_line(libraries, tmp_path, run_cli, args, fragment):
     assert_one_line_error(run_cli("train", *args, "--epochs", "1", "--out", tmp_path / "o"), fragment)
     assert not (tmp_path / "o").exists()

@@ -37,8 +37,12 @@ def test_mlperf_tiny_models_match_reference_within_2_percent(name):
 
 
 def test_mac_counter_counts_conv_and_linear_by_hand():
-    net = torch.nn.Sequential(torch.nn.Conv2d(3, 8, 3, padding=1), torch.nn.Conv2d(8, 8, 3, padding=1, groups=8),
-                              torch.nn.Flatten(), torch.nn.Linear(8 * 4 * 4, 5))
+    net = torch.nn.Sequential(
+        torch.nn.Conv2d(3, 8, 3, padding=1),
+        torch.nn.Conv2d(8, 8, 3, padding=1, groups=8),
+        torch.nn.Flatten(),
+        torch.nn.Linear(8 * 4 * 4, 5),
+    )
     assert count_macs(net, (3, 4, 4)) == 16 * 8 * 27 + 16 * 8 * 9 + 128 * 5
 
 
@@ -54,7 +58,8 @@ def test_every_recipe_builds_and_runs_its_input_shape_and_its_counted_cost_is_ri
 
 
 def test_user_module_from_file_and_from_package(tmp_path, monkeypatch):
-    (tmp_path / "my_net.py").write_text(textwrap.dedent("""
+    (tmp_path / "my_net.py").write_text(
+        textwrap.dedent("""
         import torch.nn as nn
         class MyNet(nn.Module):
             def __init__(self, num_classes, hidden=16):
@@ -64,7 +69,8 @@ def test_user_module_from_file_and_from_package(tmp_path, monkeypatch):
                 return self.net(x)
         def make(num_classes):
             return MyNet(num_classes, hidden=8)
-    """))
+    """)
+    )
     spec = ModelSpec(name="MyNet", source="user", arch=f"{tmp_path}/my_net.py:MyNet", input_shape=[1, 8, 8], num_classes=4)
     assert build_model(spec)(torch.zeros(1, 1, 8, 8)).shape == (1, 4)
     monkeypatch.syspath_prepend(str(tmp_path))

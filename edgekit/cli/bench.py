@@ -40,9 +40,14 @@ def print_report(rep, paths=None) -> None:
 @click.option("--python", "python", default=None, help="Python on the device (default python3; local: this one).")
 @click.option("--ssh-config", default=None, help="ssh -F config file (default: your ~/.ssh/config).")
 @click.option("--target", default=None, help="Check against this profile's budgets instead of each artifact's.")
-@click.option("--count-instructions", is_flag=True,
-              help="Emulated boards: count the ARM instructions per inference (load-independent work, 1 thread).")
-def bench_cmd(artifacts, device, threads, min_queries, min_seconds, warmup, timeout, report, python, ssh_config, target, count_instructions):
+@click.option(
+    "--count-instructions",
+    is_flag=True,
+    help="Emulated boards: count the ARM instructions per inference (load-independent work, 1 thread).",
+)
+def bench_cmd(
+    artifacts, device, threads, min_queries, min_seconds, warmup, timeout, report, python, ssh_config, target, count_instructions
+):
     """Benchmark exported artifacts on a device with its own runtime. Exit 1: a budget failed; exit 2: an artifact
     could not be measured (the others still are, and the report shows both)."""
     from rich.progress import Progress, SpinnerColumn, TextColumn, TimeElapsedColumn
@@ -50,8 +55,14 @@ def bench_cmd(artifacts, device, threads, min_queries, min_seconds, warmup, time
     from ..errors import EdgekitError
     from ..measure import Measurement, bench
 
-    m = Measurement(min_queries=min_queries, min_seconds=min_seconds, warmup=warmup, threads=threads, timeout=timeout,
-                    count_instructions=COUNTED_INFERENCES if count_instructions else 0)
+    m = Measurement(
+        min_queries=min_queries,
+        min_seconds=min_seconds,
+        warmup=warmup,
+        threads=threads,
+        timeout=timeout,
+        count_instructions=COUNTED_INFERENCES if count_instructions else 0,
+    )
     with Progress(SpinnerColumn(), TextColumn("{task.description}"), TimeElapsedColumn(), console=console, transient=True) as bar:
         job = bar.add_task(f"benchmarking {len(artifacts)} artifact(s) on {device}", total=len(artifacts))
 
@@ -64,8 +75,16 @@ def bench_cmd(artifacts, device, threads, min_queries, min_seconds, warmup, time
                 console.print(f"{entry.folder}: p50 {entry.result.latency_ms.p50:.4f} ms — {verdict}", highlight=False)
 
         try:
-            rep, paths = bench(list(artifacts), device=device, measurement=m, report=report, python=python,
-                               ssh_config=ssh_config, target=target, on_result=done)
+            rep, paths = bench(
+                list(artifacts),
+                device=device,
+                measurement=m,
+                report=report,
+                python=python,
+                ssh_config=ssh_config,
+                target=target,
+                on_result=done,
+            )
         except EdgekitError as e:
             if getattr(e, "report", None):
                 print_report(e.report)

@@ -21,8 +21,23 @@ def _layer_ratios(values) -> dict[str, float]:
     return ratios
 
 
-def steps_from_flags(prune, unstructured, importance, global_pruning, layer_ratio, finetune, distill_to, width,
-                     temperature, alpha, qat, ptq, calib, force_calib, epochs) -> list:
+def steps_from_flags(
+    prune,
+    unstructured,
+    importance,
+    global_pruning,
+    layer_ratio,
+    finetune,
+    distill_to,
+    width,
+    temperature,
+    alpha,
+    qat,
+    ptq,
+    calib,
+    force_calib,
+    epochs,
+) -> list:
     from ..compression import DistillStep, PruneStep, QuantStep
 
     if qat and ptq:
@@ -33,10 +48,20 @@ def steps_from_flags(prune, unstructured, importance, global_pruning, layer_rati
     if distill_to:
         steps.append(DistillStep(distill_to, width=width, temperature=temperature, alpha=alpha, **({"epochs": epochs} if epochs else {})))
     if prune is not None:
-        steps.append(PruneStep(prune, finetune=finetune, unstructured=unstructured, importance=importance,
-                               global_pruning=global_pruning, layer_ratios=_layer_ratios(layer_ratio)))
+        steps.append(
+            PruneStep(
+                prune,
+                finetune=finetune,
+                unstructured=unstructured,
+                importance=importance,
+                global_pruning=global_pruning,
+                layer_ratios=_layer_ratios(layer_ratio),
+            )
+        )
     if qat or ptq:
-        steps.append(QuantStep("qat" if qat else "ptq", calib=calib, force_calib=force_calib, **({"epochs": epochs} if qat and epochs else {})))
+        steps.append(
+            QuantStep("qat" if qat else "ptq", calib=calib, force_calib=force_calib, **({"epochs": epochs} if qat and epochs else {}))
+        )
     return steps
 
 
@@ -50,11 +75,23 @@ def print_summary(run) -> None:
     rows = []
     for row in m.steps:
         change = -task.drop(parent, row) if row.get(key) is not None and parent.get(key) is not None else None
-        rows.append([row["step"], "—" if row.get(key) is None else f"{row[key]:.4f}", "—" if change is None else f"{change:+.2f}",
-                     f"{row['params']:,}", f"{row['nonzero_params'] / max(row['params'], 1):.0%}",
-                     human(row["macs"]), f"{row['macs'] / max(parent['macs'], 1):.2f}x", human_bytes(row["size_bytes"])])
-    console.print(table(f"compressed {run.path}", ["step", key, f"vs parent ({task.unit})", "params", "nonzero", "MACs",
-                                                   "MACs vs parent", "size"], rows))
+        rows.append(
+            [
+                row["step"],
+                "—" if row.get(key) is None else f"{row[key]:.4f}",
+                "—" if change is None else f"{change:+.2f}",
+                f"{row['params']:,}",
+                f"{row['nonzero_params'] / max(row['params'], 1):.0%}",
+                human(row["macs"]),
+                f"{row['macs'] / max(parent['macs'], 1):.2f}x",
+                human_bytes(row["size_bytes"]),
+            ]
+        )
+    console.print(
+        table(
+            f"compressed {run.path}", ["step", key, f"vs parent ({task.unit})", "params", "nonzero", "MACs", "MACs vs parent", "size"], rows
+        )
+    )
     for row in m.steps:
         if row.get("note"):
             note(row["note"])
@@ -82,8 +119,29 @@ def print_summary(run) -> None:
 @click.option("--max-drop", type=float, default=None, help="Fail (exit 1) if the task's score falls more than this many points.")
 @trust_code_option
 @dataset_option
-def compress_cmd(run, out, prune, unstructured, importance, global_pruning, layer_ratio, finetune, distill_to, width,
-                 temperature, alpha, qat, ptq, calib, force_calib, epochs, recipe, max_drop, trust_code, dataset):
+def compress_cmd(
+    run,
+    out,
+    prune,
+    unstructured,
+    importance,
+    global_pruning,
+    layer_ratio,
+    finetune,
+    distill_to,
+    width,
+    temperature,
+    alpha,
+    qat,
+    ptq,
+    calib,
+    force_calib,
+    epochs,
+    recipe,
+    max_drop,
+    trust_code,
+    dataset,
+):
     """Compress a run: prune, quantize, distill — or chain steps from a --recipe. Writes a new run folder."""
     from ..compression import compress_run, load_recipe_steps
     from ..compression.chain import check_max_drop
@@ -94,8 +152,23 @@ def compress_cmd(run, out, prune, unstructured, importance, global_pruning, laye
     check_run_folder(run)
     check_max_drop(max_drop)
     check_out_folder(out)
-    flags = steps_from_flags(prune, unstructured, importance, global_pruning, layer_ratio, finetune, distill_to, width,
-                             temperature, alpha, qat, ptq, calib, force_calib, epochs)
+    flags = steps_from_flags(
+        prune,
+        unstructured,
+        importance,
+        global_pruning,
+        layer_ratio,
+        finetune,
+        distill_to,
+        width,
+        temperature,
+        alpha,
+        qat,
+        ptq,
+        calib,
+        force_calib,
+        epochs,
+    )
     if recipe and flags:
         raise click.UsageError("give either --recipe or step flags, not both")
     steps = load_recipe_steps(recipe) if recipe else flags

@@ -19,8 +19,17 @@ def targets_cmd() -> None:
     for t in all_targets().values():
         hw, rt = t.hardware, t.runtime
         mem = f"{hw.ram_kb:g} KB" if hw.ram_kb is not None else f"{hw.ram_mb / 1024:g} GB"
-        rows.append([t.name, ", ".join(t.aliases), f"{hw.cpu} x{hw.cores} @ {hw.clock_mhz:g} MHz", mem,
-                     ", ".join(rt.runtimes), f"{rt.preferred_format} {rt.preferred_precision}", f"{t.budgets.latency_p90_ms:g} ms"])
+        rows.append(
+            [
+                t.name,
+                ", ".join(t.aliases),
+                f"{hw.cpu} x{hw.cores} @ {hw.clock_mhz:g} MHz",
+                mem,
+                ", ".join(rt.runtimes),
+                f"{rt.preferred_format} {rt.preferred_precision}",
+                f"{t.budgets.latency_p90_ms:g} ms",
+            ]
+        )
     console.print(table("edgekit targets", ["target", "aliases", "cpu", "memory", "runtimes", "prefers", "p90 budget"], rows))
     console.print("Your own profile: --target ./my-board.toml (same keys as targets/rpi4.toml).")
 
@@ -28,9 +37,13 @@ def targets_cmd() -> None:
 def print_export(artifact) -> None:
     d, parity = artifact.deploy, artifact.parity
     a, e = d.artifact, d.estimate
-    rows = [["artifact", f"{', '.join(a.files)} ({a.format} {a.precision}, {human_bytes(a.bytes)})"], ["runtime", d.runtime.name],
-            ["target", d.target.name], ["input", f"{d.input.dtype} {d.input.shape} {d.layout}"],
-            ["raw input", f"{d.preprocess['input']['kind']}: " + " → ".join(s["op"] for s in d.preprocess["steps"])]]
+    rows = [
+        ["artifact", f"{', '.join(a.files)} ({a.format} {a.precision}, {human_bytes(a.bytes)})"],
+        ["runtime", d.runtime.name],
+        ["target", d.target.name],
+        ["input", f"{d.input.dtype} {d.input.shape} {d.layout}"],
+        ["raw input", f"{d.preprocess['input']['kind']}: " + " → ".join(s["op"] for s in d.preprocess["steps"])],
+    ]
     if "arena_bytes" in d.runtime.options:
         rows.append(["tensor arena", human_bytes(d.runtime.options["arena_bytes"])])
     if d.calibration:
@@ -39,21 +52,28 @@ def print_export(artifact) -> None:
     console.print(table(f"exported {artifact.path}", ["", ""], rows))
     prow = [["reference", parity["reference"]], ["samples", parity["samples"]]]
     if "top1_agreement" in parity:
-        prow += [["top-1 agreement", f"{parity['top1_agreement']:.2%}"],
-                 ["accuracy (runtime / reference)", f"{parity['accuracy']:.4f} / {parity['reference_accuracy']:.4f}"]]
+        prow += [
+            ["top-1 agreement", f"{parity['top1_agreement']:.2%}"],
+            ["accuracy (runtime / reference)", f"{parity['accuracy']:.4f} / {parity['reference_accuracy']:.4f}"],
+        ]
     if "auc" in parity:
         prow += [["ROC AUC (runtime / reference)", f"{parity['auc']:.4f} / {parity['reference_auc']:.4f}"]]
     if "vs_run_int8" in parity:
         prow += [["vs the run's own int8", ", ".join(f"{k} {v:.4g}" for k, v in parity["vs_run_int8"].items())]]
-    prow += [["max |Δ output|", f"{parity['max_abs_diff']:.2e}"], ["centred cosine", f"{parity['cosine']:.6f}"],
-             ["verdict", ("PASS " if parity["passed"] else "FAIL ") + parity["rule"]]]
+    prow += [
+        ["max |Δ output|", f"{parity['max_abs_diff']:.2e}"],
+        ["centred cosine", f"{parity['cosine']:.6f}"],
+        ["verdict", ("PASS " if parity["passed"] else "FAIL ") + parity["rule"]],
+    ]
     console.print(table(f"parity in {parity['runtime']}", ["", ""], prow))
     for n in artifact.notes:
         note(n)
     if e:
         verdict = "within" if e["within_budget"] else "OVER"
-        console.print(f"estimated latency on {d.target.name}: {e['estimate_ms']:.3f} ms "
-                      f"({verdict} the {e['budget_ms']:g} ms p90 budget; {e['method']})")
+        console.print(
+            f"estimated latency on {d.target.name}: {e['estimate_ms']:.3f} ms "
+            f"({verdict} the {e['budget_ms']:g} ms p90 budget; {e['method']})"
+        )
 
 
 @click.command("export")
@@ -61,12 +81,20 @@ def print_export(artifact) -> None:
 @click.option("--target", "-t", default="x86-64", show_default=True, help="Device profile name/alias, or a .toml file.")
 @click.option("--format", "fmt", default=None, help="Artifact format (default: the target's); see `edgekit targets`.")
 @click.option("--precision", default=None, help="fp32, fp16, int8 (full integer) or dynamic (default: from target and run).")
-@click.option("--out", "-o", type=click.Path(path_type=Path), default=None, help="Artifact folder (default dist/<target>-<format>-<precision>).")
+@click.option(
+    "--out", "-o", type=click.Path(path_type=Path), default=None, help="Artifact folder (default dist/<target>-<format>-<precision>)."
+)
 @click.option("--dynamic-batch", is_flag=True, help="ONNX: a dynamic batch axis instead of batch 1.")
 @click.option("--calib", type=int, default=300, show_default=True, help="int8 calibration samples from the train split.")
 @click.option("--force-calib", is_flag=True, help="Accept fewer calibration samples than the safe minimum.")
 @click.option("--min-agreement", type=float, default=None, help="int8 top-1 agreement floor (default: the target's).")
-@click.option("--runtime-option", "ropts", multiple=True, metavar="KEY=VALUE", help="Format-specific runtime switch, e.g. fp16_arithmetic=true (ncnn).")
+@click.option(
+    "--runtime-option",
+    "ropts",
+    multiple=True,
+    metavar="KEY=VALUE",
+    help="Format-specific runtime switch, e.g. fp16_arithmetic=true (ncnn).",
+)
 @trust_code_option
 @dataset_option
 def export_cmd(run, target, fmt, precision, out, dynamic_batch, calib, force_calib, min_agreement, ropts, trust_code, dataset):
@@ -74,8 +102,19 @@ def export_cmd(run, target, fmt, precision, out, dynamic_batch, calib, force_cal
     from ..exporter import export_run
     from .options import model_args
 
-    artifact = export_run(run, target=target, fmt=fmt, precision=precision, out=out, dynamic_batch=dynamic_batch, calib=calib,
-                          force_calib=force_calib, min_agreement=min_agreement, trust_code=trust_code, dataset=dataset,
-                          runtime_options=model_args(ropts, "--runtime-option"))
+    artifact = export_run(
+        run,
+        target=target,
+        fmt=fmt,
+        precision=precision,
+        out=out,
+        dynamic_batch=dynamic_batch,
+        calib=calib,
+        force_calib=force_calib,
+        min_agreement=min_agreement,
+        trust_code=trust_code,
+        dataset=dataset,
+        runtime_options=model_args(ropts, "--runtime-option"),
+    )
     print_export(artifact)
     console.print(f"saved artifact to {artifact.path}")

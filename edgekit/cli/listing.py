@@ -18,11 +18,20 @@ def models_cmd() -> None:
     rows = []
     for name, recipe in zoo_recipes().items():
         c = recipe.counted
-        rows.append([name, recipe.task, "x".join(map(str, recipe.input_shape)), f"{c.params:,}" if c else "?",
-                     human(c.macs) if c else "?", recipe.description])
+        rows.append(
+            [
+                name,
+                recipe.task,
+                "x".join(map(str, recipe.input_shape)),
+                f"{c.params:,}" if c else "?",
+                human(c.macs) if c else "?",
+                recipe.description,
+            ]
+        )
     console.print(table("edgekit model zoo", ["model", "task", "input", "params", "MACs", "description"], rows))
-    console.print("Your own module: --model path/to/file.py:ClassName, package.module:factory or timm:NAME "
-                  "(arguments: --model-arg KEY=VALUE).")
+    console.print(
+        "Your own module: --model path/to/file.py:ClassName, package.module:factory or timm:NAME (arguments: --model-arg KEY=VALUE)."
+    )
 
 
 @click.group("datasets", invoke_without_command=True)

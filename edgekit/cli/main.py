@@ -29,8 +29,18 @@ def cli(debug: bool) -> None:
         os.environ["EDGEKIT_DEBUG"] = "1"
 
 
-for command in (train_cmd, compress_cmd, export_cmd, bench_cmd, predict_cmd, pipeline_cmd, device_group, models_cmd,
-                datasets_cmd, targets_cmd):
+for command in (
+    train_cmd,
+    compress_cmd,
+    export_cmd,
+    bench_cmd,
+    predict_cmd,
+    pipeline_cmd,
+    device_group,
+    models_cmd,
+    datasets_cmd,
+    targets_cmd,
+):
     cli.add_command(command)
 
 

@@ -42,7 +42,9 @@ def model_args(values, flag: str = "--model-arg") -> dict:
     return out
 
 
-trust_code_option = click.option("--trust-code", is_flag=True,
-                                 help="Allow importing the user code a run folder names (read it first). Never needed for zoo models.")
-dataset_option = click.option("--dataset", "dataset", default=None,
-                              help="The run's data set at another place (a run folder from another machine).")
+trust_code_option = click.option(
+    "--trust-code", is_flag=True, help="Allow importing the user code a run folder names (read it first). Never needed for zoo models."
+)
+dataset_option = click.option(
+    "--dataset", "dataset", default=None, help="The run's data set at another place (a run folder from another machine)."
+)

@@ -25,5 +25,10 @@ def predict_cmd(artifact, files, device, python, ssh_config):
     result = predict(artifact, list(files), device=device, python=python, ssh_config=ssh_config)
     rows = [[p["file"], p["label"], f"{p['score']:.4f}", f"{p['frontend_ms']:.2f}", f"{p['model_ms']:.2f}"] for p in result["predictions"]]
     env = result.get("env", {})
-    console.print(table(f"{artifact} on {device} ({env.get('machine')}, {env.get('runtime_version')})",
-                        ["file", "prediction", "score", "front end ms", "model ms"], rows))
+    console.print(
+        table(
+            f"{artifact} on {device} ({env.get('machine')}, {env.get('runtime_version')})",
+            ["file", "prediction", "score", "front end ms", "model ms"],
+            rows,
+        )
+    )

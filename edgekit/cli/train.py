@@ -11,11 +11,23 @@ from .tables import console, human, human_bytes, table, warn
 
 
 @click.command("train")
-@click.option("--model", "-m", default="digits-cnn", show_default=True,
-              help="Zoo name (see `edgekit models`), a recipe .toml, your module as file.py:Class / package.module:factory, or timm:NAME.")
+@click.option(
+    "--model",
+    "-m",
+    default="digits-cnn",
+    show_default=True,
+    help="Zoo name (see `edgekit models`), a recipe .toml, your module as file.py:Class / package.module:factory, or timm:NAME.",
+)
 @click.option("--model-arg", "margs", multiple=True, metavar="KEY=VALUE", help="Constructor argument (repeatable), e.g. width_mult=0.5.")
-@click.option("--dataset", "-d", default=None, help="digits, npz:PATH, imagefolder:DIR, audiofolder:DIR, machines:DIR or synthetic:... (default: the recipe's).")
-@click.option("--keywords", default=None, help="audiofolder: the words to spot (comma-separated); the rest fold into _unknown_, plus _silence_.")
+@click.option(
+    "--dataset",
+    "-d",
+    default=None,
+    help="digits, npz:PATH, imagefolder:DIR, audiofolder:DIR, machines:DIR or synthetic:... (default: the recipe's).",
+)
+@click.option(
+    "--keywords", default=None, help="audiofolder: the words to spot (comma-separated); the rest fold into _unknown_, plus _silence_."
+)
 @click.option("--input-shape", type=SHAPE, default=None, help="Model input C,H,W (default: the recipe's, else the data set's).")
 @click.option("--epochs", type=int, default=None, help="Default: the recipe's.")
 @click.option("--batch-size", type=int, default=None)
@@ -40,17 +52,36 @@ def train_cmd(model, margs, dataset, keywords, input_shape, epochs, batch_size, 
         if not (dataset or "").startswith("audiofolder:") or "?" in dataset:
             raise click.UsageError("--keywords goes with --dataset audiofolder:DIR")
         dataset = f"{dataset}?keywords={keywords}"
-    run = train_run(model, dataset, out=out, input_shape=input_shape, seed=seed, epochs=epochs, batch_size=batch_size,
-                    lr=lr, weight_decay=weight_decay, device=device, amp=not no_amp, resume=resume, model_args=model_args(margs))
+    run = train_run(
+        model,
+        dataset,
+        out=out,
+        input_shape=input_shape,
+        seed=seed,
+        epochs=epochs,
+        batch_size=batch_size,
+        lr=lr,
+        weight_decay=weight_decay,
+        device=device,
+        amp=not no_amp,
+        resume=resume,
+        model_args=model_args(margs),
+    )
     if not is_main_process():  # under torchrun, rank 0 reports
         return
     m = run.metrics
     from ..tasks import get_task
 
     task = get_task(m.task)
-    rows = [[f"test {task.quality}", task.fmt(m.test)], ["best epoch", f"{m.best_epoch} / {m.epochs}"], ["params", f"{m.cost.params:,}"],
-            ["MACs", human(m.cost.macs)], ["weights", human_bytes(m.file_bytes)],
-            ["device", m.device + (f" ({m.amp} AMP)" if m.amp else "")], ["wall time", f"{m.wall_seconds:.1f} s"]]
+    rows = [
+        [f"test {task.quality}", task.fmt(m.test)],
+        ["best epoch", f"{m.best_epoch} / {m.epochs}"],
+        ["params", f"{m.cost.params:,}"],
+        ["MACs", human(m.cost.macs)],
+        ["weights", human_bytes(m.file_bytes)],
+        ["device", m.device + (f" ({m.amp} AMP)" if m.amp else "")],
+        ["wall time", f"{m.wall_seconds:.1f} s"],
+    ]
     console.print(table(f"trained {run.path}", ["", ""], rows))
     for w in m.warnings:
         warn(w)

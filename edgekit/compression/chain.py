@@ -21,8 +21,16 @@ def check_max_drop(max_drop: float | None) -> None:
         raise EdgekitError(f"--max-drop must be a number ≥ 0, got {max_drop}", "pass e.g. --max-drop 1.0 (points of the task's score)")
 
 
-def compress_run(parent, steps: list, out: Path, *, max_drop: float | None = None, progress: bool = True,
-                 trust_code: bool = False, dataset: str | None = None) -> Run:
+def compress_run(
+    parent,
+    steps: list,
+    out: Path,
+    *,
+    max_drop: float | None = None,
+    progress: bool = True,
+    trust_code: bool = False,
+    dataset: str | None = None,
+) -> Run:
     """Runs every step; writes `out` atomically. Raises BudgetFailed (exit 1) after writing when the task's
     score fell more than `max_drop` points below the parent's; the run is kept, marked failed."""
     if not steps:
@@ -44,20 +52,37 @@ def compress_run(parent, steps: list, out: Path, *, max_drop: float | None = Non
     failed = max_drop is not None and drop is not None and drop > max_drop
     parent_path = str(run.path.resolve()) if run.path else None
     lineage = run.manifest.lineage + ([parent_path] if parent_path else [])
-    manifest = new_manifest("compress", parent=parent_path, lineage=lineage, started=started, steps=[describe(s) for s in steps],
-                            status="failed" if failed else "ok",
-                            failure=f"{task.quality} dropped {drop:.2f} {task.unit}, more than --max-drop {max_drop}" if failed else None)
+    manifest = new_manifest(
+        "compress",
+        parent=parent_path,
+        lineage=lineage,
+        started=started,
+        steps=[describe(s) for s in steps],
+        status="failed" if failed else "ok",
+        failure=f"{task.quality} dropped {drop:.2f} {task.unit}, more than --max-drop {max_drop}" if failed else None,
+    )
     cost_keys = ("params", "nonzero_params", "macs", "size_bytes")
-    metrics = Metrics(stage="compress", task=run.spec.task, quality=task.quality, higher_is_better=task.higher_is_better,
-                      test={k: final[k] for k in (task.quality, "loss", *[k for k in ("pauc",) if k in final])},
-                      cost=Cost(**{k: final[k] for k in cost_keys}), steps=rows, wall_seconds=sum(r.get("seconds", 0) for r in rows),
-                      parent={"path": parent_path, task.quality: parent_row[task.quality]}, drop=drop,
-                      train_config=state.train_config.to_json(), max_drop=max_drop)
+    metrics = Metrics(
+        stage="compress",
+        task=run.spec.task,
+        quality=task.quality,
+        higher_is_better=task.higher_is_better,
+        test={k: final[k] for k in (task.quality, "loss", *[k for k in ("pauc",) if k in final])},
+        cost=Cost(**{k: final[k] for k in cost_keys}),
+        steps=rows,
+        wall_seconds=sum(r.get("seconds", 0) for r in rows),
+        parent={"path": parent_path, task.quality: parent_row[task.quality]},
+        drop=drop,
+        train_config=state.train_config.to_json(),
+        max_drop=max_drop,
+    )
     with staged_dir(out) as tmp:
         write_run_files(tmp, state.model.cpu(), state.spec, metrics, manifest, code=state.code)
     result = Run(path=out, model=state.model.cpu().eval(), spec=state.spec, metrics=metrics, manifest=manifest)
     if failed:
-        error = BudgetFailed(f"{out}: {manifest.failure} (result kept, marked failed)", "fine-tune longer, compress less, or raise --max-drop")
+        error = BudgetFailed(
+            f"{out}: {manifest.failure} (result kept, marked failed)", "fine-tune longer, compress less, or raise --max-drop"
+        )
         error.run = result
         raise error
     return result

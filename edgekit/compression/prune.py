@@ -18,8 +18,12 @@ _PRUNABLE = (nn.Conv1d, nn.Conv2d, nn.Conv3d, nn.Linear)
 def _importance(name: str):
     import torch_pruning as tp
 
-    return {"l2": lambda: tp.importance.MagnitudeImportance(p=2), "l1": lambda: tp.importance.MagnitudeImportance(p=1),
-            "bn-scale": tp.importance.BNScaleImportance, "random": tp.importance.RandomImportance}[name]()
+    return {
+        "l2": lambda: tp.importance.MagnitudeImportance(p=2),
+        "l1": lambda: tp.importance.MagnitudeImportance(p=1),
+        "bn-scale": tp.importance.BNScaleImportance,
+        "random": tp.importance.RandomImportance,
+    }[name]()
 
 
 def output_layer(model: nn.Module, example: torch.Tensor) -> nn.Module:
@@ -53,9 +57,14 @@ def _pruner(model: nn.Module, example, ratio, importance, global_pruning, layer_
 
     modules = dict(model.named_modules())
     return tp.pruner.MetaPruner(
-        model.eval(), example, importance=_importance(importance), pruning_ratio=ratio, global_pruning=global_pruning,
+        model.eval(),
+        example,
+        importance=_importance(importance),
+        pruning_ratio=ratio,
+        global_pruning=global_pruning,
         pruning_ratio_dict={modules[n]: r for n, r in (layer_ratios or {}).items()} or None,
-        ignored_layers=[modules[n] for n in ignored])
+        ignored_layers=[modules[n] for n in ignored],
+    )
 
 
 def _failing_group(pruner, names: dict) -> str | None:
@@ -68,8 +77,15 @@ def _failing_group(pruner, names: dict) -> str | None:
     return None
 
 
-def structured_prune(model: nn.Module, input_shape, ratio: float, *, importance: str = "l2", global_pruning: bool = False,
-                     layer_ratios: dict[str, float] | None = None) -> tuple[nn.Module, list[str]]:
+def structured_prune(
+    model: nn.Module,
+    input_shape,
+    ratio: float,
+    *,
+    importance: str = "l2",
+    global_pruning: bool = False,
+    layer_ratios: dict[str, float] | None = None,
+) -> tuple[nn.Module, list[str]]:
     """Prune channels; returns (pruned model, layers left unpruned because the pruner cannot follow them).
 
     torch-pruning's dependency graph cannot map channels through every reshape (ShuffleNet's channel shuffle
@@ -79,7 +95,10 @@ def structured_prune(model: nn.Module, input_shape, ratio: float, *, importance:
     modules = dict(model.named_modules())
     unknown = [n for n in (layer_ratios or {}) if n not in modules]
     if unknown:
-        raise EdgekitError(f"no layer named {unknown[0]} in the model", f"use one of: {', '.join(n for n, m in modules.items() if isinstance(m, _PRUNABLE))}")
+        raise EdgekitError(
+            f"no layer named {unknown[0]} in the model",
+            f"use one of: {', '.join(n for n, m in modules.items() if isinstance(m, _PRUNABLE))}",
+        )
     names = {m: n for n, m in modules.items()}
     with torch.no_grad():
         expected = tuple(model.eval()(example).shape)
@@ -92,8 +111,10 @@ def structured_prune(model: nn.Module, input_shape, ratio: float, *, importance:
         try:
             pruner = _pruner(work, example, ratio, importance, global_pruning, layer_ratios, ignored)
         except Exception as e:
-            raise EdgekitError(f"structured pruning cannot trace this model: {type(e).__name__}: {str(e)[:160]}",
-                               "use --unstructured, or prune a model without that construct") from None
+            raise EdgekitError(
+                f"structured pruning cannot trace this model: {type(e).__name__}: {str(e)[:160]}",
+                "use --unstructured, or prune a model without that construct",
+            ) from None
         bad = _failing_group(pruner, work_names)
         current = None
         if bad is None:
@@ -107,17 +128,21 @@ def structured_prune(model: nn.Module, input_shape, ratio: float, *, importance:
                         raise RuntimeError("the output shape changed")
                 changed = [n for n, m in work.named_modules() if isinstance(m, _UNRECORDED) and _shape(m) != _shape(modules[n])]
                 if changed:
-                    raise EdgekitError(f"structured pruning resized {', '.join(changed[:3])}, whose shape a run folder cannot record",
-                                       "use --unstructured, or --layer-ratio to prune the convolutional part only")
+                    raise EdgekitError(
+                        f"structured pruning resized {', '.join(changed[:3])}, whose shape a run folder cannot record",
+                        "use --unstructured, or --layer-ratio to prune the convolutional part only",
+                    )
                 return work, excluded
             except EdgekitError:
                 raise
             except Exception:
                 bad = current
         if bad is None or bad in ignored:
-            raise EdgekitError("structured pruning failed on this architecture even after excluding "
-                               f"{len(excluded)} layer(s) ({', '.join(excluded) or 'none'})",
-                               "use --unstructured, or --layer-ratio to prune chosen layers only")
+            raise EdgekitError(
+                "structured pruning failed on this architecture even after excluding "
+                f"{len(excluded)} layer(s) ({', '.join(excluded) or 'none'})",
+                "use --unstructured, or --layer-ratio to prune chosen layers only",
+            )
         excluded.append(bad)
         ignored.append(bad)
     raise EdgekitError(f"structured pruning had to exclude more than {MAX_EXCLUSIONS} layers", "use --unstructured instead")

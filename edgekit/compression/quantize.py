@@ -15,28 +15,43 @@ from ..progress import status
 CALIBRATION_BATCH = 32
 
 
-def quantize_ptq(model: nn.Module, x_train: np.ndarray, *, samples: int, seed: int = 0, force: bool = False,
-                 per_channel_weights: bool = True, progress: bool = True):
+def quantize_ptq(
+    model: nn.Module,
+    x_train: np.ndarray,
+    *,
+    samples: int,
+    seed: int = 0,
+    force: bool = False,
+    per_channel_weights: bool = True,
+    progress: bool = True,
+):
     """Returns (quantized model, calibration record). The model's batch-norm is folded in place first.
     per_channel_weights=False: one scale per weight tensor (exact on x86 CPUs without VNNI, see targets/x86-64.toml)."""
     picked = calibration_samples(x_train, min(samples, len(x_train)), seed=seed, force=force)
     nncf = import_nncf()
     unfolded = fold_batchnorm(model)
-    batches = [torch.from_numpy(picked[i:i + CALIBRATION_BATCH]) for i in range(0, len(picked), CALIBRATION_BATCH)]
+    batches = [torch.from_numpy(picked[i : i + CALIBRATION_BATCH]) for i in range(0, len(picked), CALIBRATION_BATCH)]
     from nncf.quantization.advanced_parameters import AdvancedQuantizationParameters, QuantizationParameters
 
     # Per-tensor activation scales: NNCF otherwise quantizes depthwise-conv inputs per channel, which
     # onnxruntime cannot fuse into QLinearConv — MobileNet's int8 ONNX ran 4x slower than fp32 (measured).
-    params = AdvancedQuantizationParameters(activations_quantization_params=QuantizationParameters(per_channel=False),
-                                            weights_quantization_params=None if per_channel_weights else QuantizationParameters(per_channel=False))
+    params = AdvancedQuantizationParameters(
+        activations_quantization_params=QuantizationParameters(per_channel=False),
+        weights_quantization_params=None if per_channel_weights else QuantizationParameters(per_channel=False),
+    )
     # MIXED: asymmetric activations can use the whole int8 range after ReLU, where symmetric ones waste half of
     # it. On edgekit's zoo models the two now measure the same (benchmarks/results/quantizer_choices.md:
     # mobilenetv1-025 0.5667 both, ds-cnn within one sample); asymmetric stays as the scheme with the headroom.
     with status(f"calibrating int8 ranges (NNCF, {len(picked)} samples)", progress):
-        quantized = nncf.quantize(model.eval(), nncf.Dataset(batches), subset_size=len(batches), advanced_parameters=params,
-                                  preset=nncf.QuantizationPreset.MIXED)
-    record = {"split": "train", "samples": int(len(picked)), "unfolded_batchnorm": unfolded,
-              "weights": "per-channel" if per_channel_weights else "per-tensor"}
+        quantized = nncf.quantize(
+            model.eval(), nncf.Dataset(batches), subset_size=len(batches), advanced_parameters=params, preset=nncf.QuantizationPreset.MIXED
+        )
+    record = {
+        "split": "train",
+        "samples": int(len(picked)),
+        "unfolded_batchnorm": unfolded,
+        "weights": "per-channel" if per_channel_weights else "per-tensor",
+    }
     return quantized, record
 
 

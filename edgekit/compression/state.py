@@ -43,9 +43,17 @@ def quantized_bytes(model: nn.Module) -> int:
     return total
 
 
-def initial_state(model: nn.Module, spec: ModelSpec, train_config: dict, *, progress: bool = True, dataset: str | None = None,
-                  code: bytes | None = None) -> ChainState:
+def initial_state(
+    model: nn.Module, spec: ModelSpec, train_config: dict, *, progress: bool = True, dataset: str | None = None, code: bytes | None = None
+) -> ChainState:
     bundle = load_run_data(spec, dataset)
     config = TrainConfig(**{k: v for k, v in train_config.items() if k in TrainConfig.__dataclass_fields__})
     # A copy: steps fold batch-norm and prune in place, and the caller's Run must stay what its folder holds.
-    return ChainState(model=copy.deepcopy(model).cpu().eval(), spec=spec, data=Splits.of(bundle, spec.normalization), train_config=config, progress=progress, code=code)
+    return ChainState(
+        model=copy.deepcopy(model).cpu().eval(),
+        spec=spec,
+        data=Splits.of(bundle, spec.normalization),
+        train_config=config,
+        progress=progress,
+        code=code,
+    )

@@ -59,8 +59,14 @@ class PruneStep:
             note = "unstructured sparsity shrinks the file only once compressed (zip/gzip); dense runtimes run it at the same speed"
             return state, {"sparsity": weight_sparsity(model), "note": note}
         original = model
-        model, excluded = structured_prune(model, state.spec.input_shape, self.ratio, importance=self.importance,
-                                           global_pruning=self.global_pruning, layer_ratios=self.layer_ratios)
+        model, excluded = structured_prune(
+            model,
+            state.spec.input_shape,
+            self.ratio,
+            importance=self.importance,
+            global_pruning=self.global_pruning,
+            layer_ratios=self.layer_ratios,
+        )
         resized = changed_shapes(original, model)
         state.spec = state.spec.replace(**{"resized_layers": {**state.spec.resized_layers, **resized}})
         state.model = model
@@ -90,14 +96,30 @@ class QuantStep:
     def apply(self, state: ChainState) -> tuple[ChainState, dict]:
         if state.spec.quantization:
             raise EdgekitError("the model is already quantized", "quantize once, as the last step")
-        model, calibration = quantize_ptq(state.model, state.data.x["train"], samples=self.calib,
-                                          seed=state.train_config.seed, force=self.force_calib, progress=state.progress)
+        model, calibration = quantize_ptq(
+            state.model,
+            state.data.x["train"],
+            samples=self.calib,
+            seed=state.train_config.seed,
+            force=self.force_calib,
+            progress=state.progress,
+        )
         state.model = model
         if self.method == "qat":
             state.model = _finetune(state, self.epochs, 0.1, "quantization-aware training")
-        state.spec = state.spec.replace(**{"bn_folded": True, "quantization": {
-            "tool": "nncf", "method": self.method, "bits": 8, "weights": "per-channel", "calibration": calibration,
-            "config": nncf_config(state.model)}})
+        state.spec = state.spec.replace(
+            **{
+                "bn_folded": True,
+                "quantization": {
+                    "tool": "nncf",
+                    "method": self.method,
+                    "bits": 8,
+                    "weights": "per-channel",
+                    "calibration": calibration,
+                    "config": nncf_config(state.model),
+                },
+            }
+        )
         return state, {"method": self.method, "calibration": calibration}
 
 
@@ -112,8 +134,10 @@ class DistillStep:
 
     def __post_init__(self):
         if not 0 <= self.alpha <= 1 or self.temperature <= 0 or self.width <= 0 or self.epochs < 1:
-            raise EdgekitError(f"bad distillation settings (alpha={self.alpha}, T={self.temperature}, width={self.width}, epochs={self.epochs})",
-                               "use 0 ≤ alpha ≤ 1, temperature > 0, width > 0, epochs ≥ 1")
+            raise EdgekitError(
+                f"bad distillation settings (alpha={self.alpha}, T={self.temperature}, width={self.width}, epochs={self.epochs})",
+                "use 0 ≤ alpha ≤ 1, temperature > 0, width > 0, epochs ≥ 1",
+            )
 
     def student_spec(self, teacher: ModelSpec) -> ModelSpec:
         from ..tasks import get_task
@@ -124,14 +148,16 @@ class DistillStep:
         if is_user_ref(self.student):
             res = resolve(self.student)
             record, code = code_record(res, self.student)
-            return code, teacher.replace(**{"name": res.entry, "source": "user", "arch": self.student, "kwargs": {},
-                                              "code": record, **fresh})
+            return code, teacher.replace(
+                **{"name": res.entry, "source": "user", "arch": self.student, "kwargs": {}, "code": record, **fresh}
+            )
         from ..recipes import find_recipe
 
         recipe = find_recipe(self.student)
         kwargs = {**recipe.kwargs, **({"width": self.width} if self.width != 1.0 or "width" in recipe.kwargs else {})}
-        return None, teacher.replace(**{"name": f"{recipe.name}-w{self.width:g}", "source": "zoo", "arch": recipe.arch,
-                                          "kwargs": kwargs, "code": None, **fresh})
+        return None, teacher.replace(
+            **{"name": f"{recipe.name}-w{self.width:g}", "source": "zoo", "arch": recipe.arch, "kwargs": kwargs, "code": None, **fresh}
+        )
 
     def apply(self, state: ChainState) -> tuple[ChainState, dict]:
         import torch
@@ -147,14 +173,16 @@ class DistillStep:
         state.spec, state.model = spec, student
         loss = distillation_loss(teacher, temperature=self.temperature, alpha=self.alpha)
         config = replace(state.train_config, epochs=self.epochs)
-        state.model = fit(student, spec.task, state.data, config, loss_fn=loss, progress=state.progress,
-                          label=f"distill → {spec.name}").model.cpu()
+        state.model = fit(
+            student, spec.task, state.data, config, loss_fn=loss, progress=state.progress, label=f"distill → {spec.name}"
+        ).model.cpu()
         details = {"student": spec.name, "temperature": self.temperature, "alpha": self.alpha, "epochs": self.epochs}
         if self.width < 0.25:
             # Measured (benchmarks/results/distillation.md): students under ~1/4 of the teacher's width did worse
             # distilled than trained on labels alone (capacity gap).
-            details["note"] = ("distillation hurt students this small in edgekit's benchmark (capacity gap); "
-                               "compare with --alpha 0 (labels only)")
+            details["note"] = (
+                "distillation hurt students this small in edgekit's benchmark (capacity gap); compare with --alpha 0 (labels only)"
+            )
         return state, details
 
 

@@ -60,7 +60,9 @@ def _parse(spec_arg: str) -> tuple[Path, list[str] | None]:
 def read_audiofolder(spec: str, arg: str) -> Source:
     root, keywords = _parse(arg)
     if not root.is_dir():
-        raise EdgekitError(f"audio folder not found: {root}", "check the path after 'audiofolder:' (edgekit datasets make keywords DIR builds one)")
+        raise EdgekitError(
+            f"audio folder not found: {root}", "check the path after 'audiofolder:' (edgekit datasets make keywords DIR builds one)"
+        )
     words = sorted(p.name for p in root.iterdir() if p.is_dir() and not p.name.startswith((".", "_")))
     if not words:
         raise EdgekitError(f"{root} has no word folders", "put each word's clips in a folder named after it")
@@ -101,7 +103,7 @@ def read_audiofolder(spec: str, arg: str) -> Source:
             if noise:
                 src = noise[j % len(noise)]
                 start = int(rng.integers(0, max(1, len(src) - n)))
-                raw.append((_clip(src[start:start + n], n) * rng.uniform(0, 0.3)).astype(np.int16))
+                raw.append((_clip(src[start : start + n], n) * rng.uniform(0, 0.3)).astype(np.int16))
             else:
                 raw.append(np.zeros(n, np.int16))
             y.append(0)
@@ -114,8 +116,10 @@ def read_audiofolder(spec: str, arg: str) -> Source:
     def steps(shape):
         natural = (1, 49, 10)
         if tuple(shape) != natural:
-            raise EdgekitError(f"the keyword-spotting front end makes {natural} MFCC inputs, the model takes {tuple(shape)}",
-                               "use a model for 1x49x10 input (ds-cnn) or --input-shape 1,49,10")
+            raise EdgekitError(
+                f"the keyword-spotting front end makes {natural} MFCC inputs, the model takes {tuple(shape)}",
+                "use a model for 1x49x10 input (ds-cnn) or --input-shape 1,49,10",
+            )
         return pipeline["steps"]
 
     def augment(split: str, samples: list, seed: int) -> list:
@@ -128,29 +132,42 @@ def read_audiofolder(spec: str, arg: str) -> Source:
             if r.random() < NOISE_FREQUENCY:
                 src = noise[int(r.integers(len(noise)))]
                 start = int(r.integers(0, max(1, len(src) - n)))
-                mixed = x.astype(np.float64) + _clip(src[start:start + n], n).astype(np.float64) * r.uniform(0, NOISE_VOLUME)
+                mixed = x.astype(np.float64) + _clip(src[start : start + n], n).astype(np.float64) * r.uniform(0, NOISE_VOLUME)
                 x = np.clip(np.round(mixed), -32768, 32767).astype(np.int16)
             out.append(x)
         return out
 
-    return Source(raw=raw, y=np.asarray(y, np.int64), labels=classes, kind="audio", input=pipeline["input"],
-                  natural_shape=(1, 49, 10), steps=steps, keep_together=np.asarray(speakers), augment=augment,
-                  meta={"sample_rate": rate, "keywords": keywords, "speakers": len(set(speakers))})
+    return Source(
+        raw=raw,
+        y=np.asarray(y, np.int64),
+        labels=classes,
+        kind="audio",
+        input=pipeline["input"],
+        natural_shape=(1, 49, 10),
+        steps=steps,
+        keep_together=np.asarray(speakers),
+        augment=augment,
+        meta={"sample_rate": rate, "keywords": keywords, "speakers": len(set(speakers))},
+    )
 
 
 def read_machines(spec: str, arg: str) -> Source:
     root = Path(arg)
     files = {"train": sorted((root / "train").glob("*.wav")), "test": sorted((root / "test").glob("*.wav"))}
     if not root.is_dir() or not files["train"] or not files["test"]:
-        raise EdgekitError(f"{root} is not a machine-sound folder (train/*.wav and test/*.wav)",
-                           "use the DCASE 2020 task 2 layout (edgekit datasets make machines DIR builds one)")
+        raise EdgekitError(
+            f"{root} is not a machine-sound folder (train/*.wav and test/*.wav)",
+            "use the DCASE 2020 task 2 layout (edgekit datasets make machines DIR builds one)",
+        )
     raw, y, split, rates = [], [], [], set()
     for part, paths in files.items():
         for f in paths:
             kind = f.name.split("_", 1)[0].lower()
             if kind not in ("normal", "anomaly") or (part == "train" and kind != "normal"):
-                raise EdgekitError(f"{f} is not named normal_*.wav{' or anomaly_*.wav' if part == 'test' else ''}",
-                                   "train/ holds normal clips only; test/ holds normal_* and anomaly_* clips")
+                raise EdgekitError(
+                    f"{f} is not named normal_*.wav{' or anomaly_*.wav' if part == 'test' else ''}",
+                    "train/ holds normal clips only; test/ holds normal_* and anomaly_* clips",
+                )
             x, rate = read_pcm(f)
             rates.add(rate)
             raw.append(_as_int16(x))
@@ -166,9 +183,21 @@ def read_machines(spec: str, arg: str) -> Source:
 
     def steps(shape):
         if tuple(shape) != (640,):
-            raise EdgekitError(f"the anomaly front end makes 640 features (128 log-mel x 5 frames), the model takes {tuple(shape)}",
-                               "use a 640-input model (fc-autoencoder)")
+            raise EdgekitError(
+                f"the anomaly front end makes 640 features (128 log-mel x 5 frames), the model takes {tuple(shape)}",
+                "use a 640-input model (fc-autoencoder)",
+            )
         return features
 
-    return Source(raw=raw, y=np.asarray(y, np.int64), labels=["normal", "anomaly"], kind="audio", input=pipeline["input"],
-                  natural_shape=(640,), steps=steps, task="anomaly", fixed_split=np.asarray(split), meta={"sample_rate": rate})
+    return Source(
+        raw=raw,
+        y=np.asarray(y, np.int64),
+        labels=["normal", "anomaly"],
+        kind="audio",
+        input=pipeline["input"],
+        natural_shape=(640,),
+        steps=steps,
+        task="anomaly",
+        fixed_split=np.asarray(split),
+        meta={"sample_rate": rate},
+    )

@@ -40,8 +40,14 @@ class DataBundle:
 
     def record(self) -> dict:
         """What model.json keeps, so later stages rebuild exactly the same splits."""
-        return {"spec": self.spec, "seed": self.seed, "fractions": list(self.fractions), "kind": self.kind,
-                "sizes": {s: int(len(self.y[s])) for s in SPLITS}, **self.meta}
+        return {
+            "spec": self.spec,
+            "seed": self.seed,
+            "fractions": list(self.fractions),
+            "kind": self.kind,
+            "sizes": {s: int(len(self.y[s])) for s in SPLITS},
+            **self.meta,
+        }
 
 
 @dataclass

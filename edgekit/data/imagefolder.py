@@ -23,8 +23,10 @@ def read_image(path: Path) -> np.ndarray:
             warnings.simplefilter("error", Image.DecompressionBombWarning)
             with Image.open(path) as img:
                 if img.width * img.height > MAX_PIXELS:
-                    raise EdgekitError(f"image {path} is {img.width}x{img.height} pixels, over edgekit's limit of {MAX_PIXELS:,}",
-                                       "remove or shrink that file (a decompression bomb?)")
+                    raise EdgekitError(
+                        f"image {path} is {img.width}x{img.height} pixels, over edgekit's limit of {MAX_PIXELS:,}",
+                        "remove or shrink that file (a decompression bomb?)",
+                    )
                 return np.asarray(img.convert("L" if img.mode in ("1", "L", "I;16", "I", "F") else "RGB"))
     except (Image.DecompressionBombError, Image.DecompressionBombWarning):
         raise EdgekitError(f"image {path} decompresses to too many pixels (a decompression bomb?)", "remove that file") from None
@@ -52,6 +54,12 @@ def read_imagefolder(spec: str, root: Path) -> Source:
         raws = [np.repeat(r[:, :, None], 3, axis=2) if r.ndim == 2 else r for r in raws]
     channels = 1 if gray else 3
     hw = sizes.pop() if len(sizes) == 1 else None
-    return Source(raw=raws, y=np.asarray(ys, np.int64), labels=classes, kind="image",
-                  input={"kind": "image", "channels": "L" if gray else "RGB"},
-                  natural_shape=(channels, *hw) if hw else None, steps=image_steps(spec, hw, channels, 1 / 255))
+    return Source(
+        raw=raws,
+        y=np.asarray(ys, np.int64),
+        labels=classes,
+        kind="image",
+        input={"kind": "image", "channels": "L" if gray else "RGB"},
+        natural_shape=(channels, *hw) if hw else None,
+        steps=image_steps(spec, hw, channels, 1 / 255),
+    )

@@ -22,8 +22,15 @@ def _digits(spec: str) -> Source:
     d = load_digits()
     # The raw form is the data set's own: 8x8 intensities 0..16 (uint8). The model sees them /16.
     raw = list(d.images.astype(np.uint8))
-    return Source(raw=raw, y=d.target.astype(np.int64), labels=[str(c) for c in d.target_names], kind="image",
-                  input={"kind": "image", "channels": "L"}, natural_shape=(1, 8, 8), steps=image_steps(spec, (8, 8), 1, 1 / 16))
+    return Source(
+        raw=raw,
+        y=d.target.astype(np.int64),
+        labels=[str(c) for c in d.target_names],
+        kind="image",
+        input={"kind": "image", "channels": "L"},
+        natural_shape=(1, 8, 8),
+        steps=image_steps(spec, (8, 8), 1, 1 / 16),
+    )
 
 
 def _npz(spec: str, path: str) -> Source:
@@ -42,17 +49,28 @@ def _npz(spec: str, path: str) -> Source:
         raise EdgekitError(f"cannot read {p}: {str(e)[:160]}", "pass an .npz written by numpy.savez (no pickled objects)") from None
     integral = y.dtype.kind in "biu" or (y.dtype.kind == "f" and np.isfinite(y).all() and np.array_equal(y, np.round(y)))
     if x.dtype.kind not in "biuf" or not integral or x.ndim < 2:
-        raise EdgekitError(f"{p}: x must be numeric (N, ...) and y whole-number labels, got x {x.dtype} {x.shape}, y {y.dtype}",
-                           "save numeric arrays with np.savez")
+        raise EdgekitError(
+            f"{p}: x must be numeric (N, ...) and y whole-number labels, got x {x.dtype} {x.shape}, y {y.dtype}",
+            "save numeric arrays with np.savez",
+        )
     if len(x) != len(y):
         raise EdgekitError(f"{p}: x has {len(x)} samples but y has {len(y)}", "give one label per sample")
     y = y.astype(np.int64)
     n_classes = len(labels) if labels is not None else (int(y.max()) + 1 if len(y) else 0)
     if len(y) and (y.min() < 0 or y.max() >= n_classes):
-        raise EdgekitError(f"{p}: labels must lie in 0..{n_classes - 1}, found {int(y.min())}..{int(y.max())}",
-                           "fix y, or give a 'labels' array with one name per class")
-    return Source(raw=list(x), y=y, labels=labels or [str(i) for i in range(n_classes)], kind="tensor", input={"kind": "tensor"},
-                  natural_shape=tuple(x.shape[1:]), steps=tensor_steps(spec, tuple(x.shape[1:])))
+        raise EdgekitError(
+            f"{p}: labels must lie in 0..{n_classes - 1}, found {int(y.min())}..{int(y.max())}",
+            "fix y, or give a 'labels' array with one name per class",
+        )
+    return Source(
+        raw=list(x),
+        y=y,
+        labels=labels or [str(i) for i in range(n_classes)],
+        kind="tensor",
+        input={"kind": "tensor"},
+        natural_shape=tuple(x.shape[1:]),
+        steps=tensor_steps(spec, tuple(x.shape[1:])),
+    )
 
 
 def _synthetic(spec: str, arg: str) -> Source:
@@ -64,17 +82,28 @@ def _synthetic(spec: str, arg: str) -> Source:
         if len(parts) > 3 or n_classes < 1 or n < 3 * n_classes or not all(d > 0 for d in shape):
             raise ValueError  # an assert would vanish under `python -O`
     except (ValueError, IndexError):
-        raise EdgekitError(f"bad synthetic spec '{spec}'", "write synthetic:C,H,W:N_CLASSES[:N_SAMPLES], e.g. synthetic:3,32,32:10") from None
+        raise EdgekitError(
+            f"bad synthetic spec '{spec}'", "write synthetic:C,H,W:N_CLASSES[:N_SAMPLES], e.g. synthetic:3,32,32:10"
+        ) from None
     need = n * math.prod(shape) * 4 * 2
     if need > MAX_BYTES:
-        raise EdgekitError(f"'{spec}' would need {need / 2**30:,.0f} GiB of memory", f"ask for fewer samples (at most {MAX_BYTES >> 30} GiB)")
+        raise EdgekitError(
+            f"'{spec}' would need {need / 2**30:,.0f} GiB of memory", f"ask for fewer samples (at most {MAX_BYTES >> 30} GiB)"
+        )
     rng = np.random.default_rng(1234)
     # Class prototypes plus noise: learnable, so accuracy means something even on random data.
     prototypes = rng.normal(0, 1, (n_classes, *shape)).astype(np.float32)
     y = np.arange(n) % n_classes
     x = prototypes[y] + rng.normal(0, 1.5, (n, *shape)).astype(np.float32)
-    return Source(raw=list(x), y=y.astype(np.int64), labels=[f"class{i}" for i in range(n_classes)], kind="tensor",
-                  input={"kind": "tensor"}, natural_shape=shape, steps=tensor_steps(spec, shape))
+    return Source(
+        raw=list(x),
+        y=y.astype(np.int64),
+        labels=[f"class{i}" for i in range(n_classes)],
+        kind="tensor",
+        input={"kind": "tensor"},
+        natural_shape=shape,
+        steps=tensor_steps(spec, shape),
+    )
 
 
 def canonical_spec(spec: str) -> str:
@@ -106,8 +135,10 @@ def read_source(spec: str) -> Source:
         from .audio import read_machines
 
         return read_machines(spec, arg)
-    raise EdgekitError(f"unknown data set '{spec}'", "use digits, npz:PATH, imagefolder:DIR, audiofolder:DIR, machines:DIR "
-                       "or synthetic:C,H,W:N_CLASSES (see `edgekit datasets`)")
+    raise EdgekitError(
+        f"unknown data set '{spec}'",
+        "use digits, npz:PATH, imagefolder:DIR, audiofolder:DIR, machines:DIR or synthetic:C,H,W:N_CLASSES (see `edgekit datasets`)",
+    )
 
 
 FILE_KINDS = ("npz", "imagefolder", "audiofolder", "machines")
@@ -159,8 +190,9 @@ def input_shape_of(spec: str) -> tuple[int, ...] | None:
     return src.natural_shape
 
 
-def load_dataset(spec: str, input_shape=None, *, seed: int = 0, fractions=DEFAULT_FRACTIONS, task: str = "classification",
-                 source: Source | None = None) -> DataBundle:
+def load_dataset(
+    spec: str, input_shape=None, *, seed: int = 0, fractions=DEFAULT_FRACTIONS, task: str = "classification", source: Source | None = None
+) -> DataBundle:
     """Read `spec`, make model inputs of `input_shape` (None: the data's own shape), split by `seed`."""
     from ..tasks import get_task
 
@@ -171,8 +203,10 @@ def load_dataset(spec: str, input_shape=None, *, seed: int = 0, fractions=DEFAUL
     if len(src.y) < 10:
         raise EdgekitError(f"data set '{spec}' has only {len(src.y)} samples", "give at least 10 (train/val/test need some each)")
     if t.has_classes and len(np.unique(src.y)) < 2:
-        raise EdgekitError(f"data set '{spec}' holds a single class ({src.labels[int(src.y[0])] if src.labels else src.y[0]})",
-                           "a classifier needs at least two classes")
+        raise EdgekitError(
+            f"data set '{spec}' holds a single class ({src.labels[int(src.y[0])] if src.labels else src.y[0]})",
+            "a classifier needs at least two classes",
+        )
     shape = tuple(input_shape) if input_shape is not None else src.natural_shape
     if shape is None:
         raise EdgekitError(f"the samples of '{spec}' differ in size, so the data set fixes no input shape", "pass --input-shape C,H,W")
@@ -185,7 +219,21 @@ def load_dataset(spec: str, input_shape=None, *, seed: int = 0, fractions=DEFAUL
         shown = src.augment(s, raw[s], seed) if src.augment else raw[s]  # training-time noise; eval keeps the clean clips
         x[s], groups[s] = _features(shown, pipeline, spec)
         if len(x[s]) and tuple(x[s].shape[1:]) != shape:
-            raise EdgekitError(f"the preprocessing of '{spec}' makes samples of shape {tuple(x[s].shape[1:])}, the model takes {shape}",
-                               "pass a matching --input-shape")
-    return DataBundle(spec=canonical_spec(spec), raw=raw, x=x, y=y, groups=groups, labels=src.labels, seed=seed,
-                      fractions=tuple(fractions), kind=src.kind, pipeline=pipeline, meta=dict(src.meta), task=task)
+            raise EdgekitError(
+                f"the preprocessing of '{spec}' makes samples of shape {tuple(x[s].shape[1:])}, the model takes {shape}",
+                "pass a matching --input-shape",
+            )
+    return DataBundle(
+        spec=canonical_spec(spec),
+        raw=raw,
+        x=x,
+        y=y,
+        groups=groups,
+        labels=src.labels,
+        seed=seed,
+        fractions=tuple(fractions),
+        kind=src.kind,
+        pipeline=pipeline,
+        meta=dict(src.meta),
+        task=task,
+    )

@@ -31,8 +31,10 @@ def image_steps(spec: str, raw_hw: tuple[int, int] | None, channels: int | None,
 
     def steps(shape):
         if len(shape) != 3 or shape[0] not in (1, 3):
-            raise EdgekitError(f"data set '{spec}' holds images but the model takes input shape {tuple(shape)}",
-                               "pass --input-shape C,H,W (C = 1 or 3) for an image model")
+            raise EdgekitError(
+                f"data set '{spec}' holds images but the model takes input shape {tuple(shape)}",
+                "pass --input-shape C,H,W (C = 1 or 3) for an image model",
+            )
         c, h, w = shape
         out = [{"op": "scale", "factor": scale}]
         if raw_hw != (h, w):
@@ -55,7 +57,9 @@ def tensor_steps(spec: str, sample_shape: tuple[int, ...]):
             return [{"op": "transpose", "axes": [2, 0, 1]}]  # NHWC images → channels first
         if len(shape) == 3 and shape[0] == 1 and sample_shape == shape[1:]:
             return [{"op": "reshape", "shape": list(shape)}]
-        raise EdgekitError(f"samples of '{spec}' have shape {sample_shape}, the model takes {shape}",
-                           f"pass --input-shape {','.join(map(str, sample_shape))} or reshape the data")
+        raise EdgekitError(
+            f"samples of '{spec}' have shape {sample_shape}, the model takes {shape}",
+            f"pass --input-shape {','.join(map(str, sample_shape))} or reshape the data",
+        )
 
     return steps

@@ -93,8 +93,7 @@ def _qemu_package(qemu: str) -> tuple[str, str, str] | None:
     if owner.returncode != 0 or ":" not in owner.stdout:
         return None
     package = owner.stdout.split(":", 1)[0].strip()
-    p = subprocess.run(["dpkg-query", "-W", "-f=${Version}\t${source:Package}\t${source:Version}", package],
-                       capture_output=True, text=True)
+    p = subprocess.run(["dpkg-query", "-W", "-f=${Version}\t${source:Package}\t${source:Version}", package], capture_output=True, text=True)
     parts = p.stdout.strip().split("\t")
     return tuple(parts) if p.returncode == 0 and len(parts) == 3 and all(parts) else None
 
@@ -122,6 +121,7 @@ def _write_atomic(path: Path, data: bytes) -> None:
 
 
 # -- the header: from the installed version's Debian source package, through a private source list --------
+
 
 def _system_deb_entries() -> list[dict]:
     """The machine's enabled `deb` entries (read only), as deb822 fields for a private deb-src list."""
@@ -173,8 +173,10 @@ def _apt(opts: list[str], args: list[str], what: str, cwd: Path | None = None) -
     p = subprocess.run(["apt-get", *opts, *args], capture_output=True, text=True, cwd=cwd)
     if p.returncode != 0:
         tail = ([ln for ln in p.stderr.strip().splitlines() if not ln.startswith("W:")] or ["no output"])[-1][:200]
-        fix = ("check that the Debian/Ubuntu registry in /etc/apt is reachable, then retry; if the installed qemu-user "
-               "is no longer in the archive, upgrade it first: sudo apt-get install --only-upgrade qemu-user")
+        fix = (
+            "check that the Debian/Ubuntu registry in /etc/apt is reachable, then retry; if the installed qemu-user "
+            "is no longer in the archive, upgrade it first: sudo apt-get install --only-upgrade qemu-user"
+        )
         raise EdgekitError(f"{what} failed: {tail}", fix)
 
 
@@ -201,22 +203,37 @@ def _fetch_header(work: Path, say) -> bytes:
     qemu = qemu_user_binary()
     pkg = _qemu_package(qemu)
     if not pkg:
-        raise EdgekitError(f"{qemu} is not from a Debian package, so its plugin header cannot be fetched",
-                           "install Debian's: sudo apt-get install qemu-user")
+        raise EdgekitError(
+            f"{qemu} is not from a Debian package, so its plugin header cannot be fetched",
+            "install Debian's: sudo apt-get install qemu-user",
+        )
     if not shutil.which("apt-get"):
         raise EdgekitError("fetching qemu's plugin header needs apt-get (apt source access)", "run it on a Debian/Ubuntu machine")
     _, source, version = pkg
     entries = _system_deb_entries()
     if not entries:
-        raise EdgekitError("no enabled `deb` entry in /etc/apt to derive a deb-src source list from",
-                           "configure the Debian/Ubuntu registry in /etc/apt/sources.list.d/, then retry")
+        raise EdgekitError(
+            "no enabled `deb` entry in /etc/apt to derive a deb-src source list from",
+            "configure the Debian/Ubuntu registry in /etc/apt/sources.list.d/, then retry",
+        )
     apt = work / "apt"
     (apt / "lists" / "partial").mkdir(parents=True)
     (apt / "cache" / "archives" / "partial").mkdir(parents=True)
     listing = apt / "deb-src.sources"  # deb822, so inline Signed-By keys carry over as they are
     listing.write_text("\n\n".join("Types: deb-src\n" + "\n".join(f"{k}: {v}" for k, v in e.items()) for e in entries) + "\n")
-    opts = ["-q", "-o", f"Dir::Etc::SourceList={listing}", "-o", "Dir::Etc::SourceParts=/dev/null",
-            "-o", f"Dir::State::Lists={apt / 'lists'}", "-o", f"Dir::Cache={apt / 'cache'}", "-o", "Debug::NoLocking=1"]
+    opts = [
+        "-q",
+        "-o",
+        f"Dir::Etc::SourceList={listing}",
+        "-o",
+        "Dir::Etc::SourceParts=/dev/null",
+        "-o",
+        f"Dir::State::Lists={apt / 'lists'}",
+        "-o",
+        f"Dir::Cache={apt / 'cache'}",
+        "-o",
+        "Debug::NoLocking=1",
+    ]
     if os.geteuid() == 0:
         opts += ["-o", "APT::Sandbox::User=root"]  # the private folders are not readable by _apt
     say(f"apt-get update (deb-src lists, private: {listing.name})")
@@ -234,15 +251,17 @@ def _fetch_header(work: Path, say) -> bytes:
         p = subprocess.run([dpkg_source, "--no-check", "-x", str(dsc), str(work / "tree")], capture_output=True, text=True)
         if p.returncode != 0 or not (work / "tree" / HEADER).is_file():
             tail = (p.stderr.strip().splitlines() or ["?"])[-1][:160]
-            raise EdgekitError(f"dpkg-source -x {dsc.name if dsc else '?'} failed: {tail}",
-                               "install dpkg-dev (sudo apt-get install dpkg-dev), then retry")
+            raise EdgekitError(
+                f"dpkg-source -x {dsc.name if dsc else '?'} failed: {tail}", "install dpkg-dev (sudo apt-get install dpkg-dev), then retry"
+            )
         return (work / "tree" / HEADER).read_bytes()
     say(f"extracting {HEADER}")
     tarballs = [t for t in sorted(download.glob("*.tar.*")) if ".debian.tar." not in t.name]
     data = _header_from_sources(tarballs)
     if data is None:
-        raise EdgekitError(f"{source} {version}'s source holds no {HEADER} (a qemu without the plugin API?)",
-                           "install a qemu-user of version 4.2 or newer")
+        raise EdgekitError(
+            f"{source} {version}'s source holds no {HEADER} (a qemu without the plugin API?)", "install a qemu-user of version 4.2 or newer"
+        )
     return data
 
 
@@ -262,6 +281,7 @@ def plugin_header(*, say: Callable[[str], None] = print) -> Path:
 
 
 # -- the plugin ---------------------------------------------------------------------------------------------
+
 
 def build_plugin(say: Callable[[str], None] = print) -> Path:
     """The instruction-counting plugin for the installed qemu-aarch64: built once (seconds), then cached at
@@ -287,20 +307,26 @@ def build_plugin(say: Callable[[str], None] = print) -> Path:
         pkg_config = _need("pkg-config", "pkg-config libglib2.0-dev", "to find glib's headers for qemu-plugin.h")
         p = subprocess.run([pkg_config, "--cflags", "glib-2.0"], capture_output=True, text=True)
         if p.returncode != 0:
-            raise EdgekitError("glib's development headers are not installed (qemu-plugin.h needs them)",
-                               "install them: sudo apt-get install libglib2.0-dev")
+            raise EdgekitError(
+                "glib's development headers are not installed (qemu-plugin.h needs them)",
+                "install them: sudo apt-get install libglib2.0-dev",
+            )
         cflags = p.stdout.split()
     work = Path(tempfile.mkdtemp(prefix=".build.", suffix=".partial", dir=folder))
     try:
         shutil.copy2(PLUGIN_SOURCE, work / PLUGIN_SOURCE.name)
         say(f"compiling {PLUGIN_SOURCE.name}")
-        p = subprocess.run([gcc, "-O2", "-shared", "-fPIC", f"-I{header.parent}", *cflags, str(work / PLUGIN_SOURCE.name),
-                            "-o", str(work / "insn.so")], capture_output=True, text=True)
+        p = subprocess.run(
+            [gcc, "-O2", "-shared", "-fPIC", f"-I{header.parent}", *cflags, str(work / PLUGIN_SOURCE.name), "-o", str(work / "insn.so")],
+            capture_output=True,
+            text=True,
+        )
         if p.returncode != 0:
             tail = ([ln for ln in p.stderr.splitlines() if "error" in ln] or p.stderr.strip().splitlines() or ["?"])[-1][:200]
-            raise EdgekitError(f"compiling the instruction-counting plugin failed: {tail}",
-                               "check that gcc works and that the installed qemu-user matches its cached header; "
-                               f"delete {folder} to refetch it")
+            raise EdgekitError(
+                f"compiling the instruction-counting plugin failed: {tail}",
+                f"check that gcc works and that the installed qemu-user matches its cached header; delete {folder} to refetch it",
+            )
         os.replace(work / "insn.so", plugin)
     finally:
         shutil.rmtree(work, ignore_errors=True)
@@ -309,6 +335,7 @@ def build_plugin(say: Callable[[str], None] = print) -> Path:
 
 
 # -- running under it ---------------------------------------------------------------------------------------
+
 
 def _rootfs(path: Path) -> Path:
     """Accept the root folder itself or the board folder above it (what ready_rootfs returns)."""
@@ -323,8 +350,19 @@ def counting_argv(rootfs: Path, plugin: Path, outfile: Path) -> list[str]:
     setarch = _need("setarch", "util-linux", "to turn off address-space randomisation")
     option = str(Path(outfile).resolve()).replace(",", ",,")  # qemu's option syntax doubles literal commas
     plugin_opt = str(Path(plugin).resolve()).replace(",", ",,")
-    return [setarch, platform.machine(), "-R", qemu_user_binary(), "-seed", "1", "-plugin", f"{plugin_opt},outfile={option}",
-            "-L", str(rootfs), str(rootfs / "usr/bin/python3.11")]
+    return [
+        setarch,
+        platform.machine(),
+        "-R",
+        qemu_user_binary(),
+        "-seed",
+        "1",
+        "-plugin",
+        f"{plugin_opt},outfile={option}",
+        "-L",
+        str(rootfs),
+        str(rootfs / "usr/bin/python3.11"),
+    ]
 
 
 def counting_env(board: str | Board) -> dict:
@@ -332,9 +370,17 @@ def counting_env(board: str | Board) -> dict:
     b = board if isinstance(board, Board) else BOARDS.get(board)
     if b is None:
         raise EdgekitError(f"unknown board '{board}'", f"emulated boards: {', '.join(BOARDS)}")
-    return {"PATH": "/usr/bin:/bin", "QEMU_CPU": b.qemu_cpu,  # env -i drops QEMU_CPU: always explicit
-            "PYTHONPATH": "/opt/pyarm", "PYTHONNOUSERSITE": "1", "PYTHONHASHSEED": "0", "PYTHONDONTWRITEBYTECODE": "1",
-            "OPENBLAS_NUM_THREADS": "1", "OMP_NUM_THREADS": "1", ENV_FLAG: "1"}
+    return {
+        "PATH": "/usr/bin:/bin",
+        "QEMU_CPU": b.qemu_cpu,  # env -i drops QEMU_CPU: always explicit
+        "PYTHONPATH": "/opt/pyarm",
+        "PYTHONNOUSERSITE": "1",
+        "PYTHONHASHSEED": "0",
+        "PYTHONDONTWRITEBYTECODE": "1",
+        "OPENBLAS_NUM_THREADS": "1",
+        "OMP_NUM_THREADS": "1",
+        ENV_FLAG: "1",
+    }
 
 
 def read_marks(outfile: Path) -> list[Mark]:
@@ -352,8 +398,9 @@ def read_counts(outfile: Path) -> list[tuple[int, int]]:
     return [(m.total, m.vector) for m in read_marks(outfile)]
 
 
-def run_counted(board: str, args: list[str], outfile: Path, *, cwd: Path | None = None, timeout: float = 600,
-                say: Callable[[str], None] = print) -> tuple[subprocess.CompletedProcess, list[Mark]]:
+def run_counted(
+    board: str, args: list[str], outfile: Path, *, cwd: Path | None = None, timeout: float = 600, say: Callable[[str], None] = print
+) -> tuple[subprocess.CompletedProcess, list[Mark]]:
     """Run `python3.11 ARGS...` on the emulated board under the counter; return the process and its markers."""
     from .rootfs import ready_rootfs
 

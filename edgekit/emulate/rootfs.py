@@ -26,8 +26,19 @@ from .boards import BOARDS, cpuinfo
 READY = "ready.json"
 DEB_ROOTS = ["python3.11", "libpython3.11-stdlib", "libstdc++6", "libgomp1"]
 # Pulled in only through mime-support/perl; the runner never needs them.
-DEB_SKIP = {"perl", "perl-base", "perl-modules-5.36", "libperl5.36", "dpkg", "tar", "install-info", "mailcap",
-            "mime-support", "libdb5.3", "libgdbm-compat4"}
+DEB_SKIP = {
+    "perl",
+    "perl-base",
+    "perl-modules-5.36",
+    "libperl5.36",
+    "dpkg",
+    "tar",
+    "install-info",
+    "mailcap",
+    "mime-support",
+    "libdb5.3",
+    "libgdbm-compat4",
+}
 WHEEL_TAGS = ["linux_aarch64", "manylinux2014_aarch64"] + [f"manylinux_2_{g}_aarch64" for g in (17, 24, 26, 27, 28, 31, 34, 35, 36)]
 
 
@@ -40,8 +51,9 @@ def _board(name: str):
 def qemu_binary() -> str:
     path = shutil.which("qemu-aarch64-static")
     if not path:
-        raise EdgekitError("qemu-aarch64-static is not installed (needed to emulate an arm64 board)",
-                           "install it: sudo apt-get install qemu-user-static")
+        raise EdgekitError(
+            "qemu-aarch64-static is not installed (needed to emulate an arm64 board)", "install it: sudo apt-get install qemu-user-static"
+        )
     return path
 
 
@@ -68,12 +80,38 @@ def _debian_packages(work: Path, rootfs: Path, say) -> None:
     for d in ("lists/partial", "cache/archives/partial"):
         (apt / d).mkdir(parents=True, exist_ok=True)
     (apt / "status").write_text("")  # an empty dpkg database: resolve as a pure arm64 system
-    opts = ["-o", "APT::Architecture=arm64", "-o", "APT::Architectures=arm64", "-o", f"Dir::State::Lists={apt / 'lists'}",
-            "-o", f"Dir::State::Status={apt / 'status'}", "-o", f"Dir::Cache={apt / 'cache'}", "-o", "Debug::NoLocking=1"]
+    opts = [
+        "-o",
+        "APT::Architecture=arm64",
+        "-o",
+        "APT::Architectures=arm64",
+        "-o",
+        f"Dir::State::Lists={apt / 'lists'}",
+        "-o",
+        f"Dir::State::Status={apt / 'status'}",
+        "-o",
+        f"Dir::Cache={apt / 'cache'}",
+        "-o",
+        "Debug::NoLocking=1",
+    ]
     say("apt-get update (arm64 package lists)")
     _run(["apt-get", *opts, "update", "-qq"], "apt-get update")
-    out = _run(["apt-cache", *opts, "depends", "--recurse", "--no-recommends", "--no-suggests", "--no-conflicts",
-                "--no-breaks", "--no-replaces", "--no-enhances", *DEB_ROOTS], "apt-cache depends")
+    out = _run(
+        [
+            "apt-cache",
+            *opts,
+            "depends",
+            "--recurse",
+            "--no-recommends",
+            "--no-suggests",
+            "--no-conflicts",
+            "--no-breaks",
+            "--no-replaces",
+            "--no-enhances",
+            *DEB_ROOTS,
+        ],
+        "apt-cache depends",
+    )
     pkgs = sorted({line.strip() for line in out.splitlines() if line[:1].isalnum() and not line.startswith(" ")} - DEB_SKIP)
     debs = work / "debs"
     debs.mkdir()
@@ -102,8 +140,22 @@ BASE_WHEELS = (("numpy", True), ("onnxruntime", True), ("ai-edge-litert", True),
 # parity are checked by the export tests and benchmarks/runtimes.py). Both come without their declared
 # dependencies (executorch names its exporters'); the runtime needs only the pure-Python imports listed.
 OPTIONAL_WHEELS = {"executorch": ["torch==2.9.1", "executorch==1.0.1"]}
-PURE_DEPS = {"executorch": ["filelock", "typing-extensions", "sympy", "networkx", "jinja2", "fsspec", "mpmath", "markupsafe",
-                            "flatbuffers", "packaging", "ruamel.yaml", "tabulate"]}
+PURE_DEPS = {
+    "executorch": [
+        "filelock",
+        "typing-extensions",
+        "sympy",
+        "networkx",
+        "jinja2",
+        "fsspec",
+        "mpmath",
+        "markupsafe",
+        "flatbuffers",
+        "packaging",
+        "ruamel.yaml",
+        "tabulate",
+    ]
+}
 PROBES = {"executorch": "import executorch.runtime; "}
 
 
@@ -113,8 +165,20 @@ def _download(wheels: Path, common: list[str], spec: str, *, deps: bool) -> bool
 
 
 def _wheels(work: Path, rootfs: Path, say, extras: tuple[str, ...] = ()) -> list[str]:
-    common = ["--only-binary=:all:", "--python-version", "3.11", "--implementation", "cp", "--abi", "cp311", "--abi", "abi3",
-              "--abi", "none", *[a for tag in WHEEL_TAGS for a in ("--platform", tag)]]
+    common = [
+        "--only-binary=:all:",
+        "--python-version",
+        "3.11",
+        "--implementation",
+        "cp",
+        "--abi",
+        "cp311",
+        "--abi",
+        "abi3",
+        "--abi",
+        "none",
+        *[a for tag in WHEEL_TAGS for a in ("--platform", tag)],
+    ]
     wheels, target = work / "wheels", rootfs / "opt/pyarm"
     base, extra = [], []
     for dist, required in BASE_WHEELS:
@@ -123,18 +187,51 @@ def _wheels(work: Path, rootfs: Path, say, extras: tuple[str, ...] = ()) -> list
         if _download(wheels, common, spec, deps=True):
             base.append(spec)
         elif required:
-            raise EdgekitError(f"no aarch64 cp311 wheel of {spec}", "check PyPI is reachable, or install a version that ships aarch64 wheels on the host")
+            raise EdgekitError(
+                f"no aarch64 cp311 wheel of {spec}", "check PyPI is reachable, or install a version that ships aarch64 wheels on the host"
+            )
     for e in extras:  # without their declared dependencies (see OPTIONAL_WHEELS), plus the pure-Python ones they import
         for spec in OPTIONAL_WHEELS[e] + PURE_DEPS[e]:
             say(f"aarch64 wheel: {spec}")
             if not _download(wheels / "extra", common, spec, deps=False):
                 raise EdgekitError(f"no aarch64 cp311 wheel of {spec}", "check PyPI is reachable")
             extra.append(spec)
-    _run([sys.executable, "-m", "pip", "install", "-q", "--no-index", "--find-links", str(wheels), *common, "--upgrade",
-          "--target", str(target), *base], "pip install (aarch64 wheels)")
+    _run(
+        [
+            sys.executable,
+            "-m",
+            "pip",
+            "install",
+            "-q",
+            "--no-index",
+            "--find-links",
+            str(wheels),
+            *common,
+            "--upgrade",
+            "--target",
+            str(target),
+            *base,
+        ],
+        "pip install (aarch64 wheels)",
+    )
     if extra:
-        _run([sys.executable, "-m", "pip", "install", "-q", "--no-index", "--no-deps", *common, "--upgrade", "--target", str(target),
-              *[str(w) for w in sorted((wheels / "extra").glob("*.whl"))]], "pip install (aarch64 wheels, --with)")
+        _run(
+            [
+                sys.executable,
+                "-m",
+                "pip",
+                "install",
+                "-q",
+                "--no-index",
+                "--no-deps",
+                *common,
+                "--upgrade",
+                "--target",
+                str(target),
+                *[str(w) for w in sorted((wheels / "extra").glob("*.whl"))],
+            ],
+            "pip install (aarch64 wheels, --with)",
+        )
     return base + extra
 
 
@@ -185,14 +282,36 @@ def build_rootfs(name: str, *, rebuild: bool = False, say: Callable[[str], None]
         shutil.rmtree(work / "apt", ignore_errors=True)
         say("checking the emulated Python")
         imports = "".join(PROBES[e] for e in extras)
-        probe = subprocess.run([*python_argv(work), "-c", "import platform, numpy, onnxruntime; "
-                                f"from ai_edge_litert.interpreter import Interpreter; {imports}print(platform.machine())"],
-                               capture_output=True, text=True, env=python_env(work, board.name), timeout=900)
+        probe = subprocess.run(
+            [
+                *python_argv(work),
+                "-c",
+                "import platform, numpy, onnxruntime; "
+                f"from ai_edge_litert.interpreter import Interpreter; {imports}print(platform.machine())",
+            ],
+            capture_output=True,
+            text=True,
+            env=python_env(work, board.name),
+            timeout=900,
+        )
         if probe.returncode != 0 or probe.stdout.strip() != "aarch64":
-            raise EdgekitError(f"the emulated {name} does not start: {(probe.stderr.strip().splitlines() or ['?'])[-1][:160]}",
-                               f"rebuild it: edgekit device emulate {name} --rebuild")
-        (work / READY).write_text(json.dumps({"board": board.name, "qemu_cpu": board.qemu_cpu, "wheels": wheels, "extras": list(extras),
-                                              "debian": "bookworm", "seconds": round(time.perf_counter() - started, 1)}, indent=1))
+            raise EdgekitError(
+                f"the emulated {name} does not start: {(probe.stderr.strip().splitlines() or ['?'])[-1][:160]}",
+                f"rebuild it: edgekit device emulate {name} --rebuild",
+            )
+        (work / READY).write_text(
+            json.dumps(
+                {
+                    "board": board.name,
+                    "qemu_cpu": board.qemu_cpu,
+                    "wheels": wheels,
+                    "extras": list(extras),
+                    "debian": "bookworm",
+                    "seconds": round(time.perf_counter() - started, 1),
+                },
+                indent=1,
+            )
+        )
         if final.exists():
             shutil.rmtree(final)
         os.replace(work, final)

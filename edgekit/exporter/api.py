@@ -56,12 +56,13 @@ def run_artifact(folder: Path, deploy_like: dict, x: np.ndarray, *, progress: bo
         with captured_fds():  # runtimes print delegate notices on the C-level stderr
             adapter = runtimes.open_artifact(folder, deploy_like, threads)
     except runtimes.MissingRuntime as e:
-        raise EdgekitError(f"the {deploy_like['runtime']['name']} runtime is not installed here ({e.detail})",
-                           f"pip install {e.package}") from None
+        raise EdgekitError(
+            f"the {deploy_like['runtime']['name']} runtime is not installed here ({e.detail})", f"pip install {e.package}"
+        ) from None
     outs = []
     with progress_bar(f"parity in {adapter.runtime}", len(x), progress) as advance:
         for i in range(len(x)):
-            outs.append(adapter.infer(x[i:i + 1]))
+            outs.append(adapter.infer(x[i : i + 1]))
             advance()
     return adapter, np.concatenate(outs)
 
@@ -73,10 +74,23 @@ def _raw_arrays(raws: list) -> dict:
     return {f"raw_{i:05d}": r for i, r in enumerate(raws)}
 
 
-def export_run(run, *, target: str = "x86-64", fmt: str | None = None, precision: str | None = None, out: Path | None = None,
-               dynamic_batch: bool = False, calib: int = DEFAULT_CALIBRATION, force_calib: bool = False,
-               min_agreement: float | None = None, trust_code: bool = False, dataset: str | None = None,
-               progress: bool = True, say=lambda m: None, runtime_options: dict | None = None) -> Artifact:
+def export_run(
+    run,
+    *,
+    target: str = "x86-64",
+    fmt: str | None = None,
+    precision: str | None = None,
+    out: Path | None = None,
+    dynamic_batch: bool = False,
+    calib: int = DEFAULT_CALIBRATION,
+    force_calib: bool = False,
+    min_agreement: float | None = None,
+    trust_code: bool = False,
+    dataset: str | None = None,
+    progress: bool = True,
+    say=lambda m: None,
+    runtime_options: dict | None = None,
+) -> Artifact:
     check_export_args(calib, min_agreement)
     tgt = find_target(target)
     run = run if isinstance(run, Run) else load_run(run, trust_code=trust_code)
@@ -92,15 +106,29 @@ def export_run(run, *, target: str = "x86-64", fmt: str | None = None, precision
     splits = Splits.of(data, run.spec.normalization)
     x_test, y_test, g_test = splits.x["test"], splits.y["test"], splits.groups["test"]
     needs_calib = f.needs_calibration(plan.precision, bool(run.spec.quantization))
-    calibration = (calibration_samples(splits.x["train"], min(calib, len(splits.x["train"])), seed=run.spec.dataset.seed,
-                                       force=force_calib) if needs_calib else None)
+    calibration = (
+        calibration_samples(splits.x["train"], min(calib, len(splits.x["train"])), seed=run.spec.dataset.seed, force=force_calib)
+        if needs_calib
+        else None
+    )
     fp32 = float_model(run)
     floor = min_agreement if min_agreement is not None else tgt.budgets.min_int8_agreement
     started = now()
     with staged_dir(out) as folder:
-        job = BuildJob(run=run, float_model=fp32, folder=folder, precision=plan.precision, calibration=calibration,
-                       samples=x_test[:8], target=tgt, dynamic_batch=dynamic_batch, int8_scheme=plan.int8_scheme,
-                       runtime_options=runtime_options or {}, say=say, progress=progress)
+        job = BuildJob(
+            run=run,
+            float_model=fp32,
+            folder=folder,
+            precision=plan.precision,
+            calibration=calibration,
+            samples=x_test[:8],
+            target=tgt,
+            dynamic_batch=dynamic_batch,
+            int8_scheme=plan.int8_scheme,
+            runtime_options=runtime_options or {},
+            say=say,
+            progress=progress,
+        )
         built = f.build(job)
         # A format whose runtime needs hardware this machine lacks (TensorRT) names a host stand-in for parity.
         host = getattr(f, "host_runtime", f.runtime)
@@ -110,7 +138,10 @@ def export_run(run, *, target: str = "x86-64", fmt: str | None = None, precision
         reference = predict(reference_model, x_test)
         parity = task.parity(outputs, reference, x_test, y_test, g_test, precision=plan.precision, floor=floor)
         if parity["rule"] == "degenerate":
-            raise EdgekitError(f"{parity['degenerate']}: a parity check on it would prove nothing", "train it until it learns (see its metrics.json warnings)")
+            raise EdgekitError(
+                f"{parity['degenerate']}: a parity check on it would prove nothing",
+                "train it until it learns (see its metrics.json warnings)",
+            )
         parity["reference"] = "PyTorch int8 (NNCF, the run's own)" if built.reference == "run" else "PyTorch fp32"
         parity["runtime"] = adapter.version
         if plan.precision == "int8" and run.spec.quantization and built.reference != "run":
@@ -124,29 +155,68 @@ def export_run(run, *, target: str = "x86-64", fmt: str | None = None, precision
         task_options = task.options(task.reference_values(predict(reference_model, x_val), x_val, splits.groups["val"]), splits.y["val"])
         np.savez_compressed(folder / "eval.npz", **_raw_arrays(data.raw["test"]), y=y_test, reference=reference_values.astype(np.float32))
         deploy = Deploy(
-            artifact=ArtifactInfo(files=built.files, format=f.name, precision=plan.precision, bytes=total_bytes,
-                                  sha256={n: sha256(p) for n, p in files.items()}),
-            runtime=RuntimeInfo(name=f.runtime, packages=runtimes.RUNTIMES[f.runtime], threads=tgt.runtime.threads, options=built.runtime_options),
-            input=TensorInfo(**adapter.input), output=TensorInfo(**adapter.output),
-            layout=run.spec.layout, sample_shape=run.spec.input_shape, preprocess=run.spec.preprocess, task=run.spec.task,
-            task_options=task_options, labels=run.spec.labels,
-            source={"run": str(run.path.resolve()) if run.path else None, "model": run.spec.name, "stage": run.manifest.stage,
-                    "lineage": run.manifest.lineage + ([str(run.path.resolve())] if run.path else [])},
-            target=tgt.profile, toolchain={**built.toolchain, "quantizer": built.quantizer},
-            calibration=({"split": "train", "samples": int(len(calibration)), "weights": plan.int8_scheme.get("weights")}
-                         if calibration is not None else run.spec.quantization.get("calibration") if plan.precision == "int8" else None),
-            eval=EvalInfo(file="eval.npz", samples=int(len(y_test)), raw=True,
-                          contents="raw: the test split as the sensor delivers it (apply `preprocess`), y: labels, "
-                                   "reference: the host PyTorch outputs per sample"),
-            parity={k: parity[k] for k in ("passed", "rule", "reference", "top1_agreement", "accuracy", "auc", "auc_diff",
-                                           "max_abs_diff", "cosine") if k in parity},
+            artifact=ArtifactInfo(
+                files=built.files,
+                format=f.name,
+                precision=plan.precision,
+                bytes=total_bytes,
+                sha256={n: sha256(p) for n, p in files.items()},
+            ),
+            runtime=RuntimeInfo(
+                name=f.runtime, packages=runtimes.RUNTIMES[f.runtime], threads=tgt.runtime.threads, options=built.runtime_options
+            ),
+            input=TensorInfo(**adapter.input),
+            output=TensorInfo(**adapter.output),
+            layout=run.spec.layout,
+            sample_shape=run.spec.input_shape,
+            preprocess=run.spec.preprocess,
+            task=run.spec.task,
+            task_options=task_options,
+            labels=run.spec.labels,
+            source={
+                "run": str(run.path.resolve()) if run.path else None,
+                "model": run.spec.name,
+                "stage": run.manifest.stage,
+                "lineage": run.manifest.lineage + ([str(run.path.resolve())] if run.path else []),
+            },
+            target=tgt.profile,
+            toolchain={**built.toolchain, "quantizer": built.quantizer},
+            calibration=(
+                {"split": "train", "samples": int(len(calibration)), "weights": plan.int8_scheme.get("weights")}
+                if calibration is not None
+                else run.spec.quantization.get("calibration")
+                if plan.precision == "int8"
+                else None
+            ),
+            eval=EvalInfo(
+                file="eval.npz",
+                samples=int(len(y_test)),
+                raw=True,
+                contents="raw: the test split as the sensor delivers it (apply `preprocess`), y: labels, "
+                "reference: the host PyTorch outputs per sample",
+            ),
+            parity={
+                k: parity[k]
+                for k in ("passed", "rule", "reference", "top1_agreement", "accuracy", "auc", "auc_diff", "max_abs_diff", "cosine")
+                if k in parity
+            },
             estimate=estimate_latency(tgt, macs=cost.macs, weight_bytes=total_bytes, precision=plan.precision),
-            extras={**built.extras, "int8_scheme": plan.int8_scheme or None, "reasons": list(plan.reasons),
-                    **({"sidecar": {n: sha256(folder / n) for n in built.sidecar}} if built.sidecar else {})}, created=started)
+            extras={
+                **built.extras,
+                "int8_scheme": plan.int8_scheme or None,
+                "reasons": list(plan.reasons),
+                **({"sidecar": {n: sha256(folder / n) for n in built.sidecar}} if built.sidecar else {}),
+            },
+            created=started,
+        )
         write_text(folder / "parity.json", json_text(parity))
         write_text(folder / "deploy.json", json_text(deploy.model_dump(mode="json")))
         if not parity["passed"]:
-            measured = ", ".join(f"{k} {parity[k]:.4g}" for k in ("top1_agreement", "auc_diff", "cosine", "max_abs_diff") if parity.get(k) is not None)
-            raise BudgetFailed(f"parity check failed: {f.name} {plan.precision} in {adapter.runtime} misses {parity['rule']} ({measured})",
-                               "nothing was written; try another --precision or --format, or lower --min-agreement deliberately")
+            measured = ", ".join(
+                f"{k} {parity[k]:.4g}" for k in ("top1_agreement", "auc_diff", "cosine", "max_abs_diff") if parity.get(k) is not None
+            )
+            raise BudgetFailed(
+                f"parity check failed: {f.name} {plan.precision} in {adapter.runtime} misses {parity['rule']} ({measured})",
+                "nothing was written; try another --precision or --format, or lower --min-agreement deliberately",
+            )
     return Artifact(path=out, deploy=deploy, parity=parity, notes=[*plan.reasons, *built.notes])

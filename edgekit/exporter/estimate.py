@@ -23,7 +23,15 @@ def estimate_latency(target, *, macs: int, weight_bytes: int, precision: str) ->
     overhead = OVERHEAD_MS.get(kind, DEFAULT_OVERHEAD_MS)
     total = max(compute_ms, memory_ms) + overhead
     budget = target.budgets.latency_p90_ms
-    return {"estimate_ms": round(total, 4), "compute_ms": round(compute_ms, 4), "memory_ms": round(memory_ms, 4),
-            "overhead_ms": overhead, "peak_gmacs": peak, "threads": threads, "efficiency": EFFICIENCY.get(kind, DEFAULT_EFFICIENCY),
-            "budget_ms": budget, "within_budget": total <= budget,
-            "method": "roofline: max(MACs / (peak x efficiency x threads/cores), weight bytes / bandwidth) + overhead"}
+    return {
+        "estimate_ms": round(total, 4),
+        "compute_ms": round(compute_ms, 4),
+        "memory_ms": round(memory_ms, 4),
+        "overhead_ms": overhead,
+        "peak_gmacs": peak,
+        "threads": threads,
+        "efficiency": EFFICIENCY.get(kind, DEFAULT_EFFICIENCY),
+        "budget_ms": budget,
+        "within_budget": total <= budget,
+        "method": "roofline: max(MACs / (peak x efficiency x threads/cores), weight bytes / bandwidth) + overhead",
+    }

@@ -29,8 +29,11 @@ def int8_scheme(target: Target, fmt) -> dict:
         return {"weights": "per-channel"}
     if VNNI & isa:
         return {"weights": "per-channel", "reason": "the CPU has VNNI: per-channel int8 is exact in onnxruntime"}
-    return {"weights": "per-tensor", "reason": "the CPU has no VNNI (AVX2 only): per-channel int8 saturates in onnxruntime's "
-            "u8s8 kernels, per-tensor weights stay exact"}
+    return {
+        "weights": "per-tensor",
+        "reason": "the CPU has no VNNI (AVX2 only): per-channel int8 saturates in onnxruntime's "
+        "u8s8 kernels, per-tensor weights stay exact",
+    }
 
 
 def plan_export(target: Target, *, quantized_run: bool, fmt: str | None, precision: str | None) -> ExportPlan:
@@ -39,8 +42,10 @@ def plan_export(target: Target, *, quantized_run: bool, fmt: str | None, precisi
         raise EdgekitError(f"unknown format '{name}'", f"use one of {', '.join(FORMATS)}")
     f = get_format(name)
     if f.runtime not in target.runtime.runtimes:
-        raise EdgekitError(f"{target.name} does not run {name} ({f.runtime}); it runs {', '.join(target.runtime.runtimes)}",
-                           "drop --format, or pick another --target (see `edgekit targets`)")
+        raise EdgekitError(
+            f"{target.name} does not run {name} ({f.runtime}); it runs {', '.join(target.runtime.runtimes)}",
+            "drop --format, or pick another --target (see `edgekit targets`)",
+        )
     reasons: list[str] = []
     isa = target.isa
     if precision is None:
@@ -53,13 +58,17 @@ def plan_export(target: Target, *, quantized_run: bool, fmt: str | None, precisi
                 reasons.append(f"fp32: {NO_VNNI_SLOWER}")
             else:
                 precision = "int8" if "int8" in f.precisions else "fp32"
-                reasons.append("int8: the CPU has VNNI, where int8 is exact and faster" if isa is not None else "int8: the target's default")
+                reasons.append(
+                    "int8: the CPU has VNNI, where int8 is exact and faster" if isa is not None else "int8: the target's default"
+                )
         else:
             precision = preferred
         if precision not in f.precisions:
             precision = "int8" if "int8" in f.precisions and quantized_run else f.precisions[0]
     if target.runtime.full_int8_only and precision != "int8":
-        raise EdgekitError(f"{target.name} runs full-integer int8 models only, not {precision}", "drop --precision, or pass --precision int8")
+        raise EdgekitError(
+            f"{target.name} runs full-integer int8 models only, not {precision}", "drop --precision, or pass --precision int8"
+        )
     if precision not in f.precisions:
         raise EdgekitError(f"{name} export has no precision '{precision}'", f"use one of {', '.join(f.precisions)}")
     scheme = int8_scheme(target, f) if precision == "int8" else {}

@@ -60,10 +60,14 @@ class Format:
     def check_runtime_options(self, options: dict) -> None:
         for key, value in options.items():
             if key not in self.runtime_option_keys:
-                raise EdgekitError(f"the {self.name} format has no runtime option '{key}'",
-                                   f"its options: {', '.join(self.runtime_option_keys) or 'none'}")
+                raise EdgekitError(
+                    f"the {self.name} format has no runtime option '{key}'", f"its options: {', '.join(self.runtime_option_keys) or 'none'}"
+                )
             if not isinstance(value, self.runtime_option_keys[key]):
-                raise EdgekitError(f"runtime option {key} must be {self.runtime_option_keys[key].__name__}, got {value!r}", "e.g. --runtime-option fp16_arithmetic=true")
+                raise EdgekitError(
+                    f"runtime option {key} must be {self.runtime_option_keys[key].__name__}, got {value!r}",
+                    "e.g. --runtime-option fp16_arithmetic=true",
+                )
 
     def needs_calibration(self, precision: str, quantized_run: bool) -> bool:
         return precision == "int8"
@@ -71,8 +75,9 @@ class Format:
     def check_available(self) -> None:
         for module, extra in self.requires:
             if importlib.util.find_spec(module) is None:
-                raise EdgekitError(f"the {self.name} format needs {module}, which is not installed",
-                                   f"install it: pip install 'edgekit[{extra}]'")
+                raise EdgekitError(
+                    f"the {self.name} format needs {module}, which is not installed", f"install it: pip install 'edgekit[{extra}]'"
+                )
 
     def build(self, job: BuildJob) -> Built:
         raise NotImplementedError

@@ -11,12 +11,54 @@ from .base import BuildJob, Built, Format
 from .tflite import tflite_ops, tflite_toolchain, write_tflite
 
 EDGETPU_OPS = {
-    "ADD", "AVERAGE_POOL_2D", "CONCATENATION", "CONV_2D", "DEPTHWISE_CONV_2D", "EXP", "FLOOR", "FULLY_CONNECTED",
-    "GREATER", "GREATER_EQUAL", "HARD_SWISH", "L2_NORMALIZATION", "LESS", "LESS_EQUAL", "LOGISTIC", "LSTM",
-    "MAX_POOL_2D", "MAXIMUM", "MEAN", "MINIMUM", "MUL", "PACK", "PAD", "PRELU", "QUANTIZE", "DEQUANTIZE", "REDUCE_MAX",
-    "REDUCE_MIN", "RELU", "RELU6", "RELU_N1_TO_1", "RESHAPE", "RESIZE_BILINEAR", "RESIZE_NEAREST_NEIGHBOR", "RSQRT",
-    "SLICE", "SOFTMAX", "SPACE_TO_DEPTH", "SPLIT", "SQUARED_DIFFERENCE", "SQUEEZE", "STRIDED_SLICE", "SUB", "SUM",
-    "TANH", "TRANSPOSE", "TRANSPOSE_CONV", "UNPACK",
+    "ADD",
+    "AVERAGE_POOL_2D",
+    "CONCATENATION",
+    "CONV_2D",
+    "DEPTHWISE_CONV_2D",
+    "EXP",
+    "FLOOR",
+    "FULLY_CONNECTED",
+    "GREATER",
+    "GREATER_EQUAL",
+    "HARD_SWISH",
+    "L2_NORMALIZATION",
+    "LESS",
+    "LESS_EQUAL",
+    "LOGISTIC",
+    "LSTM",
+    "MAX_POOL_2D",
+    "MAXIMUM",
+    "MEAN",
+    "MINIMUM",
+    "MUL",
+    "PACK",
+    "PAD",
+    "PRELU",
+    "QUANTIZE",
+    "DEQUANTIZE",
+    "REDUCE_MAX",
+    "REDUCE_MIN",
+    "RELU",
+    "RELU6",
+    "RELU_N1_TO_1",
+    "RESHAPE",
+    "RESIZE_BILINEAR",
+    "RESIZE_NEAREST_NEIGHBOR",
+    "RSQRT",
+    "SLICE",
+    "SOFTMAX",
+    "SPACE_TO_DEPTH",
+    "SPLIT",
+    "SQUARED_DIFFERENCE",
+    "SQUEEZE",
+    "STRIDED_SLICE",
+    "SUB",
+    "SUM",
+    "TANH",
+    "TRANSPOSE",
+    "TRANSPOSE_CONV",
+    "UNPACK",
 }
 
 
@@ -29,8 +71,12 @@ def op_mapping(ops_in_order: list[str]) -> dict:
         else:
             cut = True
             cpu.append(op)
-    return {"edgetpu": mapped, "cpu": cpu, "fully_mapped": not cpu,
-            "source": "predicted from Coral's supported-ops table; confirm with edgetpu_compiler"}
+    return {
+        "edgetpu": mapped,
+        "cpu": cpu,
+        "fully_mapped": not cpu,
+        "source": "predicted from Coral's supported-ops table; confirm with edgetpu_compiler",
+    }
 
 
 class EdgeTpuFormat(Format):
@@ -42,10 +88,15 @@ class EdgeTpuFormat(Format):
         path = job.folder / "model.tflite"
         info = write_tflite(job, path)
         mapping = op_mapping(tflite_ops(path, ordered=True))
-        built = Built(files=["model.tflite"], quantizer=info["quantizer"], toolchain=tflite_toolchain(),
-                      extras={"ops": info["ops"], "edgetpu": mapping})
-        built.notes.append(f"Edge TPU: {len(mapping['edgetpu'])} ops mapped, {len(mapping['cpu'])} on the CPU "
-                           f"{mapping['cpu'] or ''} ({mapping['source']})")
+        built = Built(
+            files=["model.tflite"],
+            quantizer=info["quantizer"],
+            toolchain=tflite_toolchain(),
+            extras={"ops": info["ops"], "edgetpu": mapping},
+        )
+        built.notes.append(
+            f"Edge TPU: {len(mapping['edgetpu'])} ops mapped, {len(mapping['cpu'])} on the CPU {mapping['cpu'] or ''} ({mapping['source']})"
+        )
         return built
 
 

@@ -25,7 +25,9 @@ def _int8(model, calibration: np.ndarray, example, progress: bool):
     quantizer = XNNPACKQuantizer().set_global(get_symmetric_quantization_config(is_per_channel=True))
     batch = torch.from_numpy(calibration[:CALIBRATION_BATCH])
     try:
-        exported = torch.export.export(model.eval(), (batch,), dynamic_shapes=({0: torch.export.Dim("batch", min=1, max=max(2, CALIBRATION_BATCH))},))
+        exported = torch.export.export(
+            model.eval(), (batch,), dynamic_shapes=({0: torch.export.Dim("batch", min=1, max=max(2, CALIBRATION_BATCH))},)
+        )
         size = CALIBRATION_BATCH
     except Exception:
         exported, size = torch.export.export(model.eval(), (example,)), 1
@@ -60,17 +62,27 @@ class ExecuTorchFormat(Format):
         with status(f"lowering to ExecuTorch {job.precision} (XNNPACK)", job.progress):
             try:
                 with captured_fds():
-                    program = to_edge_transform_and_lower(torch.export.export(model, (example,)), partitioner=[XnnpackPartitioner()]).to_executorch()
+                    program = to_edge_transform_and_lower(
+                        torch.export.export(model, (example,)), partitioner=[XnnpackPartitioner()]
+                    ).to_executorch()
             except Exception as e:
-                raise EdgekitError(f"ExecuTorch lowering failed: {str(e).splitlines()[0][:160] if str(e) else type(e).__name__}",
-                                   "replace that layer, or try --format onnx / tflite") from e
+                raise EdgekitError(
+                    f"ExecuTorch lowering failed: {str(e).splitlines()[0][:160] if str(e) else type(e).__name__}",
+                    "replace that layer, or try --format onnx / tflite",
+                ) from e
         (job.folder / "model.pte").write_bytes(program.buffer)
-        built = Built(files=["model.pte"], quantizer=quantizer, runtime_options={"input_shape": [1, *job.input_shape]},
-                      toolchain=base_toolchain() | {"converter": f"executorch {version('executorch')} (XNNPACK partitioner)"})
+        built = Built(
+            files=["model.pte"],
+            quantizer=quantizer,
+            runtime_options={"input_shape": [1, *job.input_shape]},
+            toolchain=base_toolchain() | {"converter": f"executorch {version('executorch')} (XNNPACK partitioner)"},
+        )
         if job.precision == "int8" and job.target.hardware.cpu in ARMV8_0_CORES:
-            built.notes.append(f"ExecuTorch int8 on a {job.target.hardware.cpu}: under the emulated Pi 4 (Cortex-A72) the aarch64 "
-                               "ExecuTorch 1.0.1 runtime stopped on an illegal instruction with int8 programs (fp32 ran; the A76 "
-                               "ran both). Check it on the board (edgekit bench --device ssh://...) or use --format tflite")
+            built.notes.append(
+                f"ExecuTorch int8 on a {job.target.hardware.cpu}: under the emulated Pi 4 (Cortex-A72) the aarch64 "
+                "ExecuTorch 1.0.1 runtime stopped on an illegal instruction with int8 programs (fp32 ran; the A76 "
+                "ran both). Check it on the board (edgekit bench --device ssh://...) or use --format tflite"
+            )
         return built
 
 

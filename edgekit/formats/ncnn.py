@@ -36,18 +36,27 @@ class NcnnFormat(Format):
                 with captured_fds() as log:
                     pnnx.export(job.float_model.eval(), str(job.folder / "model.pt"), inputs=example, fp16=fp16)
             except Exception as e:
-                raise EdgekitError(f"NCNN conversion (pnnx) failed: {str(e).splitlines()[0][:160] if str(e) else type(e).__name__}",
-                                   "replace that layer, or try --format onnx / tflite") from e
+                raise EdgekitError(
+                    f"NCNN conversion (pnnx) failed: {str(e).splitlines()[0][:160] if str(e) else type(e).__name__}",
+                    "replace that layer, or try --format onnx / tflite",
+                ) from e
         if not all((job.folder / f).is_file() for f in FILES):
             raise EdgekitError(f"pnnx wrote no NCNN model ({log()[-200:].strip()})", "try --format onnx / tflite")
         for extra in os.listdir(job.folder):  # pnnx's intermediate files: the TorchScript trace, pnnx IR, Python
             if extra not in FILES:
                 (job.folder / extra).unlink()
-        options = {"fp16_storage": fp16, "fp16_packed": fp16, "fp16_arithmetic": bool(job.runtime_options.get("fp16_arithmetic", False)),
-                   "input_shape": [1, *job.input_shape]}
-        built = Built(files=list(FILES), runtime_options=options,
-                      quantizer="pnnx fp16 weights (storage); fp16 arithmetic " + ("on" if options["fp16_arithmetic"] else "off") if fp16 else None,
-                      toolchain=base_toolchain() | {"converter": f"pnnx {version('pnnx')}", "ncnn": version("ncnn")})
+        options = {
+            "fp16_storage": fp16,
+            "fp16_packed": fp16,
+            "fp16_arithmetic": bool(job.runtime_options.get("fp16_arithmetic", False)),
+            "input_shape": [1, *job.input_shape],
+        }
+        built = Built(
+            files=list(FILES),
+            runtime_options=options,
+            quantizer="pnnx fp16 weights (storage); fp16 arithmetic " + ("on" if options["fp16_arithmetic"] else "off") if fp16 else None,
+            toolchain=base_toolchain() | {"converter": f"pnnx {version('pnnx')}", "ncnn": version("ncnn")},
+        )
         if options["fp16_arithmetic"]:
             built.notes.append("fp16 arithmetic is on: ARMv8.2 boards (Pi 5) compute in half precision; parity here ran on this CPU")
         return built

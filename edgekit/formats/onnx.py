@@ -21,8 +21,20 @@ from .base import BuildJob, Built, Format
 
 OPSET = 17
 STANDARD_DOMAINS = ("", "ai.onnx")
-QUANTIZED_OPS = {"QLinearConv", "QLinearMatMul", "ConvInteger", "MatMulInteger", "QGemm", "QLinearAdd", "QLinearMul",
-                 "QLinearGlobalAveragePool", "QLinearAveragePool", "QLinearConcat", "QLinearSigmoid", "QLinearLeakyRelu"}
+QUANTIZED_OPS = {
+    "QLinearConv",
+    "QLinearMatMul",
+    "ConvInteger",
+    "MatMulInteger",
+    "QGemm",
+    "QLinearAdd",
+    "QLinearMul",
+    "QLinearGlobalAveragePool",
+    "QLinearAveragePool",
+    "QLinearConcat",
+    "QLinearSigmoid",
+    "QLinearLeakyRelu",
+}
 COMPUTE_OPS = {"Conv", "Gemm", "MatMul"}
 
 
@@ -33,8 +45,17 @@ def _torch_export(model, input_shape, path: Path, dynamic_batch: bool) -> None:
         warnings.simplefilter("ignore")
         try:
             # The TorchScript exporter (dynamo=False): the dynamo one fails on NNCF-quantized models.
-            torch.onnx.export(model.eval(), (example,), str(path), dynamo=False, opset_version=OPSET,
-                              input_names=["input"], output_names=["output"], dynamic_axes=axes, do_constant_folding=True)
+            torch.onnx.export(
+                model.eval(),
+                (example,),
+                str(path),
+                dynamo=False,
+                opset_version=OPSET,
+                input_names=["input"],
+                output_names=["output"],
+                dynamic_axes=axes,
+                do_constant_folding=True,
+            )
         except OSError:
             raise
         except Exception as e:
@@ -59,8 +80,11 @@ def fusion(path: Path) -> dict:
         ops = Counter(n.op_type for n in onnx.load(so.optimized_model_filepath).graph.node)
     quantized = sum(v for k, v in ops.items() if k in QUANTIZED_OPS)
     float_compute = sum(v for k, v in ops.items() if k in COMPUTE_OPS)
-    return {"quantized_kernels": quantized, "float_compute_ops": float_compute,
-            "fused": {k: v for k, v in ops.items() if k in QUANTIZED_OPS}}
+    return {
+        "quantized_kernels": quantized,
+        "float_compute_ops": float_compute,
+        "fused": {k: v for k, v in ops.items() if k in QUANTIZED_OPS},
+    }
 
 
 def _postprocess(path: Path, precision: str) -> dict:
@@ -82,16 +106,25 @@ def _postprocess(path: Path, precision: str) -> dict:
     compact_onnx(model)
     bad = nonstandard_ops(model)
     if bad:
-        raise EdgekitError(f"the ONNX model holds non-standard operators ({', '.join(bad)}) that onnxruntime cannot run",
-                           "report this model to edgekit's issues; meanwhile export --format tflite")
+        raise EdgekitError(
+            f"the ONNX model holds non-standard operators ({', '.join(bad)}) that onnxruntime cannot run",
+            "report this model to edgekit's issues; meanwhile export --format tflite",
+        )
     onnx.save(model, str(path))
     try:
         onnx.checker.check_model(onnx.load(str(path)), full_check=True)
     except (onnx.checker.ValidationError, onnx.shape_inference.InferenceError) as e:
-        raise EdgekitError(f"the exported ONNX model is not valid ONNX: {str(e).strip().splitlines()[0][:200]}",
-                           "report this model to edgekit's issues; meanwhile export --format tflite") from e
-    return {"opset": model.opset_import[0].version, "ir_version": model.ir_version,
-            "ops": sorted({n.op_type for n in model.graph.node}), "int8_weights": folded, "removed_identities": identities}
+        raise EdgekitError(
+            f"the exported ONNX model is not valid ONNX: {str(e).strip().splitlines()[0][:200]}",
+            "report this model to edgekit's issues; meanwhile export --format tflite",
+        ) from e
+    return {
+        "opset": model.opset_import[0].version,
+        "ir_version": model.ir_version,
+        "ops": sorted({n.op_type for n in model.graph.node}),
+        "int8_weights": folded,
+        "removed_identities": identities,
+    }
 
 
 class OnnxFormat(Format):
@@ -125,10 +158,16 @@ class OnnxFormat(Format):
             fused = fusion(path)
             built.extras["onnxruntime_fusion"] = fused
             if fused["float_compute_ops"]:
-                built.notes.append(f"onnxruntime keeps {fused['float_compute_ops']} conv/matmul op(s) in float beside "
-                                   f"{fused['quantized_kernels']} quantized kernel(s): int8 may not be faster than fp32 here")
-        built.toolchain = base_toolchain() | {"converter": f"torch.onnx (TorchScript exporter) {torch.__version__}",
-                                              "onnx": version("onnx"), "opset": info["opset"], "ir_version": info["ir_version"]}
+                built.notes.append(
+                    f"onnxruntime keeps {fused['float_compute_ops']} conv/matmul op(s) in float beside "
+                    f"{fused['quantized_kernels']} quantized kernel(s): int8 may not be faster than fp32 here"
+                )
+        built.toolchain = base_toolchain() | {
+            "converter": f"torch.onnx (TorchScript exporter) {torch.__version__}",
+            "onnx": version("onnx"),
+            "opset": info["opset"],
+            "ir_version": info["ir_version"],
+        }
         return built
 
     def _int8_model(self, job: BuildJob):
@@ -139,8 +178,14 @@ class OnnxFormat(Format):
         from ..compression.quantize import quantize_ptq
 
         weights = job.int8_scheme.get("weights", "per-channel")
-        model, _ = quantize_ptq(copy.deepcopy(job.float_model), job.calibration, samples=len(job.calibration), force=True,
-                                per_channel_weights=weights == "per-channel", progress=job.progress)
+        model, _ = quantize_ptq(
+            copy.deepcopy(job.float_model),
+            job.calibration,
+            samples=len(job.calibration),
+            force=True,
+            per_channel_weights=weights == "per-channel",
+            progress=job.progress,
+        )
         return model, f"nncf {version('nncf')} (post-training at export, {weights} weights)", "fp32"
 
 

@@ -47,11 +47,31 @@ def prepare_for_int8(model: nn.Module) -> nn.Module:
     return model
 
 
-SHARED = {aten.constant_pad_nd.default, aten.pad.default, aten.upsample_nearest2d.vec, aten.upsample_nearest2d.default,
-          aten.reshape.default, aten.view.default, aten.transpose.int, aten.permute.default, aten.clone.default,
-          aten.slice.Tensor, aten.split.Tensor, aten.split_with_sizes.default, aten.chunk.default, aten.unsqueeze.default,
-          aten.squeeze.dim, aten.flatten.using_ints, aten.max_pool2d.default, aten.hardtanh.default, aten.relu6.default,
-          aten.alias.default, aten.dropout.default, aten.unflatten.int, aten.select.int}
+SHARED = {
+    aten.constant_pad_nd.default,
+    aten.pad.default,
+    aten.upsample_nearest2d.vec,
+    aten.upsample_nearest2d.default,
+    aten.reshape.default,
+    aten.view.default,
+    aten.transpose.int,
+    aten.permute.default,
+    aten.clone.default,
+    aten.slice.Tensor,
+    aten.split.Tensor,
+    aten.split_with_sizes.default,
+    aten.chunk.default,
+    aten.unsqueeze.default,
+    aten.squeeze.dim,
+    aten.flatten.using_ints,
+    aten.max_pool2d.default,
+    aten.hardtanh.default,
+    aten.relu6.default,
+    aten.alias.default,
+    aten.dropout.default,
+    aten.unflatten.int,
+    aten.select.int,
+}
 OWN = {aten.hardswish.default, aten.relu.default, aten.relu_.default}
 
 
@@ -80,7 +100,8 @@ def annotate_more(model, config) -> None:
             continue  # chunk/split outputs: their producer's annotation covers them
         if target in SHARED:
             node.meta["quantization_annotation"] = QuantizationAnnotation(
-                input_qspec_map={inp: act}, output_qspec=SharedQuantizationSpec((inp, node)), _annotated=True)
+                input_qspec_map={inp: act}, output_qspec=SharedQuantizationSpec((inp, node)), _annotated=True
+            )
         elif target in OWN or target in (aten.add.Tensor, aten.mul.Tensor):
             # residual adds, x + constant (hard-sigmoid's + 3), x * y: TFLite's int8 ADD/MUL rescale their inputs
             inputs = {a: act for a in node.args[:2] if isinstance(a, torch.fx.Node)}
@@ -90,7 +111,8 @@ def annotate_more(model, config) -> None:
             first, rest = node.args[0][0], node.args[0][1:]
             shared = SharedQuantizationSpec((first, node))
             node.meta["quantization_annotation"] = QuantizationAnnotation(
-                input_qspec_map={first: act, **{r: shared for r in rest}}, output_qspec=shared, _annotated=True)
+                input_qspec_map={first: act, **{r: shared for r in rest}}, output_qspec=shared, _annotated=True
+            )
 
 
 def quantizer(per_channel: bool = True):

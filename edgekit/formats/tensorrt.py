@@ -28,18 +28,28 @@ class TensorRTFormat(Format):
         _torch_export(job.float_model, job.input_shape, path, dynamic_batch=False)
         info = _postprocess(path, "fp32")
         files = ["model.onnx"]
-        quantizer = {"fp16": "TensorRT builder, FP16 flag (on the device)", "fp32": None,
-                     "int8": None}[job.precision]
+        quantizer = {"fp16": "TensorRT builder, FP16 flag (on the device)", "fp32": None, "int8": None}[job.precision]
         if job.precision == "int8":
             np.save(job.folder / "calibration.npy", job.calibration.astype(np.float32))
             files.append("calibration.npy")
             quantizer = f"TensorRT IInt8EntropyCalibrator2 on the device, {len(job.calibration)} train samples shipped in calibration.npy"
-        built = Built(files=files, quantizer=quantizer, runtime_options={"precision": job.precision},
-                      toolchain=base_toolchain() | {"converter": "torch.onnx (TorchScript exporter)", "onnx": version("onnx"),
-                                                    "opset": info["opset"], "engine": "built on the device (TensorRT Python API)"},
-                      extras={"ops": info["ops"]})
-        built.notes.append("parity here ran the ONNX in onnxruntime (no GPU on this machine); `edgekit bench --device ssh://jetson` "
-                           "builds the TensorRT engine there and checks accuracy and agreement on the device")
+        built = Built(
+            files=files,
+            quantizer=quantizer,
+            runtime_options={"precision": job.precision},
+            toolchain=base_toolchain()
+            | {
+                "converter": "torch.onnx (TorchScript exporter)",
+                "onnx": version("onnx"),
+                "opset": info["opset"],
+                "engine": "built on the device (TensorRT Python API)",
+            },
+            extras={"ops": info["ops"]},
+        )
+        built.notes.append(
+            "parity here ran the ONNX in onnxruntime (no GPU on this machine); `edgekit bench --device ssh://jetson` "
+            "builds the TensorRT engine there and checks accuracy and agreement on the device"
+        )
         return built
 
     def needs_calibration(self, precision, quantized_run):

@@ -39,14 +39,16 @@ def convert(model, sample, quant_config=None, what="TFLite"):
         with captured_fds() as log:
             return lt.convert(model, (sample,), quant_config=quant_config) if quant_config else lt.convert(model, (sample,))
     except Exception as e:
-        raise ConversionFailed(f"{what} conversion failed at {_op_hint(str(e) + log())}",
-                               "replace that layer with a TFLite-supported one, or try --format onnx (--debug shows the converter's error)") from e
+        raise ConversionFailed(
+            f"{what} conversion failed at {_op_hint(str(e) + log())}",
+            "replace that layer with a TFLite-supported one, or try --format onnx (--debug shows the converter's error)",
+        ) from e
 
 
 def calibrate(graph, calibration: np.ndarray, *, progress: bool, batch: int = CALIBRATION_BATCH) -> None:
     with torch.no_grad(), progress_bar("calibrating int8 ranges", len(calibration), progress) as advance:
         for i in range(0, len(calibration), batch):
-            chunk = calibration[i:i + batch]
+            chunk = calibration[i : i + batch]
             graph(torch.from_numpy(chunk))
             advance(len(chunk))
 
@@ -101,8 +103,9 @@ def write_tflite(job: BuildJob, path: Path) -> dict:
         graph, config = pt2e_int8(model, job.calibration, sample, progress=job.progress)
         with status("converting to full-int8 TFLite", job.progress):
             edge = convert(graph, sample, config, what="full-int8 TFLite")
-        quantizer = (f"pt2e (torchao {version('torchao')}) via litert-torch, calibrated on {len(job.calibration)} train samples"
-                     + ("; re-quantized from the run's float weights (the run's NNCF ranges are not carried)" if job.run.spec.quantization else ""))
+        quantizer = f"pt2e (torchao {version('torchao')}) via litert-torch, calibrated on {len(job.calibration)} train samples" + (
+            "; re-quantized from the run's float weights (the run's NNCF ranges are not carried)" if job.run.spec.quantization else ""
+        )
     with captured_fds():
         edge.export(str(path))
     from ..exporter.compact import compact_tflite
@@ -133,8 +136,10 @@ class TfliteFormat(Format):
         info = write_tflite(job, job.folder / "model.tflite")
         built = Built(files=["model.tflite"], quantizer=info["quantizer"], toolchain=tflite_toolchain(), extras={"ops": info["ops"]})
         if job.precision == "int8" and job.run.spec.quantization:
-            built.notes.append("TFLite int8 is re-quantized with PT2E from the run's float weights; parity is checked against "
-                               "the float model, and the run's own int8 model is compared too")
+            built.notes.append(
+                "TFLite int8 is re-quantized with PT2E from the run's float weights; parity is checked against "
+                "the float model, and the run's own int8 model is compared too"
+            )
         return built
 
 

@@ -19,22 +19,43 @@ def _caveat(transport, elsewhere: set[str]) -> str | None:
     if transport.caveat:
         return transport.caveat
     if isinstance(transport, LocalTransport) and elsewhere:
-        return (f"Measured on this machine, not on {', '.join(sorted(elsewhere))}: accuracy and agreement carry over, "
-                f"latency and memory do not (shown as 'not the target'). Use --device ssh://... to measure on the board.")
+        return (
+            f"Measured on this machine, not on {', '.join(sorted(elsewhere))}: accuracy and agreement carry over, "
+            f"latency and memory do not (shown as 'not the target'). Use --device ssh://... to measure on the board."
+        )
     return None
 
 
 def _entry(folder, deploy, **kw) -> ReportEntry:
     from ..tasks import get_task
 
-    return ReportEntry(folder=str(folder), model=deploy.source.get("model", "?"), target=deploy.target.name, format=deploy.artifact.format,
-                       precision=deploy.artifact.precision, runtime=deploy.runtime.name, bytes=deploy.artifact.bytes, task=deploy.task,
-                       quality=get_task(deploy.task).quality, export_parity=deploy.parity, **kw)
+    return ReportEntry(
+        folder=str(folder),
+        model=deploy.source.get("model", "?"),
+        target=deploy.target.name,
+        format=deploy.artifact.format,
+        precision=deploy.artifact.precision,
+        runtime=deploy.runtime.name,
+        bytes=deploy.artifact.bytes,
+        task=deploy.task,
+        quality=get_task(deploy.task).quality,
+        export_parity=deploy.parity,
+        **kw,
+    )
 
 
-def bench(folders: list[Path], *, device: str = "local", measurement: Measurement = Measurement(), report: Path | None = None,
-          python: str | None = None, ssh_config: str | None = None, target: str | None = None, on_result=None,
-          extra_args: list[str] = ()) -> tuple[BenchReport, dict]:
+def bench(
+    folders: list[Path],
+    *,
+    device: str = "local",
+    measurement: Measurement = Measurement(),
+    report: Path | None = None,
+    python: str | None = None,
+    ssh_config: str | None = None,
+    target: str | None = None,
+    on_result=None,
+    extra_args: list[str] = (),
+) -> tuple[BenchReport, dict]:
     """Returns (report, written paths). After writing the report it raises: EdgekitError (exit 2) when an artifact
     could not be measured, BudgetFailed (exit 1) when a budget check failed."""
     if not folders:
@@ -55,7 +76,9 @@ def bench(folders: list[Path], *, device: str = "local", measurement: Measuremen
             elsewhere.add(tgt.name)
         try:
             result = runner_result(run_on_device(transport, Path(folder), deploy, measurement, extra_args=list(extra_args)), transport)
-            entry = _entry(folder, deploy, status="ok", result=result, checks=check_budgets(result, deploy, tgt.profile, on_target=on_target))
+            entry = _entry(
+                folder, deploy, status="ok", result=result, checks=check_budgets(result, deploy, tgt.profile, on_target=on_target)
+            )
         except RunFailed as e:
             entry = _entry(folder, deploy, status="failed", error=e.message)
         entries.append(entry)
@@ -63,22 +86,31 @@ def bench(folders: list[Path], *, device: str = "local", measurement: Measuremen
             on_result(entry)
     finish_entries(entries)
     env = next((e.result.env for e in entries if e.result), {})
-    rep = BenchReport(created=now(), device={"name": transport.name, "env": env}, measured_on_target=any_on_target,
-                      caveat=_caveat(transport, elsewhere), entries=entries)
+    rep = BenchReport(
+        created=now(),
+        device={"name": transport.name, "env": env},
+        measured_on_target=any_on_target,
+        caveat=_caveat(transport, elsewhere),
+        entries=entries,
+    )
     html_path = Path(report) if report else Path("reports") / f"{Path(folders[0]).name}" / "report.html"
     if html_path.suffix != ".html":
         html_path = html_path / "report.html"
     paths = write_report(rep, html_path)
     if rep.failed_runs:
         first = rep.failed_runs[0]
-        error = EdgekitError(f"{len(rep.failed_runs)} of {len(entries)} artifact(s) could not be measured on {transport.name}: "
-                             f"{first.folder}: {first.error}; report: {paths['html']}")
+        error = EdgekitError(
+            f"{len(rep.failed_runs)} of {len(entries)} artifact(s) could not be measured on {transport.name}: "
+            f"{first.folder}: {first.error}; report: {paths['html']}"
+        )
         error.report = rep
         raise error
     if not rep.passed:
         failed = [f"{e.folder}: {c.check}" for e in rep.entries for c in e.checks if c.failed]
-        error = BudgetFailed(f"budget check failed ({'; '.join(failed)}); report: {paths['html']}",
-                             "see the report's budget table; adjust the model or the target's budgets")
+        error = BudgetFailed(
+            f"budget check failed ({'; '.join(failed)}); report: {paths['html']}",
+            "see the report's budget table; adjust the model or the target's budgets",
+        )
         error.report = rep
         raise error
     return rep, paths

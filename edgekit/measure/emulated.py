@@ -8,11 +8,15 @@ from pathlib import Path
 from ..emulate.rootfs import python_argv, python_env, ready_rootfs
 from .transports import LocalTransport
 
-CAVEAT = ("Emulated {board} (arm64 under qemu-user, CPU model {cpu}): accuracy, agreement with the host reference, "
-          "memory and runtime versions are what this run proves; latency under emulation is NOT a board figure.")
-WORK_CAVEAT = (" Instructions per inference are ARM work counted under qemu ({cpu}, 1 thread): load-independent, but work, not "
-               "cycles (no cache stalls, issue width or per-instruction cost: they understate int8 gains on an A72), single-thread "
-               "only, and comparable only within one CPU model.")
+CAVEAT = (
+    "Emulated {board} (arm64 under qemu-user, CPU model {cpu}): accuracy, agreement with the host reference, "
+    "memory and runtime versions are what this run proves; latency under emulation is NOT a board figure."
+)
+WORK_CAVEAT = (
+    " Instructions per inference are ARM work counted under qemu ({cpu}, 1 thread): load-independent, but work, not "
+    "cycles (no cache stalls, issue width or per-instruction cost: they understate int8 gains on an A72), single-thread "
+    "only, and comparable only within one CPU model."
+)
 
 
 class EmulatedTransport(LocalTransport):
@@ -41,7 +45,7 @@ class EmulatedTransport(LocalTransport):
             fd, out = tempfile.mkstemp(prefix="edgekit-insn.", suffix=".txt")  # outside the runner's folder
             os.close(fd)
             self.counting["outfile"] = Path(out)
-            argv = counting_argv(self.counting["rootfs"], self.counting["plugin"], Path(out)) + argv[len(self._argv):]
+            argv = counting_argv(self.counting["rootfs"], self.counting["plugin"], Path(out)) + argv[len(self._argv) :]
         return super().run(argv, timeout, cwd)
 
     def annotate(self, result: dict) -> dict:
@@ -56,9 +60,13 @@ class EmulatedTransport(LocalTransport):
             return result
         n, m = result["instructions"]["inferences"], result["instructions"]["frontend_samples"]
         model_total, model_vector = marks[2].total - marks[1].total, marks[2].vector - marks[1].vector
-        result["instructions"] |= {"per_inference": model_total / n, "vector_share": model_vector / max(model_total, 1),
-                                   "frontend_per_sample": (marks[4].total - marks[3].total) / max(m, 1), "cpu": self.counting["cpu"],
-                                   "what": "guest AArch64 instructions under qemu-user (work, not cycles)"}
+        result["instructions"] |= {
+            "per_inference": model_total / n,
+            "vector_share": model_vector / max(model_total, 1),
+            "frontend_per_sample": (marks[4].total - marks[3].total) / max(m, 1),
+            "cpu": self.counting["cpu"],
+            "what": "guest AArch64 instructions under qemu-user (work, not cycles)",
+        }
         return result
 
     def is_target(self, target) -> bool:

@@ -10,8 +10,15 @@ from .harness import Measurement, RunFailed, check_artifact_folder, run_on_devic
 from .transports import parse_device
 
 
-def predict(folder: Path, files: list[Path], *, device: str = "local", python: str | None = None,
-            ssh_config: str | None = None, timeout: float = 600.0) -> dict:
+def predict(
+    folder: Path,
+    files: list[Path],
+    *,
+    device: str = "local",
+    python: str | None = None,
+    ssh_config: str | None = None,
+    timeout: float = 600.0,
+) -> dict:
     """Returns the runner's result: {"predictions": [{file, label, score, index, frontend_ms, model_ms, output}], "env"}."""
     deploy = check_artifact_folder(folder)
     files = [Path(f) for f in files]
@@ -26,7 +33,13 @@ def predict(folder: Path, files: list[Path], *, device: str = "local", python: s
         raise EdgekitError(f"input files share a name with each other or the artifact: {', '.join(sorted(clash))}", "rename them")
     transport = parse_device(device, python=python, ssh_config=ssh_config)
     try:
-        return run_on_device(transport, Path(folder), deploy, Measurement(min_queries=1, min_seconds=0, warmup=0, timeout=timeout),
-                             extra_args=["--predict", *names], extra_files=files)
+        return run_on_device(
+            transport,
+            Path(folder),
+            deploy,
+            Measurement(min_queries=1, min_seconds=0, warmup=0, timeout=timeout),
+            extra_args=["--predict", *names],
+            extra_files=files,
+        )
     except RunFailed as e:
         raise EdgekitError(e.problem, e.fix) from None

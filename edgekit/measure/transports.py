@@ -129,8 +129,15 @@ class SshTransport(Transport):
         return p.stdout.strip()
 
     def put(self, files, remote_dir):
-        argv = ["scp", "-q", *self._common(), *(["-P", str(self.port)] if self.port else []), "--", *map(str, files),
-                f"{self.destination}:{remote_dir}/"]
+        argv = [
+            "scp",
+            "-q",
+            *self._common(),
+            *(["-P", str(self.port)] if self.port else []),
+            "--",
+            *map(str, files),
+            f"{self.destination}:{remote_dir}/",
+        ]
         p = subprocess.run(argv, capture_output=True, text=True, timeout=300, stdin=subprocess.DEVNULL)
         if p.returncode != 0:
             raise ssh_error(self, p.stderr)
@@ -162,11 +169,15 @@ def ssh_error(t: SshTransport, stderr: str) -> EdgekitError:
     text = stderr.strip().splitlines()[-1] if stderr.strip() else "ssh failed"
     low = stderr.lower()
     if "permission denied" in low:
-        return DeviceUnreachable(f"{t.name} refused the ssh key ({text})",
-                            "install your public key on the device (ssh-copy-id) or set IdentityFile in ~/.ssh/config")
+        return DeviceUnreachable(
+            f"{t.name} refused the ssh key ({text})",
+            "install your public key on the device (ssh-copy-id) or set IdentityFile in ~/.ssh/config",
+        )
     if "host key verification failed" in low or "host key" in low:
-        return DeviceUnreachable(f"{t.name}: host key not known or changed ({text})",
-                            f"connect once with `ssh {t.destination}` and check the key; edgekit never skips this check")
+        return DeviceUnreachable(
+            f"{t.name}: host key not known or changed ({text})",
+            f"connect once with `ssh {t.destination}` and check the key; edgekit never skips this check",
+        )
     return DeviceUnreachable(f"cannot reach {t.name}: {text}", "check the address, the port and that sshd runs on the device")
 
 
@@ -175,8 +186,10 @@ def _check_ssh_part(value: str | None, what: str, device: str) -> None:
     if value is None:
         return
     if not value or value.startswith("-") or any(c.isspace() or ord(c) < 32 or ord(c) == 127 for c in value):
-        raise EdgekitError(f"bad {what} in device '{device}'", f"write ssh://[user@]host[:port]; a {what} may not start with '-' "
-                           "or hold spaces or control characters")
+        raise EdgekitError(
+            f"bad {what} in device '{device}'",
+            f"write ssh://[user@]host[:port]; a {what} may not start with '-' or hold spaces or control characters",
+        )
 
 
 def parse_device(device: str, *, python: str | None = None, ssh_config: str | None = None, count_instructions: bool = False) -> Transport:

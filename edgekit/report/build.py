@@ -14,7 +14,9 @@ def _fp32_sibling(entry: ReportEntry, entries: list[ReportEntry]) -> ReportEntry
     yardstick). Host-run tflite-micro latency is not a board figure, so micro artifacts get no speed comparison."""
     if entry.result is None or entry.result.micro is not None:
         return None
-    fp32 = [e for e in entries if e.precision == "fp32" and e.result is not None and e.result.latency_ms is not None and e.model == entry.model]
+    fp32 = [
+        e for e in entries if e.precision == "fp32" and e.result is not None and e.result.latency_ms is not None and e.model == entry.model
+    ]
     return next((e for e in fp32 if e.runtime == entry.runtime), next((e for e in fp32 if e.runtime == "onnxruntime"), None))
 
 
@@ -46,8 +48,9 @@ def finish_entries(entries: list[ReportEntry]) -> None:
         p50, b50 = e.result.latency_ms.p50, base.result.latency_ms.p50
         e.speedup_vs_fp32 = b50 / p50 if p50 else None
         if base is not e and e.precision in ("int8", "dynamic") and p50 >= b50:
-            e.flags.append(f"{e.folder}: {e.precision} is not faster than the fp32 {base.format} artifact "
-                           f"({p50:.4f} ms vs {b50:.4f} ms p50)")
+            e.flags.append(
+                f"{e.folder}: {e.precision} is not faster than the fp32 {base.format} artifact ({p50:.4f} ms vs {b50:.4f} ms p50)"
+            )
     _mark_pareto(entries)
     for e in entries:  # ARM work (emulated boards, --count-instructions) against the same runtime's fp32
         base = _fp32_sibling(e, entries)
@@ -65,9 +68,11 @@ def _fmt(fmt: str, v) -> str:
     return "—" if v is None else fmt.format(v)
 
 
-LEGEND = ("speed-up = p50 of the same model's fp32 artifact in the same runtime (else in onnxruntime) / this p50. "
-          "★ = on the quality / p90 latency / size Pareto front: no other artifact is at least as good on all three. "
-          "† = quality budgets pass; latency and memory were not measured on the target, so they are not judged.")
+LEGEND = (
+    "speed-up = p50 of the same model's fp32 artifact in the same runtime (else in onnxruntime) / this p50. "
+    "★ = on the quality / p90 latency / size Pareto front: no other artifact is at least as good on all three. "
+    "† = quality budgets pass; latency and memory were not measured on the target, so they are not judged."
+)
 
 
 def comparison(report) -> tuple[list[str], list[list[str]]]:
@@ -76,14 +81,42 @@ def comparison(report) -> tuple[list[str], list[list[str]]]:
     task = get_task(entries[0].task) if entries else get_task("classification")
     cols = task.columns()
     counted = any(_instr(e) for e in entries)
-    header = ["artifact", "model", "format", "precision", "size", *[c[0] for c in cols], "p50 ms", "p90 ms", "front end p50 ms",
-              "speed-up vs fp32", *(["ARM instr / inference", "vector share", "work vs fp32"] if counted else []), "Pareto front", "budgets"]
+    header = [
+        "artifact",
+        "model",
+        "format",
+        "precision",
+        "size",
+        *[c[0] for c in cols],
+        "p50 ms",
+        "p90 ms",
+        "front end p50 ms",
+        "speed-up vs fp32",
+        *(["ARM instr / inference", "vector share", "work vs fp32"] if counted else []),
+        "Pareto front",
+        "budgets",
+    ]
     rows = []
     for e in entries:
         r = e.result
         if r is None:
-            rows.append([Path(e.folder).name, e.model, e.format, e.precision, f"{e.bytes / 1024:.1f} KiB", *["—"] * len(cols),
-                         "—", "—", "—", "—", *(["—"] * 3 if counted else []), "", "FAILED"])
+            rows.append(
+                [
+                    Path(e.folder).name,
+                    e.model,
+                    e.format,
+                    e.precision,
+                    f"{e.bytes / 1024:.1f} KiB",
+                    *["—"] * len(cols),
+                    "—",
+                    "—",
+                    "—",
+                    "—",
+                    *(["—"] * 3 if counted else []),
+                    "",
+                    "FAILED",
+                ]
+            )
             continue
         quality = [_fmt(f, r.quality.get(k)) if e.task == task.name else "—" for _, k, f in cols]
         verdict = "FAIL" if any(c.failed for c in e.checks) else "PASS"
@@ -93,7 +126,21 @@ def comparison(report) -> tuple[list[str], list[list[str]]]:
         if counted:
             i = r.instructions or {}
             work = [_fmt("{:,.0f}", i.get("per_inference")), _fmt("{:.1%}", i.get("vector_share")), _fmt("{:.3f}", i.get("vs_fp32"))]
-        rows.append([Path(e.folder).name, e.model, e.format, e.precision, f"{e.bytes / 1024:.1f} KiB", *quality,
-                     f"{r.latency_ms.p50:.4f}", f"{r.latency_ms.p90:.4f}", _fmt("{:.4f}", r.frontend_ms.p50 if r.frontend_ms else None),
-                     _fmt("{:.2f}x", e.speedup_vs_fp32), *work, "★" if e.pareto else "", verdict])
+        rows.append(
+            [
+                Path(e.folder).name,
+                e.model,
+                e.format,
+                e.precision,
+                f"{e.bytes / 1024:.1f} KiB",
+                *quality,
+                f"{r.latency_ms.p50:.4f}",
+                f"{r.latency_ms.p90:.4f}",
+                _fmt("{:.4f}", r.frontend_ms.p50 if r.frontend_ms else None),
+                _fmt("{:.2f}x", e.speedup_vs_fp32),
+                *work,
+                "★" if e.pareto else "",
+                verdict,
+            ]
+        )
     return header, rows

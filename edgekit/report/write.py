@@ -11,8 +11,22 @@ from ..fsutil import json_text, write_set
 from .build import LEGEND, comparison
 from .plots import plots
 
-ENV_KEYS = ("machine", "cpu_model", "cpu_core", "cpu_part", "isa", "cores", "os", "python", "numpy", "runtime_version", "governor",
-            "cpu_mhz", "temperature_c", "throttled")
+ENV_KEYS = (
+    "machine",
+    "cpu_model",
+    "cpu_core",
+    "cpu_part",
+    "isa",
+    "cores",
+    "os",
+    "python",
+    "numpy",
+    "runtime_version",
+    "governor",
+    "cpu_mhz",
+    "temperature_c",
+    "throttled",
+)
 
 
 def _md_table(header, rows) -> str:
@@ -31,7 +45,9 @@ def check_rows(report: BenchReport) -> list[list[str]]:
     for e in report.entries:
         for c in e.checks:
             value = "—" if c.value is None else f"{c.value:.4g} {c.unit}".strip()
-            rows.append([Path(e.folder).name, c.check, value, f"{'≤' if c.direction == 'max' else '≥'} {c.limit:.4g} {c.unit}".strip(), c.status])
+            rows.append(
+                [Path(e.folder).name, c.check, value, f"{'≤' if c.direction == 'max' else '≥'} {c.limit:.4g} {c.unit}".strip(), c.status]
+            )
     return rows
 
 
@@ -64,13 +80,20 @@ def markdown(report: BenchReport) -> str:
         front = f", front end p50 {r.frontend_ms.p50:.3f} ms / p90 {r.frontend_ms.p90:.3f} ms per raw sample" if r.frontend_ms else ""
         if r.invokes_per_sample and r.invokes_per_sample > 1:
             front += f", {r.invokes_per_sample:.1f} model invocations per sample ({lat.p50 * r.invokes_per_sample:.3f} ms)"
-        parts += [f"### {e.folder}", "",
-                  f"{e.model} → {e.target}: {e.format} {e.precision} in {r.env.get('runtime_version')}, {e.bytes:,} B, {r.threads} thread(s); "
-                  f"load {r.load_ms:.1f} ms, first inference {r.first_inference_ms:.3f} ms, {r.queries:,} queries in "
-                  f"{r.seconds:.1f} s ({r.throughput_qps:.0f}/s), peak RSS {r.peak_rss_mb:.1f} MiB{front}; "
-                  f"{r.eval_samples} eval samples from {'raw sensor input' if r.raw_input else 'model input'}.", "",
-                  _md_table(["p50", "p90", "p99", "mean", "std", "min", "max"],
-                            [[f"{getattr(lat, k):.4f}" for k in ("p50", "p90", "p99", "mean", "std", "min", "max")]]), ""]
+        parts += [
+            f"### {e.folder}",
+            "",
+            f"{e.model} → {e.target}: {e.format} {e.precision} in {r.env.get('runtime_version')}, {e.bytes:,} B, {r.threads} thread(s); "
+            f"load {r.load_ms:.1f} ms, first inference {r.first_inference_ms:.3f} ms, {r.queries:,} queries in "
+            f"{r.seconds:.1f} s ({r.throughput_qps:.0f}/s), peak RSS {r.peak_rss_mb:.1f} MiB{front}; "
+            f"{r.eval_samples} eval samples from {'raw sensor input' if r.raw_input else 'model input'}.",
+            "",
+            _md_table(
+                ["p50", "p90", "p99", "mean", "std", "min", "max"],
+                [[f"{getattr(lat, k):.4f}" for k in ("p50", "p90", "p99", "mean", "std", "min", "max")]],
+            ),
+            "",
+        ]
         if r.micro:
             parts += [f"Microcontroller: arena {r.micro['arena_bytes']:,} B, flash {r.micro['flash_bytes']:,} B — {r.micro['note']}.", ""]
     return "\n".join(parts)
@@ -100,18 +123,24 @@ def _html_table(header, rows) -> str:
 def html_page(report: BenchReport, images: dict[str, bytes]) -> str:
     v = verdict(report)
     header, rows = comparison(report)
-    parts = [f"<!doctype html><meta charset='utf-8'><title>edgekit benchmark</title><style>{CSS}</style>",
-             f"<h1>edgekit benchmark on {html.escape(report.device['name'])} <span class='badge {v.split()[0]}'>{v}</span></h1>",
-             f"<p>{html.escape(report.created)}</p>"]
+    parts = [
+        f"<!doctype html><meta charset='utf-8'><title>edgekit benchmark</title><style>{CSS}</style>",
+        f"<h1>edgekit benchmark on {html.escape(report.device['name'])} <span class='badge {v.split()[0]}'>{v}</span></h1>",
+        f"<p>{html.escape(report.created)}</p>",
+    ]
     if report.caveat:
         parts.append(f"<p class='caveat'>{html.escape(report.caveat)}</p>")
     parts += ["<h2>Comparison</h2>", _html_table(header, rows), f"<p>{html.escape(LEGEND)}</p>"]
     if report.failed_runs:
-        parts.append("<div class='failed'><b>Failed</b><ul>" + "".join(f"<li>{html.escape(f)}</li>" for f in _failures(report)) + "</ul></div>")
+        parts.append(
+            "<div class='failed'><b>Failed</b><ul>" + "".join(f"<li>{html.escape(f)}</li>" for f in _failures(report)) + "</ul></div>"
+        )
     flags = [f for e in report.entries for f in e.flags]
     if flags:
         parts.append("<ul>" + "".join(f"<li>⚑ {html.escape(f)}</li>" for f in flags) + "</ul>")
-    parts.append("<h2>Plots</h2>" + "".join(f"<img alt='{k}' src='data:image/png;base64,{base64.b64encode(b).decode()}'>" for k, b in images.items()))
+    parts.append(
+        "<h2>Plots</h2>" + "".join(f"<img alt='{k}' src='data:image/png;base64,{base64.b64encode(b).decode()}'>" for k, b in images.items())
+    )
     parts += ["<h2>Budgets</h2>", _html_table(CHECK_HEADER, check_rows(report))]
     parts += ["<h2>Device</h2>", _html_table(["", ""], _env_rows(report.device.get("env") or {}))]
     return "\n".join(parts)
@@ -122,6 +151,11 @@ def write_report(report: BenchReport, html_path: Path) -> dict[str, Path]:
     html_path = Path(html_path)
     base = html_path.with_suffix("")
     paths = {"html": html_path, "md": base.with_suffix(".md"), "json": base.with_suffix(".json")}
-    write_set({paths["html"]: html_page(report, plots(report)).encode(), paths["md"]: (markdown(report) + "\n").encode(),
-               paths["json"]: json_text(report.to_json()).encode()})
+    write_set(
+        {
+            paths["html"]: html_page(report, plots(report)).encode(),
+            paths["md"]: (markdown(report) + "\n").encode(),
+            paths["json"]: json_text(report.to_json()).encode(),
+        }
+    )
     return paths

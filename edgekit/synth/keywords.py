@@ -48,37 +48,112 @@ BACKGROUND = "_background_noise_"
 NOISE_KINDS = ("white_noise", "pink_noise", "brown_noise", "running_tap", "hum")
 
 # English voice families of espeak-ng 1.5x (`espeak-ng --voices=en`, the gmw/ ones; mbrola voices need mbrola).
-VOICE_FAMILIES = ("en-gb", "en-us", "en-gb-scotland", "en-gb-x-rp", "en-gb-x-gbclan", "en-gb-x-gbcwmd",
-                  "en-029", "en-us-nyc")
+VOICE_FAMILIES = ("en-gb", "en-us", "en-gb-scotland", "en-gb-x-rp", "en-gb-x-gbclan", "en-gb-x-gbcwmd", "en-029", "en-us-nyc")
 # Variants (`espeak-ng --voices=variant`, files under voices/!v) that sound like a person talking. Left out on
 # purpose: whisper, whisperf, Demonic, announcer, robosoft*, RicishayMax*, UniRobot, anikaRobot, fast,
 # "Mr serious" (a space in its name): robotic, whispered or effect voices a real recording would not have.
-VARIANTS = ("m1", "m2", "m3", "m4", "m5", "m6", "m7", "m8", "f1", "f2", "f3", "f4", "f5", "croak",
-            "klatt", "klatt2", "klatt3", "klatt4", "klatt5", "klatt6",
-            "adam", "Alex", "Alicia", "Andrea", "Andy", "Annie", "AnxiousAndy", "antonio", "aunty", "belinda",
-            "benjamin", "boris", "caleb", "david", "Denis", "Diogo", "ed", "edward", "edward2", "Gene", "Gene2",
-            "grandma", "grandpa", "gustave", "Henrique", "Hugo", "iven", "iven2", "iven3", "iven4", "Jacky",
-            "john", "kaukovalta", "Lee", "linda", "marcelo", "Marco", "Mario", "max", "Michael", "michel",
-            "miguel", "Mike", "norbert", "Nguyen", "pablo", "paul", "pedro", "quincy", "rob", "robert",
-            "sandro", "shelby", "steph", "steph2", "steph3", "Storm", "travis", "Tweaky", "victor", "zac",
-            "anika")
+VARIANTS = (
+    "m1",
+    "m2",
+    "m3",
+    "m4",
+    "m5",
+    "m6",
+    "m7",
+    "m8",
+    "f1",
+    "f2",
+    "f3",
+    "f4",
+    "f5",
+    "croak",
+    "klatt",
+    "klatt2",
+    "klatt3",
+    "klatt4",
+    "klatt5",
+    "klatt6",
+    "adam",
+    "Alex",
+    "Alicia",
+    "Andrea",
+    "Andy",
+    "Annie",
+    "AnxiousAndy",
+    "antonio",
+    "aunty",
+    "belinda",
+    "benjamin",
+    "boris",
+    "caleb",
+    "david",
+    "Denis",
+    "Diogo",
+    "ed",
+    "edward",
+    "edward2",
+    "Gene",
+    "Gene2",
+    "grandma",
+    "grandpa",
+    "gustave",
+    "Henrique",
+    "Hugo",
+    "iven",
+    "iven2",
+    "iven3",
+    "iven4",
+    "Jacky",
+    "john",
+    "kaukovalta",
+    "Lee",
+    "linda",
+    "marcelo",
+    "Marco",
+    "Mario",
+    "max",
+    "Michael",
+    "michel",
+    "miguel",
+    "Mike",
+    "norbert",
+    "Nguyen",
+    "pablo",
+    "paul",
+    "pedro",
+    "quincy",
+    "rob",
+    "robert",
+    "sandro",
+    "shelby",
+    "steph",
+    "steph2",
+    "steph3",
+    "Storm",
+    "travis",
+    "Tweaky",
+    "victor",
+    "zac",
+    "anika",
+)
 
-SPEED_WPM = (120, 200)      # speaker's base speed, words per minute (espeak-ng -s)
-PITCH = (20, 80)            # speaker's base pitch, 0-99 (espeak-ng -p)
+SPEED_WPM = (120, 200)  # speaker's base speed, words per minute (espeak-ng -s)
+PITCH = (20, 80)  # speaker's base pitch, 0-99 (espeak-ng -p)
 LEVEL_DBFS = (-16.0, -3.0)  # speaker's peak level: how loud this person is in front of the microphone
-ESPEAK_AMPLITUDE = 60       # espeak-ng -a: low enough that no variant saturates; the level is set afterwards
-CLIP_SPEED_JITTER = 0.08    # per clip: speed × (1 ± 8 %)
-CLIP_PITCH_JITTER = 5       # per clip: pitch ± 5
-CLIP_GAIN_DB = 2.0          # per clip: gain ± 2 dB
+ESPEAK_AMPLITUDE = 60  # espeak-ng -a: low enough that no variant saturates; the level is set afterwards
+CLIP_SPEED_JITTER = 0.08  # per clip: speed × (1 ± 8 %)
+CLIP_PITCH_JITTER = 5  # per clip: pitch ± 5
+CLIP_GAIN_DB = 2.0  # per clip: gain ± 2 dB
 NOISE_FLOOR_DB = (50.0, 65.0)  # per clip: a white noise floor this far below the speaker's peak level
 ENDINGS = (("", 0.4), (".", 0.3), ("!", 0.2), ("?", 0.1))  # end punctuation: falling, flat, rising intonation
-MAX_PARALLEL = 2            # espeak-ng processes at once
+MAX_PARALLEL = 2  # espeak-ng processes at once
 ESPEAK_TIMEOUT_S = 30
 
 _MAX_NUM_WAVS_PER_CLASS = 2**27 - 1  # Speech Commands' which_set() constant
 
 
 # ----------------------------------------------------------------------------------------------- WAV helpers
+
 
 def wav_bytes(x: np.ndarray, sample_rate: int) -> bytes:
     """16-bit mono PCM WAV bytes of float samples in [-1, 1] (clipped) or of int16 samples."""
@@ -108,17 +183,17 @@ def _parse_wav_stream(data: bytes) -> tuple[np.ndarray, int]:
         raise RuntimeError("espeak-ng wrote something that is not a WAV file")
     pos, rate, bits, channels = 12, None, None, None
     while pos + 8 <= len(data):
-        cid, size = data[pos:pos + 4], int.from_bytes(data[pos + 4:pos + 8], "little")
+        cid, size = data[pos : pos + 4], int.from_bytes(data[pos + 4 : pos + 8], "little")
         body = pos + 8
         if cid == b"fmt ":
-            channels = int.from_bytes(data[body + 2:body + 4], "little")
-            rate = int.from_bytes(data[body + 4:body + 8], "little")
-            bits = int.from_bytes(data[body + 14:body + 16], "little")
+            channels = int.from_bytes(data[body + 2 : body + 4], "little")
+            rate = int.from_bytes(data[body + 4 : body + 8], "little")
+            bits = int.from_bytes(data[body + 14 : body + 16], "little")
         elif cid == b"data":
             if rate is None or bits != 16 or channels != 1:
                 raise RuntimeError(f"espeak-ng wrote an unexpected WAV format ({channels} ch, {bits} bit)")
             pcm = data[body:]
-            pcm = pcm[:len(pcm) // 2 * 2]
+            pcm = pcm[: len(pcm) // 2 * 2]
             return np.frombuffer(pcm, dtype="<i2").astype(np.float64) / 32768.0, rate
         pos = body + size + (size & 1)
     raise RuntimeError("espeak-ng wrote a WAV file without audio")
@@ -126,19 +201,19 @@ def _parse_wav_stream(data: bytes) -> tuple[np.ndarray, int]:
 
 # ------------------------------------------------------------------------------------------------ resampling
 
+
 @lru_cache(maxsize=8)
 def _polyphase_table(up: int, down: int, half: int, cutoff: float, beta: float) -> np.ndarray:
     """Filter taps for each of `up` phases: row p holds h(j - p/up) for j = -half+1 .. half."""
     j = np.arange(-half + 1, half + 1, dtype=np.float64)
-    d = j[None, :] - np.arange(up, dtype=np.float64)[:, None] / up          # distance in input samples
+    d = j[None, :] - np.arange(up, dtype=np.float64)[:, None] / up  # distance in input samples
     inside = np.clip(1.0 - (d / half) ** 2, 0.0, None)
     window = np.i0(beta * np.sqrt(inside)) / np.i0(beta) * (np.abs(d) <= half)
     h = 2 * cutoff * np.sinc(2 * cutoff * d) * window
-    return h / h.sum(axis=1, keepdims=True)                                  # unit gain at DC for every phase
+    return h / h.sum(axis=1, keepdims=True)  # unit gain at DC for every phase
 
 
-def resample(x: np.ndarray, sr_in: int, sr_out: int, *, half_width: int = 32, beta: float = 8.6,
-             rolloff: float = 0.94) -> np.ndarray:
+def resample(x: np.ndarray, sr_in: int, sr_out: int, *, half_width: int = 32, beta: float = 8.6, rolloff: float = 0.94) -> np.ndarray:
     """Band-limited resampling by a rational factor: a Kaiser-windowed sinc, evaluated as a polyphase filter.
 
     Output sample n sits at input time t = n·sr_in/sr_out; it is the sum of the input samples within
@@ -165,6 +240,7 @@ def resample(x: np.ndarray, sr_in: int, sr_out: int, *, half_width: int = 32, be
 
 # -------------------------------------------------------------------------------------------------- espeak-ng
 
+
 def espeak_path() -> str:
     exe = shutil.which("espeak-ng")
     if exe is None:
@@ -173,16 +249,14 @@ def espeak_path() -> str:
 
 
 def espeak_version(exe: str | None = None) -> str:
-    out = subprocess.run([exe or espeak_path(), "--version"], check=False, capture_output=True, text=True,
-                         timeout=ESPEAK_TIMEOUT_S).stdout
+    out = subprocess.run([exe or espeak_path(), "--version"], check=False, capture_output=True, text=True, timeout=ESPEAK_TIMEOUT_S).stdout
     m = re.search(r"text-to-speech:\s*(\S+)", out)
     return m.group(1) if m else out.strip()
 
 
 def _installed(exe: str, which: str) -> set[str]:
     """Names espeak-ng lists for `--voices=<which>`: the language column and the file's last path part."""
-    out = subprocess.run([exe, f"--voices={which}"], check=False, capture_output=True, text=True,
-                         timeout=ESPEAK_TIMEOUT_S).stdout
+    out = subprocess.run([exe, f"--voices={which}"], check=False, capture_output=True, text=True, timeout=ESPEAK_TIMEOUT_S).stdout
     names = set()
     for line in out.splitlines()[1:]:
         cols = line.split()
@@ -207,6 +281,7 @@ def _speak(exe: str, voice: str, speed: int, pitch: int, text: str) -> tuple[np.
 
 
 # ---------------------------------------------------------------------------------------------------- speakers
+
 
 def speaker_id(voice: str, variant: str, speed: int, pitch: int, level_dbfs: float) -> str:
     """8 hex digits derived from the voice parameters only (not from the seed), like Speech Commands' hashes."""
@@ -247,9 +322,11 @@ def make_speakers(n: int, seed: int, families=VOICE_FAMILIES, variants=VARIANTS)
             pool = [variants[k] for k in rng.permutation(len(variants))]
         sp = {"voice": families[i % len(families)], "variant": pool.pop()}
         while True:
-            sp.update(speed_wpm=int(rng.integers(SPEED_WPM[0], SPEED_WPM[1] + 1)),
-                      pitch=int(rng.integers(PITCH[0], PITCH[1] + 1)),
-                      level_dbfs=round(float(rng.uniform(*LEVEL_DBFS)), 1))
+            sp.update(
+                speed_wpm=int(rng.integers(SPEED_WPM[0], SPEED_WPM[1] + 1)),
+                pitch=int(rng.integers(PITCH[0], PITCH[1] + 1)),
+                level_dbfs=round(float(rng.uniform(*LEVEL_DBFS)), 1),
+            )
             sp_id = speaker_id(sp["voice"], sp["variant"], sp["speed_wpm"], sp["pitch"], sp["level_dbfs"])
             if sp_id not in seen and which_set(f"{sp_id}_nohash_0.wav") == target:
                 break
@@ -260,18 +337,19 @@ def make_speakers(n: int, seed: int, families=VOICE_FAMILIES, variants=VARIANTS)
 
 # --------------------------------------------------------------------------------------------------- clips
 
+
 def _trim(x: np.ndarray, sr: int, floor_db: float = 40.0) -> np.ndarray:
     """Cut leading and trailing silence: 10 ms frames quieter than the loudest by `floor_db`, keeping 20 ms."""
     frame = sr // 100
     n = len(x) // frame
     if n == 0:
         return x
-    rms = np.sqrt(np.mean(x[:n * frame].reshape(n, frame) ** 2, axis=1))
+    rms = np.sqrt(np.mean(x[: n * frame].reshape(n, frame) ** 2, axis=1))
     loud = np.nonzero(rms > rms.max() * 10 ** (-floor_db / 20))[0]
     if len(loud) == 0:
         return x[:0]
     keep = 2 * frame
-    return x[max(0, loud[0] * frame - keep):min(len(x), (loud[-1] + 1) * frame + keep)]
+    return x[max(0, loud[0] * frame - keep) : min(len(x), (loud[-1] + 1) * frame + keep)]
 
 
 def _render_clip(exe: str, word: str, speaker: dict, n: int, seed: int, sample_rate: int) -> tuple[bytes, dict]:
@@ -288,7 +366,7 @@ def _render_clip(exe: str, word: str, speaker: dict, n: int, seed: int, sample_r
     if len(x) == 0:
         voice = f"{speaker['voice']}+{speaker['variant']}"
         raise RuntimeError(f"espeak-ng produced silence for {word!r} with voice {voice}")
-    if len(x) > sample_rate:                      # longer than a second: keep the start, fade the cut
+    if len(x) > sample_rate:  # longer than a second: keep the start, fade the cut
         x = x[:sample_rate].copy()
         fade = sample_rate // 100
         x[-fade:] *= np.linspace(1.0, 0.0, fade)
@@ -296,19 +374,20 @@ def _render_clip(exe: str, word: str, speaker: dict, n: int, seed: int, sample_r
     x = x * (level / np.max(np.abs(x)))
     out = np.zeros(sample_rate)
     start = int(offset_u * (sample_rate - len(x) + 1))
-    out[start:start + len(x)] = x
+    out[start : start + len(x)] = x
     out += rng.standard_normal(sample_rate) * 10 ** ((speaker["level_dbfs"] - floor_db) / 20)
     return wav_bytes(out, sample_rate), {"speech_s": len(x) / sample_rate}
 
 
 # ------------------------------------------------------------------------------------------- background noise
 
+
 def _shaped_noise(rng: np.random.Generator, n: int, sr: int, gain: Callable[[np.ndarray], np.ndarray]) -> np.ndarray:
     """Gaussian noise coloured in the frequency domain by gain(f), unit RMS."""
     spec = np.fft.rfft(rng.standard_normal(n))
     f = np.fft.rfftfreq(n, 1 / sr)
     y = np.fft.irfft(spec * gain(f), n)
-    return y / (np.sqrt(np.mean(y ** 2)) + 1e-12)
+    return y / (np.sqrt(np.mean(y**2)) + 1e-12)
 
 
 def _smooth_envelope(rng: np.random.Generator, n: int, sr: int, rate_hz: float) -> np.ndarray:
@@ -340,15 +419,16 @@ def noise_clip(kind: str, seconds: float, sample_rate: int, rng: np.random.Gener
         y = np.zeros(n)
         for k in range(1, 9):
             y += rng.uniform(0.3, 1.0) / k * np.sin(2 * np.pi * k * mains * (t + wobble) + rng.uniform(0, 2 * np.pi))
-        y /= np.sqrt(np.mean(y ** 2))
+        y /= np.sqrt(np.mean(y**2))
         y += 0.05 * _shaped_noise(rng, n, sample_rate, lambda f: highpass(f) / np.sqrt(np.maximum(f, 20.0)))
     else:
         raise ValueError(f"unknown noise kind {kind!r}; use one of {', '.join(NOISE_KINDS)}")
-    y = y / np.sqrt(np.mean(y ** 2)) * 10 ** (rng.uniform(-24.0, -18.0) / 20)
+    y = y / np.sqrt(np.mean(y**2)) * 10 ** (rng.uniform(-24.0, -18.0) / 20)
     return np.clip(y, -0.99, 0.99)
 
 
 # -------------------------------------------------------------------------------------------------- the set
+
 
 def which_set(filename: str, validation_percentage: float = 10.0, testing_percentage: float = 10.0) -> str:
     """Speech Commands' own split rule: a hash of the speaker part of the name, so a speaker stays in one set."""
@@ -374,9 +454,19 @@ def _check_words(words, extra_words) -> list[str]:
     return allw
 
 
-def make_keywords(out: Path, *, words=KEYWORDS, extra_words=UNKNOWN_WORDS, speakers: int = 40, repeats: int = 2,
-                  seed: int = 0, sample_rate: int = 16000, noise_clips: int = 4,
-                  say: Callable[[str], None] = lambda m: None, overwrite: bool = False) -> dict:
+def make_keywords(
+    out: Path,
+    *,
+    words=KEYWORDS,
+    extra_words=UNKNOWN_WORDS,
+    speakers: int = 40,
+    repeats: int = 2,
+    seed: int = 0,
+    sample_rate: int = 16000,
+    noise_clips: int = 4,
+    say: Callable[[str], None] = lambda m: None,
+    overwrite: bool = False,
+) -> dict:
     """Write a Speech Commands v2-style folder at `out` and return a summary.
 
     `words` are the keywords, `extra_words` more words for the _unknown_ class (each in its own folder, as in
@@ -442,23 +532,39 @@ def make_keywords(out: Path, *, words=KEYWORDS, extra_words=UNKNOWN_WORDS, speak
             "repeats": repeats,
             "counts": counts,
             "speakers": voices,
-            "per_clip": {"speed_jitter": CLIP_SPEED_JITTER, "pitch_jitter": CLIP_PITCH_JITTER,
-                         "gain_db": CLIP_GAIN_DB, "noise_floor_db_below_peak": list(NOISE_FLOOR_DB),
-                         "endings": {e or "none": p for e, p in ENDINGS}, "espeak_amplitude": ESPEAK_AMPLITUDE,
-                         "placement": "uniform random offset inside the second; longer words keep their first second"},
+            "per_clip": {
+                "speed_jitter": CLIP_SPEED_JITTER,
+                "pitch_jitter": CLIP_PITCH_JITTER,
+                "gain_db": CLIP_GAIN_DB,
+                "noise_floor_db_below_peak": list(NOISE_FLOOR_DB),
+                "endings": {e or "none": p for e, p in ENDINGS},
+                "espeak_amplitude": ESPEAK_AMPLITUDE,
+                "placement": "uniform random offset inside the second; longer words keep their first second",
+            },
             "resampler": "Kaiser-windowed sinc polyphase (numpy), half-width 32 taps at the output rate, beta 8.6, "
-                         "cutoff 0.94 x output Nyquist",
+            "cutoff 0.94 x output Nyquist",
             "background_noise": noise,
-            "splits": {"validation": len(val), "testing": len(test), "training": len(names) - len(val) - len(test),
-                       "rule": "Speech Commands which_set(): SHA-1 of the speaker id, 10 % validation, 10 % testing; "
-                                "speakers drawn so that each list gets about 10 % of them"},
+            "splits": {
+                "validation": len(val),
+                "testing": len(test),
+                "training": len(names) - len(val) - len(test),
+                "rule": "Speech Commands which_set(): SHA-1 of the speaker id, 10 % validation, 10 % testing; "
+                "speakers drawn so that each list gets about 10 % of them",
+            },
         }
         (tmp / "manifest.json").write_text(json.dumps(manifest, indent=2) + "\n")
         (tmp / "README.txt").write_text(_readme(manifest, families, variants))
     seconds = time.monotonic() - t0
     say(f"wrote {total} clips and {len(noise)} noise recordings to {out} in {seconds:.0f} s")
-    return {"path": str(out), "clips": total, "counts": counts, "speakers": [sp["id"] for sp in voices],
-            "background_noise": len(noise), "espeak_ng_version": version, "seconds": round(seconds, 1)}
+    return {
+        "path": str(out),
+        "clips": total,
+        "counts": counts,
+        "speakers": [sp["id"] for sp in voices],
+        "background_noise": len(noise),
+        "espeak_ng_version": version,
+        "seconds": round(seconds, 1),
+    }
 
 
 def _write_background(folder: Path, per_kind: int, seed: int, sample_rate: int, say) -> list[dict]:
@@ -506,6 +612,8 @@ def _readme(m: dict, families, variants) -> str:
         "Speakers:",
     ]
     for sp in m["speakers"]:
-        lines.append(f"  {sp['id']}  {sp['voice']}+{sp['variant']}  -s {sp['speed_wpm']}  -p {sp['pitch']}  "
-                     f"level {sp['level_dbfs']} dBFS  {sp['split']}")
+        lines.append(
+            f"  {sp['id']}  {sp['voice']}+{sp['variant']}  -s {sp['speed_wpm']}  -p {sp['pitch']}  "
+            f"level {sp['level_dbfs']} dBFS  {sp['split']}"
+        )
     return "\n".join(lines) + "\n"

@@ -38,13 +38,12 @@ ANOMALY_KINDS = ("clicks", "harmonic", "rattle", "whine")
 # Fault level in dB relative to the machine's RMS, drawn uniformly per clip: the low end is hard to hear.
 # Tuned so that a linear autoencoder (8-32 principal components of 128 log-mel x 5 frames) scores ROC AUC
 # 0.87-0.95 over seeds 0-2 on the defaults: a 640-input FC autoencoder should pass 0.85 without scoring 1.0.
-ANOMALY_LEVEL_DB = {"clicks": (-27.0, -13.0), "harmonic": (-22.0, -8.0), "rattle": (-22.0, -8.0),
-                    "whine": (-29.0, -15.0)}
-SNR_DB = (6.0, 15.0)         # machine to factory noise, per clip
-PITCH_DRIFT = 0.003          # slow pitch wander, fraction of f0
-LEVEL_DRIFT = 0.05           # slow loudness wander, fraction
-CLIP_GAIN_DB = 1.0           # per clip: gain ± 1 dB
-PEAK_DBFS = -6.0             # a clip's mean level is set so that a typical peak sits near here
+ANOMALY_LEVEL_DB = {"clicks": (-27.0, -13.0), "harmonic": (-22.0, -8.0), "rattle": (-22.0, -8.0), "whine": (-29.0, -15.0)}
+SNR_DB = (6.0, 15.0)  # machine to factory noise, per clip
+PITCH_DRIFT = 0.003  # slow pitch wander, fraction of f0
+LEVEL_DRIFT = 0.05  # slow loudness wander, fraction
+CLIP_GAIN_DB = 1.0  # per clip: gain ± 1 dB
+PEAK_DBFS = -6.0  # a clip's mean level is set so that a typical peak sits near here
 MACHINE_ID = "id_00"
 
 
@@ -57,7 +56,7 @@ def _shaped_noise(rng: np.random.Generator, n: int, sr: int, gain: Callable[[np.
     """Gaussian noise coloured in the frequency domain by gain(f), unit RMS."""
     f = np.fft.rfftfreq(n, 1 / sr)
     y = np.fft.irfft(np.fft.rfft(rng.standard_normal(n)) * gain(f), n)
-    return y / (np.sqrt(np.mean(y ** 2)) + 1e-12)
+    return y / (np.sqrt(np.mean(y**2)) + 1e-12)
 
 
 def _slow(rng: np.random.Generator, n: int, sr: int, rate_hz: float) -> np.ndarray:
@@ -70,7 +69,7 @@ def _resonance(f0: float, q: float) -> Callable[[np.ndarray], np.ndarray]:
 
 
 def _rms(x: np.ndarray) -> float:
-    return float(np.sqrt(np.mean(x ** 2)) + 1e-12)
+    return float(np.sqrt(np.mean(x**2)) + 1e-12)
 
 
 def make_machine(seed: int, sample_rate: int = 16000) -> dict:
@@ -117,14 +116,14 @@ def _anomaly(kind: str, rng: np.random.Generator, n: int, sr: int, f_inst: np.nd
         at = rng.uniform(0, 1 / rate)
         while at * sr < n:
             i = int(at * sr)
-            y[i:i + m] += ping * rng.uniform(0.7, 1.0)
+            y[i : i + m] += ping * rng.uniform(0.7, 1.0)
             at += (1 / rate) * (1 + rng.normal(0, 0.03))
         y = y[:n]
         info = {"rate_hz": round(float(rate), 2), "centre_hz": round(float(centre), 1)}
     elif kind == "harmonic":
         k = int(rng.integers(2, 8))
         if rng.uniform() < 0.5:
-            ratio = k + 0.5                           # an extra, inharmonic partial
+            ratio = k + 0.5  # an extra, inharmonic partial
         else:
             ratio = k + float(rng.choice([-1, 1])) * rng.uniform(0.25, 0.4)  # a harmonic moved off its place
         y = np.sin(2 * np.pi * ratio * np.cumsum(f_inst) / sr + rng.uniform(0, 2 * np.pi))
@@ -149,14 +148,14 @@ def _anomaly(kind: str, rng: np.random.Generator, n: int, sr: int, f_inst: np.nd
 
 
 def _factory_noise(rng: np.random.Generator, n: int, sr: int) -> np.ndarray:
-    pink = _shaped_noise(rng, n, sr,
-                         lambda f: 1.0 / np.sqrt(np.maximum(f, 20.0)) / (1 + (20.0 / np.maximum(f, 1e-3)) ** 4))
+    pink = _shaped_noise(rng, n, sr, lambda f: 1.0 / np.sqrt(np.maximum(f, 20.0)) / (1 + (20.0 / np.maximum(f, 1e-3)) ** 4))
     rumble = _shaped_noise(rng, n, sr, _resonance(rng.uniform(80.0, 200.0), 1.5))
     return (pink + 0.5 * rumble) / _rms(pink + 0.5 * rumble)
 
 
-def machine_clip(machine: dict, seed: int, split: str, index: int, *, anomaly: str | None = None,
-                 seconds: float = 2.0, sample_rate: int = 16000) -> tuple[np.ndarray, dict]:
+def machine_clip(
+    machine: dict, seed: int, split: str, index: int, *, anomaly: str | None = None, seconds: float = 2.0, sample_rate: int = 16000
+) -> tuple[np.ndarray, dict]:
     """One clip (float samples) and its facts; the same arguments always give the same samples."""
     rng = _rng(seed, "clip", split, "anomaly" if anomaly else "normal", index)
     n = round(seconds * sample_rate)
@@ -171,14 +170,23 @@ def machine_clip(machine: dict, seed: int, split: str, index: int, *, anomaly: s
     snr = float(rng.uniform(*SNR_DB))
     x = x + _factory_noise(rng, n, sample_rate) * level * 10 ** (-snr / 20)
     gain_db = float(rng.uniform(-CLIP_GAIN_DB, CLIP_GAIN_DB))
-    x = x / _rms(x) * 10 ** ((PEAK_DBFS - 10.0 + gain_db) / 20)   # RMS 10 dB under the nominal peak
+    x = x / _rms(x) * 10 ** ((PEAK_DBFS - 10.0 + gain_db) / 20)  # RMS 10 dB under the nominal peak
     info.update(snr_db=round(snr, 2), gain_db=round(gain_db, 2))
     return np.clip(x, -0.99, 0.99), info
 
 
-def make_machine_sounds(out: Path, *, train_normal: int = 200, test_normal: int = 60, test_anomaly: int = 60,
-                        seconds: float = 2.0, sample_rate: int = 16000, seed: int = 0,
-                        say: Callable[[str], None] = lambda m: None, overwrite: bool = False) -> dict:
+def make_machine_sounds(
+    out: Path,
+    *,
+    train_normal: int = 200,
+    test_normal: int = 60,
+    test_anomaly: int = 60,
+    seconds: float = 2.0,
+    sample_rate: int = 16000,
+    seed: int = 0,
+    say: Callable[[str], None] = lambda m: None,
+    overwrite: bool = False,
+) -> dict:
     """Write a DCASE 2020 task 2-style folder at `out` (train/ normal only, test/ normal and anomalous clips).
 
     The folder is assembled next to `out` and renamed into place at the end; an existing `out` is replaced only
@@ -192,9 +200,11 @@ def make_machine_sounds(out: Path, *, train_normal: int = 200, test_normal: int 
         raise FileExistsError(f"{out} already exists")
     machine = make_machine(seed, sample_rate)
     order = _rng(seed, "anomaly order").permutation(len(ANOMALY_KINDS))
-    jobs = ([("train", "normal", i, None) for i in range(train_normal)]
-            + [("test", "normal", i, None) for i in range(test_normal)]
-            + [("test", "anomaly", i, ANOMALY_KINDS[order[i % len(ANOMALY_KINDS)]]) for i in range(test_anomaly)])
+    jobs = (
+        [("train", "normal", i, None) for i in range(train_normal)]
+        + [("test", "normal", i, None) for i in range(test_normal)]
+        + [("test", "anomaly", i, ANOMALY_KINDS[order[i % len(ANOMALY_KINDS)]]) for i in range(test_anomaly)]
+    )
     say(f"machine {MACHINE_ID}: hum at {machine['f0_hz']} Hz; {len(jobs)} clips of {seconds:g} s")
     clips, kinds = [], {k: 0 for k in ANOMALY_KINDS}
     step = max(1, len(jobs) // 10)
@@ -218,15 +228,12 @@ def make_machine_sounds(out: Path, *, train_normal: int = 200, test_normal: int 
             "seconds": seconds,
             "sample_format": "int16 mono PCM WAV",
             "machine": machine,
-            "normal": {"pitch_drift": PITCH_DRIFT, "level_drift": LEVEL_DRIFT, "snr_db": list(SNR_DB),
-                       "gain_db": CLIP_GAIN_DB},
+            "normal": {"pitch_drift": PITCH_DRIFT, "level_drift": LEVEL_DRIFT, "snr_db": list(SNR_DB), "gain_db": CLIP_GAIN_DB},
             "anomaly_level_db": {k: list(v) for k, v in ANOMALY_LEVEL_DB.items()},
-            "counts": {"train_normal": train_normal, "test_normal": test_normal, "test_anomaly": test_anomaly,
-                       "anomaly_kinds": kinds},
+            "counts": {"train_normal": train_normal, "test_normal": test_normal, "test_anomaly": test_anomaly, "anomaly_kinds": kinds},
             "clips": clips,
         }
         (tmp / "manifest.json").write_text(json.dumps(manifest, indent=2) + "\n")
     seconds_taken = time.monotonic() - t0
     say(f"wrote {len(jobs)} clips to {out} in {seconds_taken:.0f} s")
-    return {"path": str(out), "clips": len(jobs), "counts": manifest["counts"], "machine": machine,
-            "seconds": round(seconds_taken, 1)}
+    return {"path": str(out), "clips": len(jobs), "counts": manifest["counts"], "machine": machine, "seconds": round(seconds_taken, 1)}

@@ -25,9 +25,11 @@ class AnomalyTask(ReconstructionTask):
         from ..device.quality import partial_auc, roc_auc
 
         labelled = len(np.unique(y)) == 2
-        return {"auc": roc_auc(errors, y) if labelled else None,  # validation holds normal clips only
-                "pauc": partial_auc(errors, y) if labelled else None,
-                "loss": float(errors[y == 0].mean()) if (y == 0).any() else float(errors.mean())}
+        return {
+            "auc": roc_auc(errors, y) if labelled else None,  # validation holds normal clips only
+            "pauc": partial_auc(errors, y) if labelled else None,
+            "loss": float(errors[y == 0].mean()) if (y == 0).any() else float(errors.mean()),
+        }
 
     def validation_key(self, scores):
         # Validation holds normal clips only (DCASE: no anomalies to train on): lower error on normals.
@@ -52,8 +54,10 @@ class AnomalyTask(ReconstructionTask):
 
     def options(self, values, y):
         normal = values[y == 0] if (y == 0).any() else values
-        return {"threshold": float(np.percentile(normal, THRESHOLD_PERCENTILE)),
-                "threshold_rule": f"{THRESHOLD_PERCENTILE}th percentile of the validation split's normal clips"}
+        return {
+            "threshold": float(np.percentile(normal, THRESHOLD_PERCENTILE)),
+            "threshold_rule": f"{THRESHOLD_PERCENTILE}th percentile of the validation split's normal clips",
+        }
 
     def budget_checks(self, quality, budgets, precision, floor, on_target):
         checks = []

@@ -36,8 +36,15 @@ def per_sample(values: np.ndarray, groups: np.ndarray | None) -> np.ndarray:
 def check(name: str, value, limit: float, direction: str, unit: str = "", on_target: bool = True, note: str | None = None) -> dict:
     ok = value is not None and (value <= limit if direction == "max" else value >= limit)
     status = "not the target" if not on_target else ("PASS" if ok else "FAIL")
-    return {"check": name, "value": None if value is None else float(value), "limit": float(limit), "unit": unit,
-            "direction": direction, "status": status, "note": note}
+    return {
+        "check": name,
+        "value": None if value is None else float(value),
+        "limit": float(limit),
+        "unit": unit,
+        "direction": direction,
+        "status": status,
+        "note": note,
+    }
 
 
 class Task:
@@ -67,8 +74,9 @@ class Task:
         """The per-sample values the device scores (device/quality.py `reduce`), from full model outputs."""
         ...
 
-    def parity(self, outputs: np.ndarray, reference: np.ndarray, x: np.ndarray, y: np.ndarray, groups, *, precision: str,
-               floor: float) -> dict: ...
+    def parity(
+        self, outputs: np.ndarray, reference: np.ndarray, x: np.ndarray, y: np.ndarray, groups, *, precision: str, floor: float
+    ) -> dict: ...
 
     def budget_checks(self, quality: dict, budgets, precision: str, floor: float, on_target: bool) -> list[dict]: ...
 

@@ -43,10 +43,16 @@ class ClassificationTask(Task):
         o, r = outputs.reshape(len(outputs), -1).astype(np.float64), reference.reshape(len(reference), -1).astype(np.float64)
         diff = np.abs(o - r)
         peak = float(np.abs(r).max()) or 1.0
-        mse = float((diff ** 2).mean())
-        res = {"samples": int(len(o)), "max_abs_diff": float(diff.max()), "mean_abs_diff": float(diff.mean()),
-               "cosine": centred_cosine(o, r), "psnr_db": float(10 * np.log10(peak ** 2 / mse)) if mse > 0 else None,
-               "output_spread": output_spread(r), **Classification.score(o, r, y)}
+        mse = float((diff**2).mean())
+        res = {
+            "samples": int(len(o)),
+            "max_abs_diff": float(diff.max()),
+            "mean_abs_diff": float(diff.mean()),
+            "cosine": centred_cosine(o, r),
+            "psnr_db": float(10 * np.log10(peak**2 / mse)) if mse > 0 else None,
+            "output_spread": output_spread(r),
+            **Classification.score(o, r, y),
+        }
         res["top1_agreement"] = res.pop("agreement")
         res["reference_accuracy"] = float((r.argmax(1) == y).mean())
         res["accuracy_drop_points"] = (res["reference_accuracy"] - res["accuracy"]) * 100

@@ -48,8 +48,13 @@ class ReconstructionTask(Task):
     def _fidelity(self, outputs, reference, x, groups) -> dict:
         o, r = outputs.reshape(len(outputs), -1).astype(np.float64), reference.reshape(len(reference), -1).astype(np.float64)
         diff = np.abs(o - r)
-        return {"samples": int(len(o)), "max_abs_diff": float(diff.max()), "mean_abs_diff": float(diff.mean()),
-                "cosine": centred_cosine(o, r), "output_spread": output_spread(r)}
+        return {
+            "samples": int(len(o)),
+            "max_abs_diff": float(diff.max()),
+            "mean_abs_diff": float(diff.mean()),
+            "cosine": centred_cosine(o, r),
+            "output_spread": output_spread(r),
+        }
 
     def parity(self, outputs, reference, x, y, groups, *, precision, floor):
         res = self._fidelity(outputs, reference, x, groups)

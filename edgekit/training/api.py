@@ -33,7 +33,9 @@ def _shape_for(spec_data: str, input_shape, what: str) -> list[int]:
         return list(input_shape)
     shape = input_shape_of(spec_data)
     if shape is None:
-        raise EdgekitError(f"--input-shape is required for {what}: the data set '{spec_data}' fixes none", "pass e.g. --input-shape 3,64,64")
+        raise EdgekitError(
+            f"--input-shape is required for {what}: the data set '{spec_data}' fixes none", "pass e.g. --input-shape 3,64,64"
+        )
     return list(shape)
 
 
@@ -44,16 +46,26 @@ def resolve_spec_base(model, input_shape, dataset: str | None, model_args: dict 
     if isinstance(model, nn.Module):
         data_spec = dataset or "digits"
         cls = type(model)
-        spec = ModelSpec(name=cls.__name__, source="user", arch=f"{cls.__module__}:{cls.__qualname__}",
-                         input_shape=_shape_for(data_spec, input_shape, cls.__name__))
+        spec = ModelSpec(
+            name=cls.__name__,
+            source="user",
+            arch=f"{cls.__module__}:{cls.__qualname__}",
+            input_shape=_shape_for(data_spec, input_shape, cls.__name__),
+        )
         return spec, dict(TRAIN_DEFAULTS), data_spec, None, None
     if is_user_ref(model):
         data_spec = dataset or "digits"
         res = resolve(model)
         record, code = code_record(res, model)
         name = res.entry if model.split(":")[0] != "timm" else model.split(":", 1)[1]
-        spec = ModelSpec(name=name, source="user", arch=model if not model.split(":")[0].endswith(".py") else f"{res.source}:{res.entry}",
-                         input_shape=_shape_for(data_spec, input_shape, model), kwargs=model_args, code=record)
+        spec = ModelSpec(
+            name=name,
+            source="user",
+            arch=model if not model.split(":")[0].endswith(".py") else f"{res.source}:{res.entry}",
+            input_shape=_shape_for(data_spec, input_shape, model),
+            kwargs=model_args,
+            code=record,
+        )
         return spec, dict(TRAIN_DEFAULTS), data_spec, code, res
     recipe = find_recipe(model)
     data_spec = dataset or recipe.dataset
@@ -61,11 +73,19 @@ def resolve_spec_base(model, input_shape, dataset: str | None, model_args: dict 
     if is_user_ref(recipe.arch):
         res = resolve(recipe.arch)
         record, code = code_record(res, recipe.arch)
-        spec = ModelSpec(name=recipe.name, source="user", arch=recipe.arch, task=recipe.task, input_shape=shape,
-                         kwargs={**recipe.kwargs, **model_args}, code=record)
+        spec = ModelSpec(
+            name=recipe.name,
+            source="user",
+            arch=recipe.arch,
+            task=recipe.task,
+            input_shape=shape,
+            kwargs={**recipe.kwargs, **model_args},
+            code=record,
+        )
         return spec, recipe.train_settings, data_spec, code, res
-    spec = ModelSpec(name=recipe.name, source="zoo", arch=recipe.arch, task=recipe.task, input_shape=shape,
-                     kwargs={**recipe.kwargs, **model_args})
+    spec = ModelSpec(
+        name=recipe.name, source="zoo", arch=recipe.arch, task=recipe.task, input_shape=shape, kwargs={**recipe.kwargs, **model_args}
+    )
     return spec, recipe.train_settings, data_spec, None, None
 
 
@@ -75,16 +95,22 @@ def check_input_shape(model: nn.Module, spec: ModelSpec) -> None:
             out = model.eval()(torch.zeros(2, *spec.input_shape))
     except Exception as e:
         reason = str(e).strip().splitlines()[0][:160] if str(e).strip() else type(e).__name__
-        raise EdgekitError(f"model {spec.name} cannot take input shape {tuple(spec.input_shape)}: {reason}",
-                           "pass an --input-shape the model accepts (see `edgekit models`)") from None
+        raise EdgekitError(
+            f"model {spec.name} cannot take input shape {tuple(spec.input_shape)}: {reason}",
+            "pass an --input-shape the model accepts (see `edgekit models`)",
+        ) from None
     task = get_task(spec.task)
     if task.has_classes and (out.ndim != 2 or out.shape[1] != spec.num_classes):
-        raise EdgekitError(f"model {spec.name} outputs shape {tuple(out.shape[1:])} but the data set has {spec.num_classes} classes",
-                           "make it output one logit per class: a factory taking num_classes (or **kwargs) gets it; "
-                           "otherwise pass --model-arg num_classes=N or your constructor's own name for it")
+        raise EdgekitError(
+            f"model {spec.name} outputs shape {tuple(out.shape[1:])} but the data set has {spec.num_classes} classes",
+            "make it output one logit per class: a factory taking num_classes (or **kwargs) gets it; "
+            "otherwise pass --model-arg num_classes=N or your constructor's own name for it",
+        )
     if not task.has_classes and tuple(out.shape[1:]) not in (tuple(spec.input_shape), (int(np.prod(spec.input_shape)),)):
-        raise EdgekitError(f"model {spec.name} outputs shape {tuple(out.shape[1:])}; a {task.name} model reproduces its input "
-                           f"{tuple(spec.input_shape)}", "make the model output its input's shape")
+        raise EdgekitError(
+            f"model {spec.name} outputs shape {tuple(out.shape[1:])}; a {task.name} model reproduces its input {tuple(spec.input_shape)}",
+            "make the model output its input's shape",
+        )
 
 
 def _default_out(name: str) -> Path:
@@ -101,13 +127,27 @@ def prepare(model, dataset, input_shape, seed: int, overrides: dict, model_args:
     task = get_task(bundle.task)  # the data can make a reconstruction model an anomaly detector
     norm = compute_normalization(bundle.x["train"])
     pipeline = {**bundle.pipeline, "steps": [*bundle.pipeline["steps"], normalize_step(norm)]}
-    spec = spec.replace(**{
-        "task": bundle.task, "num_classes": bundle.num_classes if task.has_classes else None, "labels": bundle.labels if task.has_classes else [],
-        "normalization": norm, "preprocess": pipeline, "dataset": bundle.record()})
+    spec = spec.replace(
+        **{
+            "task": bundle.task,
+            "num_classes": bundle.num_classes if task.has_classes else None,
+            "labels": bundle.labels if task.has_classes else [],
+            "normalization": norm,
+            "preprocess": pipeline,
+            "dataset": bundle.record(),
+        }
+    )
     settings = {**train_defaults, **{k: v for k, v in overrides.items() if v is not None}}
-    config = TrainConfig(epochs=int(settings["epochs"]), batch_size=int(settings["batch_size"]), lr=float(settings["lr"]),
-                         weight_decay=float(settings["weight_decay"]), label_smoothing=float(settings["label_smoothing"]),
-                         seed=seed, device=settings.get("device", "auto"), amp=bool(settings.get("amp", True)))
+    config = TrainConfig(
+        epochs=int(settings["epochs"]),
+        batch_size=int(settings["batch_size"]),
+        lr=float(settings["lr"]),
+        weight_decay=float(settings["weight_decay"]),
+        label_smoothing=float(settings["label_smoothing"]),
+        seed=seed,
+        device=settings.get("device", "auto"),
+        amp=bool(settings.get("amp", True)),
+    )
     return spec, bundle, Splits.of(bundle, norm), config, code, res
 
 
@@ -120,29 +160,46 @@ def _mark_failed(out: Path, started: str, failure: str) -> None:
         pass
 
 
-def train_run(model="digits-cnn", dataset: str | None = None, *, out: Path | None = None, input_shape=None,
-              seed: int = 0, epochs=None, batch_size=None, lr=None, weight_decay=None, device: str = "auto",
-              amp: bool = True, resume: Path | None = None, progress: bool = True, model_args: dict | None = None) -> Run:
+def train_run(
+    model="digits-cnn",
+    dataset: str | None = None,
+    *,
+    out: Path | None = None,
+    input_shape=None,
+    seed: int = 0,
+    epochs=None,
+    batch_size=None,
+    lr=None,
+    weight_decay=None,
+    device: str = "auto",
+    amp: bool = True,
+    resume: Path | None = None,
+    progress: bool = True,
+    model_args: dict | None = None,
+) -> Run:
     """Train and write a run folder; with `resume`, continue that folder's interrupted or failed run."""
     if resume is not None:
         out = Path(resume)
         args_path = out / CHECKPOINT_DIR / ARGS_FILE
         if not args_path.is_file():
-            raise EdgekitError(f"{out} has no interrupted training to resume",
-                               "pass the --out folder of a `edgekit train` run that was stopped before it finished")
+            raise EdgekitError(
+                f"{out} has no interrupted training to resume",
+                "pass the --out folder of a `edgekit train` run that was stopped before it finished",
+            )
         args = read_json(args_path)
         device = device if device != "auto" else args["device"]
         model, dataset, input_shape, seed = args["model"], args["dataset"], args["input_shape"], args["seed"]
         model_args = args.get("model_args") or {}
         overrides = {**args["overrides"], "device": device}
     else:
-        overrides = {"epochs": epochs, "batch_size": batch_size, "lr": lr, "weight_decay": weight_decay,
-                     "device": device, "amp": amp}
+        overrides = {"epochs": epochs, "batch_size": batch_size, "lr": lr, "weight_decay": weight_decay, "device": device, "amp": amp}
         if out is not None and Path(out).exists() and not Path(out).is_dir():
             raise EdgekitError(f"{out} is a file, not a folder", "choose another --out")
         if out is not None and Path(out).is_dir() and any(Path(out).iterdir()):
-            raise EdgekitError(f"output folder {out} already exists and is not empty",
-                               f"choose another --out, or continue an interrupted run with --resume {out}")
+            raise EdgekitError(
+                f"output folder {out} already exists and is not empty",
+                f"choose another --out, or continue an interrupted run with --resume {out}",
+            )
     resolve_device(device)  # fail on a bad --device before reading any data
     TrainConfig(**{k: v for k, v in overrides.items() if v is not None and k in TrainConfig.__dataclass_fields__})
     spec, bundle, data, config, code, res = prepare(model, dataset, input_shape, seed, overrides, model_args)
@@ -162,10 +219,19 @@ def train_run(model="digits-cnn", dataset: str | None = None, *, out: Path | Non
     started = now()
     if ctx.is_main and resume is None:
         ckpt.mkdir(parents=True, exist_ok=True)
-        write_json(ckpt / ARGS_FILE, {"model": model if isinstance(model, str) else spec.arch, "dataset": dataset,
-                                      "input_shape": list(spec.input_shape), "seed": seed, "device": device, "started": started,
-                                      "model_args": model_args or {},
-                                      "overrides": {k: v for k, v in overrides.items() if k != "device"}})
+        write_json(
+            ckpt / ARGS_FILE,
+            {
+                "model": model if isinstance(model, str) else spec.arch,
+                "dataset": dataset,
+                "input_shape": list(spec.input_shape),
+                "seed": seed,
+                "device": device,
+                "started": started,
+                "model_args": model_args or {},
+                "overrides": {k: v for k, v in overrides.items() if k != "device"},
+            },
+        )
     barrier(ctx)
     started = read_json(ckpt / ARGS_FILE)["started"]
     try:

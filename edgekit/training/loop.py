@@ -38,12 +38,21 @@ class TrainConfig:
     amp: bool = True
 
     def __post_init__(self):
-        ok = (self.epochs >= 1 and self.batch_size >= 1 and math.isfinite(self.lr) and self.lr > 0
-              and math.isfinite(self.weight_decay) and self.weight_decay >= 0 and 0 <= self.label_smoothing < 1)
+        ok = (
+            self.epochs >= 1
+            and self.batch_size >= 1
+            and math.isfinite(self.lr)
+            and self.lr > 0
+            and math.isfinite(self.weight_decay)
+            and self.weight_decay >= 0
+            and 0 <= self.label_smoothing < 1
+        )
         if not ok:
-            raise EdgekitError(f"bad training settings (epochs={self.epochs}, batch_size={self.batch_size}, lr={self.lr}, "
-                               f"weight_decay={self.weight_decay}, label_smoothing={self.label_smoothing})",
-                               "use epochs ≥ 1, batch size ≥ 1, a finite positive learning rate, weight decay ≥ 0, label smoothing in [0, 1)")
+            raise EdgekitError(
+                f"bad training settings (epochs={self.epochs}, batch_size={self.batch_size}, lr={self.lr}, "
+                f"weight_decay={self.weight_decay}, label_smoothing={self.label_smoothing})",
+                "use epochs ≥ 1, batch size ≥ 1, a finite positive learning rate, weight decay ≥ 0, label smoothing in [0, 1)",
+            )
 
     def to_json(self) -> dict:
         return asdict(self)
@@ -99,17 +108,34 @@ def default_loss(task, label_smoothing: float) -> LossFn:
 
 
 def _forward_failed(e: Exception) -> EdgekitError:
-    return EdgekitError(f"the model's forward pass failed in training mode: {type(e).__name__}: {str(e).splitlines()[0][:200]}",
-                        "fix the model's forward() (in train() mode: dropout, batch-norm, branches on self.training)")
+    return EdgekitError(
+        f"the model's forward pass failed in training mode: {type(e).__name__}: {str(e).splitlines()[0][:200]}",
+        "fix the model's forward() (in train() mode: dropout, batch-norm, branches on self.training)",
+    )
 
 
 def _progress(enabled: bool) -> Progress:
-    return Progress(TextColumn("[bold]{task.description}"), BarColumn(), MofNCompleteColumn(),
-                    TimeElapsedColumn(), TextColumn("{task.fields[stats]}"), disable=not enabled)
+    return Progress(
+        TextColumn("[bold]{task.description}"),
+        BarColumn(),
+        MofNCompleteColumn(),
+        TimeElapsedColumn(),
+        TextColumn("{task.fields[stats]}"),
+        disable=not enabled,
+    )
 
 
-def fit(model: nn.Module, task_name: str, data: Splits, config: TrainConfig, *, checkpoint_dir: Path | None = None,
-        loss_fn: LossFn | None = None, progress: bool = True, label: str = "train") -> FitResult:
+def fit(
+    model: nn.Module,
+    task_name: str,
+    data: Splits,
+    config: TrainConfig,
+    *,
+    checkpoint_dir: Path | None = None,
+    loss_fn: LossFn | None = None,
+    progress: bool = True,
+    label: str = "train",
+) -> FitResult:
     """Train on normalised data.x['train'], pick the best epoch on 'val'. Resumes from checkpoint_dir if it holds a state."""
     task = get_task(task_name)
     device = resolve_device(config.device)
@@ -152,8 +178,9 @@ def fit(model: nn.Module, task_name: str, data: Splits, config: TrainConfig, *, 
                 except (RuntimeError, TypeError, ValueError, IndexError, AttributeError) as e:
                     raise _forward_failed(e) from None
                 if not torch.isfinite(loss):
-                    raise EdgekitError(f"the training loss became {float(loss)} in epoch {epoch + 1}",
-                                       "lower --lr, or check the data for extreme values")
+                    raise EdgekitError(
+                        f"the training loss became {float(loss)} in epoch {epoch + 1}", "lower --lr, or check the data for extreme values"
+                    )
                 optimizer.zero_grad(set_to_none=True)
                 if scaler:
                     scaler.scale(loss).backward()
@@ -168,8 +195,12 @@ def fit(model: nn.Module, task_name: str, data: Splits, config: TrainConfig, *, 
                     correct += int((out.detach().argmax(1) == yb).sum())
             average_buffers(ctx, model)
             val = task.score(predict(model, data.x["val"], device=device), data.x["val"], data.y["val"], data.groups["val"])
-            record = {"epoch": epoch + 1, "lr": _lr_at(config, epoch), "train_loss": total_loss / max(seen, 1),
-                      **{f"val_{k}": v for k, v in val.items()}}
+            record = {
+                "epoch": epoch + 1,
+                "lr": _lr_at(config, epoch),
+                "train_loss": total_loss / max(seen, 1),
+                **{f"val_{k}": v for k, v in val.items()},
+            }
             if task.has_classes:
                 record["train_accuracy"] = correct / max(seen, 1)
             history.append(record)
@@ -178,13 +209,30 @@ def fit(model: nn.Module, task_name: str, data: Splits, config: TrainConfig, *, 
                 best_key, best_epoch, best_state = key, epoch + 1, copy.deepcopy(model.state_dict())
             wall = wall_before + time.perf_counter() - started
             if checkpoint_dir and ctx.is_main:
-                save_state(checkpoint_dir, model_state=model.state_dict(), best_state=best_state, optimizer=optimizer,
-                           info={"epoch": epoch + 1, "history": history, "best_epoch": best_epoch,
-                                 "best_key": list(best_key), "wall_seconds": wall})
+                save_state(
+                    checkpoint_dir,
+                    model_state=model.state_dict(),
+                    best_state=best_state,
+                    optimizer=optimizer,
+                    info={
+                        "epoch": epoch + 1,
+                        "history": history,
+                        "best_epoch": best_epoch,
+                        "best_key": list(best_key),
+                        "wall_seconds": wall,
+                    },
+                )
             barrier(ctx)
             shown = f"val {task.quality} {val[task.quality]:.4f}" if val.get(task.quality) is not None else f"val loss {val['loss']:.4f}"
             bar.update(job, completed=epoch + 1, stats=f"loss {record['train_loss']:.4f}  {shown}")
     model.load_state_dict(best_state)
     wall = wall_before + time.perf_counter() - started
-    return FitResult(model=model.eval(), history=history, best_epoch=best_epoch, wall_seconds=wall,
-                     device=str(device), amp=str(amp_dtype).replace("torch.", "") if amp_dtype else None, ctx=ctx)
+    return FitResult(
+        model=model.eval(),
+        history=history,
+        best_epoch=best_epoch,
+        wall_seconds=wall,
+        device=str(device),
+        amp=str(amp_dtype).replace("torch.", "") if amp_dtype else None,
+        ctx=ctx,
+    )

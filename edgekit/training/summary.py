@@ -26,8 +26,10 @@ def quality_warnings(task, spec, outputs, scores: dict) -> list[str]:
     warnings = []
     spread = output_spread(outputs)
     if spread < DEGENERATE_SPREAD:
-        warnings.append(f"the model's outputs hardly depend on its input (spread {spread:.1e}): it learned nothing usable; "
-                        "train longer, raise --lr, or check the data")
+        warnings.append(
+            f"the model's outputs hardly depend on its input (spread {spread:.1e}): it learned nothing usable; "
+            "train longer, raise --lr, or check the data"
+        )
     if task.has_classes and spec.num_classes:
         chance = 1 / spec.num_classes
         if scores["accuracy"] <= chance + 0.1 * (1 - chance):
@@ -42,9 +44,21 @@ def run_metrics(result, spec, data, config) -> Metrics:
     val = task.score(predict(result.model, data.x["val"], device=result.device), data.x["val"], data.y["val"], data.groups["val"])
     checksums = all_gather_floats(result.ctx, param_checksum(result.model))
     cost = profile_model(result.model.to("cpu"), spec.input_shape)
-    return Metrics(stage="train", task=spec.task, quality=task.quality, higher_is_better=task.higher_is_better,
-                   test=test, val=val, cost=Cost(**cost.to_json()), best_epoch=result.best_epoch, epochs=config.epochs,
-                   history=result.history, train_config=config.to_json(), device=result.device, amp=result.amp,
-                   wall_seconds=round(result.wall_seconds, 3),
-                   distributed={"world_size": result.ctx.world_size, "writer_rank": result.ctx.rank, "param_checksums": checksums},
-                   warnings=quality_warnings(task, spec, out_test, test))
+    return Metrics(
+        stage="train",
+        task=spec.task,
+        quality=task.quality,
+        higher_is_better=task.higher_is_better,
+        test=test,
+        val=val,
+        cost=Cost(**cost.to_json()),
+        best_epoch=result.best_epoch,
+        epochs=config.epochs,
+        history=result.history,
+        train_config=config.to_json(),
+        device=result.device,
+        amp=result.amp,
+        wall_seconds=round(result.wall_seconds, 3),
+        distributed={"world_size": result.ctx.world_size, "writer_rank": result.ctx.rank, "param_checksums": checksums},
+        warnings=quality_warnings(task, spec, out_test, test),
+    )

@@ -62,8 +62,11 @@ class Classifier(nn.Module):
         super().__init__()
         self.features = features
         self.pool = nn.Sequential(nn.AdaptiveAvgPool2d(1), nn.Flatten())
-        head = [nn.Linear(c, hidden), act(), nn.Dropout(dropout), nn.Linear(hidden, num_classes)] if hidden else \
-            [nn.Dropout(dropout), nn.Linear(c, num_classes)]
+        head = (
+            [nn.Linear(c, hidden), act(), nn.Dropout(dropout), nn.Linear(hidden, num_classes)]
+            if hidden
+            else [nn.Dropout(dropout), nn.Linear(c, num_classes)]
+        )
         self.head = nn.Sequential(*head)
 
     def forward(self, x):
@@ -90,9 +93,19 @@ def mobilenet_v2(input_shape, num_classes, width=1.0):
 
 # ---------------------------------------------------------------- MobileNetV3-small (Howard et al. 2019)
 
-V3S = [(3, 1, 16, True, "RE", 2), (3, 4.5, 24, False, "RE", 2), (3, 3.67, 24, False, "RE", 1), (5, 4, 40, True, "HS", 2),
-       (5, 6, 40, True, "HS", 1), (5, 6, 40, True, "HS", 1), (5, 3, 48, True, "HS", 1), (5, 3, 48, True, "HS", 1),
-       (5, 6, 96, True, "HS", 2), (5, 6, 96, True, "HS", 1), (5, 6, 96, True, "HS", 1)]
+V3S = [
+    (3, 1, 16, True, "RE", 2),
+    (3, 4.5, 24, False, "RE", 2),
+    (3, 3.67, 24, False, "RE", 1),
+    (5, 4, 40, True, "HS", 2),
+    (5, 6, 40, True, "HS", 1),
+    (5, 6, 40, True, "HS", 1),
+    (5, 3, 48, True, "HS", 1),
+    (5, 3, 48, True, "HS", 1),
+    (5, 6, 96, True, "HS", 2),
+    (5, 6, 96, True, "HS", 1),
+    (5, 6, 96, True, "HS", 1),
+]
 
 
 def mobilenet_v3_small(input_shape, num_classes, width=1.0):
@@ -135,7 +148,9 @@ class ShuffleUnit(nn.Module):
 
 
 def shufflenet_v2(input_shape, num_classes, width=0.5):
-    stages = {0.5: (48, 96, 192, 1024), 1.0: (116, 232, 464, 1024)}.get(width) or tuple(divisible(c * width, 4) for c in (116, 232, 464)) + (1024,)
+    stages = {0.5: (48, 96, 192, 1024), 1.0: (116, 232, 464, 1024)}.get(width) or tuple(
+        divisible(c * width, 4) for c in (116, 232, 464)
+    ) + (1024,)
     c = 24
     layers = [cbn(input_shape[0], c, 3, 2), nn.MaxPool2d(3, 2, 1)]
     for co, repeats in zip(stages[:3], (4, 8, 4)):
@@ -168,10 +183,20 @@ class SqueezeNet(nn.Module):
             return scaled(c, width)
 
         self.features = nn.Sequential(
-            nn.Conv2d(cin, w(64), 3, 2), nn.ReLU(), nn.MaxPool2d(3, 2, ceil_mode=True),
-            Fire(w(64), w(16), w(64)), Fire(w(128), w(16), w(64)), nn.MaxPool2d(3, 2, ceil_mode=True),
-            Fire(w(128), w(32), w(128)), Fire(w(256), w(32), w(128)), nn.MaxPool2d(3, 2, ceil_mode=True),
-            Fire(w(256), w(48), w(192)), Fire(w(384), w(48), w(192)), Fire(w(384), w(64), w(256)), Fire(w(512), w(64), w(256)))
+            nn.Conv2d(cin, w(64), 3, 2),
+            nn.ReLU(),
+            nn.MaxPool2d(3, 2, ceil_mode=True),
+            Fire(w(64), w(16), w(64)),
+            Fire(w(128), w(16), w(64)),
+            nn.MaxPool2d(3, 2, ceil_mode=True),
+            Fire(w(128), w(32), w(128)),
+            Fire(w(256), w(32), w(128)),
+            nn.MaxPool2d(3, 2, ceil_mode=True),
+            Fire(w(256), w(48), w(192)),
+            Fire(w(384), w(48), w(192)),
+            Fire(w(384), w(64), w(256)),
+            Fire(w(512), w(64), w(256)),
+        )
         self.head = nn.Sequential(nn.Dropout(0.5), nn.Conv2d(w(512), num_classes, 1), nn.ReLU(), nn.AdaptiveAvgPool2d(1), nn.Flatten())
         # The paper's (and torchvision's) initialisation: with PyTorch's default one the final ReLU starts dead for
         # every class and the net never learns (0.10 on digits after 15 epochs).
@@ -193,8 +218,11 @@ def squeezenet(input_shape, num_classes, width=1.0):
 
 # ---------------------------------------------------------------- PP-LCNet (Cui et al. 2021)
 
-LC = [(3, 32, 1, False), (3, 64, 2, False), (3, 64, 1, False), (3, 128, 2, False), (3, 128, 1, False), (3, 256, 2, False)] + \
-     [(5, 256, 1, False)] * 5 + [(5, 512, 2, True), (5, 512, 1, True)]
+LC = (
+    [(3, 32, 1, False), (3, 64, 2, False), (3, 64, 1, False), (3, 128, 2, False), (3, 128, 1, False), (3, 256, 2, False)]
+    + [(5, 256, 1, False)] * 5
+    + [(5, 512, 2, True), (5, 512, 1, True)]
+)
 
 
 def lcnet(input_shape, num_classes, width=0.5):
@@ -236,14 +264,28 @@ class GhostBottleneck(nn.Module):
             layers.append(SqueezeExcite(mid))
         layers.append(Ghost(mid, cout, relu=False))
         self.body = nn.Sequential(*layers)
-        self.shortcut = nn.Identity() if s == 1 and cin == cout else nn.Sequential(cbn(cin, cin, k, s, groups=cin, act=None), cbn(cin, cout, 1, act=None))
+        self.shortcut = (
+            nn.Identity()
+            if s == 1 and cin == cout
+            else nn.Sequential(cbn(cin, cin, k, s, groups=cin, act=None), cbn(cin, cout, 1, act=None))
+        )
 
     def forward(self, x):
         return self.body(x) + self.shortcut(x)
 
 
-GHOST = [(3, 16, 16, 0, 1), (3, 48, 24, 0, 2), (3, 72, 24, 0, 1), (5, 72, 40, 1, 2), (5, 120, 40, 1, 1), (3, 240, 80, 0, 2),
-         (3, 200, 80, 0, 1), (3, 480, 112, 1, 1), (5, 672, 160, 1, 2), (5, 960, 160, 1, 1)]
+GHOST = [
+    (3, 16, 16, 0, 1),
+    (3, 48, 24, 0, 2),
+    (3, 72, 24, 0, 1),
+    (5, 72, 40, 1, 2),
+    (5, 120, 40, 1, 1),
+    (3, 240, 80, 0, 2),
+    (3, 200, 80, 0, 1),
+    (3, 480, 112, 1, 1),
+    (5, 672, 160, 1, 2),
+    (5, 960, 160, 1, 1),
+]
 
 
 def ghostnet(input_shape, num_classes, width=0.5):
@@ -321,12 +363,19 @@ def mobilevit_xxs(input_shape, num_classes, width=1.0):
     def ch(c):
         return divisible(c * width, 4)
 
-    layers = [cbn(input_shape[0], ch(16), 3, 2, act=nn.SiLU), InvertedResidual(ch(16), ch(16), 3, 1, 2, act=nn.SiLU),
-              InvertedResidual(ch(16), ch(24), 3, 2, 2, act=nn.SiLU), InvertedResidual(ch(24), ch(24), 3, 1, 2, act=nn.SiLU),
-              InvertedResidual(ch(24), ch(48), 3, 2, 2, act=nn.SiLU), MobileViTBlock(ch(48), ch(64), 2),
-              InvertedResidual(ch(48), ch(64), 3, 2, 2, act=nn.SiLU), MobileViTBlock(ch(64), ch(80), 4),
-              InvertedResidual(ch(64), ch(80), 3, 2, 2, act=nn.SiLU), MobileViTBlock(ch(80), ch(96), 3),
-              cbn(ch(80), ch(320), 1, act=nn.SiLU)]
+    layers = [
+        cbn(input_shape[0], ch(16), 3, 2, act=nn.SiLU),
+        InvertedResidual(ch(16), ch(16), 3, 1, 2, act=nn.SiLU),
+        InvertedResidual(ch(16), ch(24), 3, 2, 2, act=nn.SiLU),
+        InvertedResidual(ch(24), ch(24), 3, 1, 2, act=nn.SiLU),
+        InvertedResidual(ch(24), ch(48), 3, 2, 2, act=nn.SiLU),
+        MobileViTBlock(ch(48), ch(64), 2),
+        InvertedResidual(ch(48), ch(64), 3, 2, 2, act=nn.SiLU),
+        MobileViTBlock(ch(64), ch(80), 4),
+        InvertedResidual(ch(64), ch(80), 3, 2, 2, act=nn.SiLU),
+        MobileViTBlock(ch(80), ch(96), 3),
+        cbn(ch(80), ch(320), 1, act=nn.SiLU),
+    ]
     return Classifier(nn.Sequential(*layers), ch(320), num_classes, dropout=0.1)
 
 
@@ -357,9 +406,17 @@ def tiny_unet(input_shape, num_classes, width=1.0):
     return TinyUNetClassifier(input_shape[0], num_classes, width)
 
 
-BUILDERS = {"mobilenet_v2": mobilenet_v2, "mobilenet_v3_small": mobilenet_v3_small, "shufflenet_v2": shufflenet_v2,
-            "squeezenet": squeezenet, "lcnet": lcnet, "ghostnet": ghostnet, "efficientnet_lite": efficientnet_lite,
-            "mobilevit_xxs": mobilevit_xxs, "tiny_unet": tiny_unet}
+BUILDERS = {
+    "mobilenet_v2": mobilenet_v2,
+    "mobilenet_v3_small": mobilenet_v3_small,
+    "shufflenet_v2": shufflenet_v2,
+    "squeezenet": squeezenet,
+    "lcnet": lcnet,
+    "ghostnet": ghostnet,
+    "efficientnet_lite": efficientnet_lite,
+    "mobilevit_xxs": mobilevit_xxs,
+    "tiny_unet": tiny_unet,
+}
 
 
 def build(input_shape, num_classes, *, family: str, width: float = 1.0):
@@ -368,5 +425,3 @@ def build(input_shape, num_classes, *, family: str, width: float = 1.0):
 
         raise EdgekitError(f"unknown mobile architecture '{family}'", f"use one of {', '.join(BUILDERS)}")
     return BUILDERS[family](tuple(input_shape), num_classes, width=width)
-
-

@@ -45,8 +45,9 @@ class Resolved:
 def _split(ref: str) -> tuple[str, str]:
     target, _, name = ref.rpartition(":")
     if not target or not name:
-        raise EdgekitError(f"bad model reference '{ref}'",
-                           "write it as path/to/file.py:ClassName, package.module:factory or timm:MODEL_NAME")
+        raise EdgekitError(
+            f"bad model reference '{ref}'", "write it as path/to/file.py:ClassName, package.module:factory or timm:MODEL_NAME"
+        )
     return target, name
 
 
@@ -155,10 +156,13 @@ def construct(res: Resolved, ref: str, *, num_classes, input_shape, kwargs: dict
     try:
         model = res.factory(*args, **call)
     except Exception as e:
-        raise EdgekitError(f"constructing {ref} failed: {type(e).__name__}: {e}",
-                           "check its constructor arguments (--model-arg KEY=VALUE passes more)") from None
+        raise EdgekitError(
+            f"constructing {ref} failed: {type(e).__name__}: {e}", "check its constructor arguments (--model-arg KEY=VALUE passes more)"
+        ) from None
     if not isinstance(model, nn.Module):
-        raise EdgekitError(f"{ref} returned {type(model).__name__}, not a torch.nn.Module", "point --model at an nn.Module class or factory")
+        raise EdgekitError(
+            f"{ref} returned {type(model).__name__}, not a torch.nn.Module", "point --model at an nn.Module class or factory"
+        )
     return model
 
 
@@ -196,8 +200,10 @@ def _known_trusted(source: str, digest: str) -> bool:
 
 def untrusted(run_path: Path, code, why: str) -> UntrustedCode:
     copy = Path(run_path) / "code" / code.file
-    return UntrustedCode(f"{run_path} would import and run code: {code.origin}:{code.entry} (sha256 {code.sha256[:12]}…, "
-                         f"a copy is {copy}); {why}", "read that file, then pass --trust-code to allow it")
+    return UntrustedCode(
+        f"{run_path} would import and run code: {code.origin}:{code.entry} (sha256 {code.sha256[:12]}…, a copy is {copy}); {why}",
+        "read that file, then pass --trust-code to allow it",
+    )
 
 
 def resolve_from_run(run_path: Path, code, arch: str, *, trust_code: bool) -> Resolved:
@@ -221,8 +227,11 @@ def resolve_from_run(run_path: Path, code, arch: str, *, trust_code: bool) -> Re
             spec = None
         origin = Path(spec.origin) if spec and spec.origin and spec.origin.endswith(".py") else None
         if origin is None or sha256(origin) != code.sha256:
-            raise EdgekitError(f"{run_path} names {code.module}:{code.entry}, but the module installed here is not the one it "
-                               f"was trained with (sha256 {code.sha256[:12]}…)", f"install {code.package or code.module} as recorded")
+            raise EdgekitError(
+                f"{run_path} names {code.module}:{code.entry}, but the module installed here is not the one it "
+                f"was trained with (sha256 {code.sha256[:12]}…)",
+                f"install {code.package or code.module} as recorded",
+            )
         return resolve(arch)
     top = (code.module or "").split(".")[0]
     if code.package and top in PURE_FACTORY_PACKAGES and importlib.util.find_spec(top) is not None:
@@ -244,6 +253,12 @@ def code_record(res: Resolved, ref: str):
     if res.source is not None:
         remember_trusted(res.source, digest)
     if res.package or res.source is None:  # installed code: recorded by name and version, not copied
-        return UserCode(file=f"{(module or 'module').replace('.', '_')}.ref", sha256=digest, origin=str(res.source or module),
-                        entry=res.entry, module=module, package=res.package), None
+        return UserCode(
+            file=f"{(module or 'module').replace('.', '_')}.ref",
+            sha256=digest,
+            origin=str(res.source or module),
+            entry=res.entry,
+            module=module,
+            package=res.package,
+        ), None
     return UserCode(file=res.source.name, sha256=digest, origin=str(res.source), entry=res.entry, module=module), res.source.read_bytes()
