@@ -4,8 +4,10 @@ from __future__ import annotations
 
 import glob
 import json
+import re
 import subprocess
 import sys
+from pathlib import Path
 
 import pytest
 from conftest import assert_one_line_error, export, require_tool
@@ -180,7 +182,8 @@ def test_ctrl_c_during_an_ssh_bench_stops_the_remote_runner_and_removes_its_fold
     import signal
     import time
 
-    before = _leftovers()
+    # Other edgekit benches on this machine (an emulated board's runner) must not be mistaken for this one's.
+    others = set(_remote_runners())
     cfg = sshd.client_config("good")
     proc = subprocess.Popen(
         [
@@ -205,16 +208,18 @@ def test_ctrl_c_during_an_ssh_bench_stops_the_remote_runner_and_removes_its_fold
         text=True,
     )
     deadline = time.time() + 60
-    while not _remote_runners() and time.time() < deadline:
+    while not set(_remote_runners()) - others and time.time() < deadline:
         time.sleep(0.2)
-    assert _remote_runners(), "the runner never started on the device"
+    mine = set(_remote_runners()) - others
+    assert mine, "the runner never started on the device"
+    folders = {re.search(r"/tmp/edgekit-bench\.[^/ ]+", line).group(0) for line in mine}
     proc.send_signal(signal.SIGINT)
     _, err = proc.communicate(timeout=60)
     assert proc.returncode == 130 and "interrupted" in err
     deadline = time.time() + 10
-    while _remote_runners() and time.time() < deadline:
+    while mine & set(_remote_runners()) and time.time() < deadline:
         time.sleep(0.2)
-    assert not _remote_runners() and _leftovers() == before
+    assert not mine & set(_remote_runners()) and not any(Path(f).exists() for f in folders)
 
 
 def test_budget_failure_exits_1_and_still_writes_the_report(artifacts, tmp_path, run_cli):
