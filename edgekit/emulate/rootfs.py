@@ -159,8 +159,13 @@ PURE_DEPS = {
 PROBES = {"executorch": "import executorch.runtime; "}
 
 
+def _pip(verb: str, common: list[str], *args: str) -> list[str]:
+    """pip's argv for aarch64 cp311 wheels (`common` names the platform and ABI)."""
+    return [sys.executable, "-m", "pip", verb, "-q", *common, *args]
+
+
 def _download(wheels: Path, common: list[str], spec: str, *, deps: bool) -> bool:
-    argv = [sys.executable, "-m", "pip", "download", "-q", *([] if deps else ["--no-deps"]), *common, "-d", str(wheels), spec]
+    argv = _pip("download", common, *([] if deps else ["--no-deps"]), "-d", str(wheels), spec)
     return subprocess.run(argv, capture_output=True, text=True).returncode == 0
 
 
@@ -196,42 +201,11 @@ def _wheels(work: Path, rootfs: Path, say, extras: tuple[str, ...] = ()) -> list
             if not _download(wheels / "extra", common, spec, deps=False):
                 raise EdgekitError(f"no aarch64 cp311 wheel of {spec}", "check PyPI is reachable")
             extra.append(spec)
-    _run(
-        [
-            sys.executable,
-            "-m",
-            "pip",
-            "install",
-            "-q",
-            "--no-index",
-            "--find-links",
-            str(wheels),
-            *common,
-            "--upgrade",
-            "--target",
-            str(target),
-            *base,
-        ],
-        "pip install (aarch64 wheels)",
-    )
+    into = ("--no-index", "--upgrade", "--target", str(target))
+    _run(_pip("install", common, *into, "--find-links", str(wheels), *base), "pip install (aarch64 wheels)")
     if extra:
-        _run(
-            [
-                sys.executable,
-                "-m",
-                "pip",
-                "install",
-                "-q",
-                "--no-index",
-                "--no-deps",
-                *common,
-                "--upgrade",
-                "--target",
-                str(target),
-                *[str(w) for w in sorted((wheels / "extra").glob("*.whl"))],
-            ],
-            "pip install (aarch64 wheels, --with)",
-        )
+        files = [str(w) for w in sorted((wheels / "extra").glob("*.whl"))]
+        _run(_pip("install", common, *into, "--no-deps", *files), "pip install (aarch64 wheels, --with)")
     return base + extra
 
 

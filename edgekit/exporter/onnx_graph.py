@@ -44,12 +44,13 @@ def fold_weight_quantization(model: onnx.ModelProto) -> int:
     # The TorchScript exporter can merge an int8 and a uint8 all-zero zero-point into one initializer (seen on
     # MobileViT: int8 weights dequantized with a uint8 zero point, which onnx.checker rejects): each folded
     # weight's DequantizeLinear gets the zero point it was quantized with.
+    own = {}
     for node in graph.node:
         if node.op_type == "DequantizeLinear" and node.input[0] in zero_points and len(node.input) > 2:
-            name = f"{node.input[0]}_zero_point"
-            if name not in {i.name for i in graph.initializer}:
-                graph.initializer.append(numpy_helper.from_array(zero_points[node.input[0]], name))
-            node.input[2] = name
+            if node.input[0] not in own:
+                own[node.input[0]] = f"{node.input[0]}_zero_point"
+                graph.initializer.append(numpy_helper.from_array(zero_points[node.input[0]], own[node.input[0]]))
+            node.input[2] = own[node.input[0]]
     used = {i for n in graph.node for i in n.input}
     unused = [i for i in graph.initializer if i.name not in used and i.name not in {o.name for o in graph.output}]
     for i in unused:
