@@ -37,7 +37,7 @@ def quantize_ptq(
     # onnxruntime cannot fuse into QLinearConv — MobileNet's int8 ONNX ran 4x slower than fp32 (measured).
     # Bias correction off: NNCF's fast bias correction, fitted on the calibration samples, cost agreement with
     # fp32 in onnxruntime — mobilenetv1-025 on digits 82.96% → 95.56% without it (accuracy 0.822 → 0.896, fp32
-    # 0.907), resnet8 98.89% → 100%, ds-cnn 99.26% → 98.89% (one sample).
+    # 0.907), resnet8 98.89% → 100%, ds-cnn 99.26% → 98.89% (one sample): benchmarks/results/bias_correction.md.
     params = AdvancedQuantizationParameters(
         activations_quantization_params=QuantizationParameters(per_channel=False),
         weights_quantization_params=None if per_channel_weights else QuantizationParameters(per_channel=False),
