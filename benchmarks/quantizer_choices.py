@@ -126,7 +126,7 @@ def main() -> None:
                 run, format="tflite", precision="int8", calib=300, out=tmp / f"{name}-tflite", min_agreement=0.0, progress=False
             )
             short_names = art.path / art.deploy.artifact.files[0]
-            graph, config = pt2e_int8(copy.deepcopy(run.model).eval(), calib, torch.zeros(1, *shape), progress=False)
+            graph, config, _ = pt2e_int8(copy.deepcopy(run.model).eval(), calib, torch.zeros(1, *shape), progress=False)
             long_names = tmp / f"{name}-long.tflite"
             convert(graph, torch.zeros(1, *shape), config).export(str(long_names))
             same = bool(np.array_equal(outputs(long_names, x_test[:50]), outputs(short_names, x_test[:50])))

@@ -46,7 +46,7 @@ def test_full_int8_tflite_has_no_float_tensor(family, tmp_path):
     torch.manual_seed(0)
     model = BUILDERS[family](SHAPE, 5, width=0.25).eval()
     calibration = np.random.default_rng(0).normal(size=(16, *SHAPE)).astype(np.float32)
-    graph, config = pt2e_int8(model, calibration, torch.zeros(1, *SHAPE), progress=False)
+    graph, config, _ = pt2e_int8(model, calibration, torch.zeros(1, *SHAPE), progress=False)
     convert(graph, torch.zeros(1, *SHAPE), config).export(str(tmp_path / "m.tflite"))
     it = Interpreter(model_path=str(tmp_path / "m.tflite"))
     floats = [t["name"] for t in it.get_tensor_details() if t["dtype"] == np.float32]

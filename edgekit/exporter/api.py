@@ -20,6 +20,7 @@ from ..device.integrity import sha256
 from ..errors import BudgetFailed, EdgekitError
 from ..evaluate import predict
 from ..formats.base import BuildJob
+from ..formats.float_fallback import Validation
 from ..fsutil import check_out_folder, json_text, staged_dir, write_text
 from ..manifest import now
 from ..profile import profile_model
@@ -113,6 +114,16 @@ def export_run(
     )
     fp32 = float_model(run)
     floor = min_agreement if min_agreement is not None else tgt.budgets.min_int8_agreement
+    validation = None
+    if calibration is not None and len(splits.x["val"]):
+        # formats that may keep early layers float judge their int8 graph here first (never on the test split)
+        x_val, ref_val = splits.x["val"], predict(fp32, splits.x["val"])
+
+        def judge(out):
+            return task.parity(out, ref_val, x_val, splits.y["val"], splits.groups["val"], precision="int8", floor=floor)
+
+        # a split the task cannot judge on (anomaly detection's normal-only validation clips) has no say
+        validation = Validation(x_val, judge) if judge(ref_val)["passed"] else None
     started = now()
     with staged_dir(out) as folder:
         job = BuildJob(
@@ -128,6 +139,7 @@ def export_run(
             runtime_options=runtime_options or {},
             say=say,
             progress=progress,
+            validation=validation,
         )
         built = f.build(job)
         # A format whose runtime needs hardware this machine lacks (TensorRT) names a host stand-in for parity.
@@ -215,8 +227,14 @@ def export_run(
             measured = ", ".join(
                 f"{k} {parity[k]:.4g}" for k in ("top1_agreement", "auc_diff", "cosine", "max_abs_diff") if parity.get(k) is not None
             )
+            tried = built.extras.get("float_layers")
             raise BudgetFailed(
-                f"parity check failed: {f.name} {plan.precision} in {adapter.runtime} misses {parity['rule']} ({measured})",
-                "nothing was written; try another --precision or --format, or lower --min-agreement deliberately",
+                f"parity check failed: {f.name} {plan.precision} in {adapter.runtime} misses {parity['rule']} ({measured})"
+                + (
+                    f"; with its first {tried['tried_up_to']} of {tried['layers']} layers float it missed on the validation split too"
+                    if tried and not tried["kept"]
+                    else ""
+                ),
+                "nothing was written; try another --precision or --format, QAT (edgekit compress --qat), or lower --min-agreement deliberately",
             )
     return Artifact(path=out, deploy=deploy, parity=parity, notes=[*plan.reasons, *built.notes])

@@ -28,6 +28,7 @@ class BuildJob:
     runtime_options: dict = field(default_factory=dict)  # --runtime-option KEY=VALUE, checked against the format's keys
     say: Callable[[str], None] = lambda m: None
     progress: bool = True
+    validation: Any = None  # float_fallback.Validation: int8 that misses the floor on it may keep early layers float
 
     @property
     def input_shape(self) -> list[int]:

@@ -13,30 +13,41 @@ from ..fold import fold_batchnorm
 from ..progress import status
 from ..quiet import captured_fds, quiet_import
 from .base import BuildJob, Built, Format
+from .float_fallback import record
 
 
-def _int8(model, calibration: np.ndarray, example, progress: bool):
+def _int8(model, calibration: np.ndarray, example, progress: bool, validation=None, say=lambda m: None):
+    """The model quantized for XNNPACK; early layers stay float if full int8 misses the floor (float_fallback)."""
     from executorch.backends.xnnpack.quantizer.xnnpack_quantizer import XNNPACKQuantizer, get_symmetric_quantization_config
     from torchao.quantization.pt2e.quantize_pt2e import convert_pt2e, prepare_pt2e
 
+    from .float_fallback import float_layers, leaving_float, quantize_with_fallback
     from .tflite import CALIBRATION_BATCH, calibrate
 
     fold_batchnorm(model)
-    quantizer = XNNPACKQuantizer().set_global(get_symmetric_quantization_config(is_per_channel=True))
     batch = torch.from_numpy(calibration[:CALIBRATION_BATCH])
-    try:
-        exported = torch.export.export(
-            model.eval(), (batch,), dynamic_shapes=({0: torch.export.Dim("batch", min=1, max=max(2, CALIBRATION_BATCH))},)
-        )
-        size = CALIBRATION_BATCH
-    except Exception:
-        exported, size = torch.export.export(model.eval(), (example,)), 1
-    graph = prepare_pt2e(exported.module(), quantizer)
-    calibrate(graph, calibration, progress=progress, batch=size)
-    return convert_pt2e(graph)
+
+    def quantize(kept: int):
+        try:
+            exported = torch.export.export(
+                model.eval(), (batch,), dynamic_shapes=({0: torch.export.Dim("batch", min=1, max=max(2, CALIBRATION_BATCH))},)
+            )
+            size = CALIBRATION_BATCH
+        except Exception:
+            exported, size = torch.export.export(model.eval(), (example,)), 1
+        gm = exported.module()
+        names, info = float_layers(gm, kept)
+        quantizer = XNNPACKQuantizer().set_global(get_symmetric_quantization_config(is_per_channel=True))
+        graph = prepare_pt2e(gm, leaving_float(quantizer, names))
+        calibrate(graph, calibration, progress=progress, batch=size)
+        return convert_pt2e(graph), size, info
+
+    return quantize_with_fallback(quantize, validation, say)
 
 
-# ARMv8.0 cores, without the dot-product instructions of ARMv8.2 (benchmarks/results/runtimes.md: int8 SIGILL on A72).
+# ARMv8.0 cores, without the dot-product instructions of ARMv8.2. Under the emulated A72 the int8 program stops on
+# `sdot` in the XNNPACK int8 kernels linked into ExecuTorch 1.0.1's aarch64 _portable_lib, although the guest's
+# AT_HWCAP and /proc/cpuinfo report no asimddp (benchmarks/results/runtimes.md, the issue's note).
 ARMV8_0_CORES = {"Cortex-A53", "Cortex-A57", "Cortex-A72", "Cortex-A73", "Cortex-A35"}
 
 
@@ -57,8 +68,11 @@ class ExecuTorchFormat(Format):
         model = copy.deepcopy(job.float_model).eval()
         quantizer = None
         if job.precision == "int8":
-            model = _int8(model, job.calibration, example, job.progress)
+            validation = None if job.target.runtime.full_int8_only else job.validation
+            model, kept = _int8(model, job.calibration, example, job.progress, validation, job.say)
             quantizer = f"XNNPACK quantizer, PT2E (torchao {version('torchao')}), calibrated on {len(job.calibration)} train samples"
+            if kept.kept:
+                quantizer += f"; {kept.describe()} to reach the floor on the validation split"
         with status(f"lowering to ExecuTorch {job.precision} (XNNPACK)", job.progress):
             try:
                 with captured_fds():
@@ -77,10 +91,12 @@ class ExecuTorchFormat(Format):
             runtime_options={"input_shape": [1, *job.input_shape]},
             toolchain=base_toolchain() | {"converter": f"executorch {version('executorch')} (XNNPACK partitioner)"},
         )
+        if job.precision == "int8":
+            record(built, kept)
         if job.precision == "int8" and job.target.hardware.cpu in ARMV8_0_CORES:
             built.notes.append(
                 f"ExecuTorch int8 on a {job.target.hardware.cpu}: under the emulated Pi 4 (Cortex-A72) the aarch64 "
-                "ExecuTorch 1.0.1 runtime stopped on an illegal instruction with int8 programs (fp32 ran; the A76 "
+                "ExecuTorch 1.0.1 runtime stopped on an illegal instruction (sdot, ARMv8.2) with int8 programs (fp32 ran; the A76 "
                 "ran both). Check it on the board (edgekit bench --device ssh://...) or use --format tflite"
             )
         return built

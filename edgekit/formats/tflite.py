@@ -16,6 +16,7 @@ from ..fold import fold_batchnorm
 from ..progress import progress_bar, status
 from ..quiet import captured_fds, quiet_import
 from .base import BuildJob, Built, Format
+from .float_fallback import record
 
 CALIBRATION_BATCH = 8  # observers see 8 samples per call: 3.2x faster than one at a time (benchmarks/results/calibration.md)
 
@@ -53,41 +54,54 @@ def calibrate(graph, calibration: np.ndarray, *, progress: bool, batch: int = CA
             advance(len(chunk))
 
 
-def pt2e_int8(model: nn.Module, calibration: np.ndarray, sample: torch.Tensor, *, progress: bool):
-    """The model quantized by PT2E with LiteRT's int8 scheme (per-channel symmetric weights, per-tensor activations)."""
+def pt2e_int8(model: nn.Module, calibration: np.ndarray, sample: torch.Tensor, *, progress: bool, validation=None, say=lambda m: None):
+    """The model quantized by PT2E with LiteRT's int8 scheme (per-channel symmetric weights, per-tensor activations).
+    With `validation`, early layers stay float if full int8 misses the floor on it (float_fallback)."""
     litert()
     from litert_torch.quantize.quant_config import QuantConfig
     from torchao.quantization.pt2e.quantize_pt2e import convert_pt2e, prepare_pt2e
 
+    from .float_fallback import float_layers, leaving_float, quantize_with_fallback
     from .pt2e_ops import prepare_for_int8
     from .pt2e_ops import quantizer as int8_quantizer
 
     fold_batchnorm(model)
     model = prepare_for_int8(model)
-    quantizer = int8_quantizer()
     # A dynamic batch axis lets the observers see several samples per call; the artifact keeps batch 1.
     example = torch.from_numpy(calibration[: min(CALIBRATION_BATCH, len(calibration))])
-    try:
-        dims = ({0: torch.export.Dim("batch", min=1, max=max(2, CALIBRATION_BATCH))},)
-        exported = torch.export.export(model.eval(), (example,), dynamic_shapes=dims)
-        batch = CALIBRATION_BATCH
-    except Exception:  # a model whose graph fixes the batch (e.g. a reshape to 1): calibrate one at a time
-        exported, batch = torch.export.export(model.eval(), (sample,)), 1
-    graph = prepare_pt2e(exported.module(), quantizer)
-    calibrate(graph, calibration, progress=progress, batch=batch)
-    with status("converting the calibrated graph", progress):
-        converted = convert_pt2e(graph, fold_quantize=False)
-    converted.training = False  # its ops were exported in eval mode; the flag only says so to the converter
-    return converted, QuantConfig(pt2e_quantizer=quantizer)
+    quantizers = []
+
+    def quantize(kept: int):
+        try:
+            dims = ({0: torch.export.Dim("batch", min=1, max=max(2, CALIBRATION_BATCH))},)
+            exported = torch.export.export(model.eval(), (example,), dynamic_shapes=dims)
+            batch = CALIBRATION_BATCH
+        except Exception:  # a model whose graph fixes the batch (e.g. a reshape to 1): calibrate one at a time
+            exported, batch = torch.export.export(model.eval(), (sample,)), 1
+        gm = exported.module()
+        names, info = float_layers(gm, kept)
+        quantizer = int8_quantizer()
+        graph = prepare_pt2e(gm, leaving_float(quantizer, names))
+        calibrate(graph, calibration, progress=progress, batch=batch)
+        with status("converting the calibrated graph", progress):
+            converted = convert_pt2e(graph, fold_quantize=False)
+        converted.training = False  # its ops were exported in eval mode; the flag only says so to the converter
+        quantizers.append((converted, quantizer))
+        return converted, batch, info
+
+    converted, info = quantize_with_fallback(quantize, validation, say)
+    quantizer = next(q for g, q in quantizers if g is converted)
+    return converted, QuantConfig(pt2e_quantizer=quantizer), info
 
 
-def write_tflite(job: BuildJob, path: Path) -> dict:
-    """Convert `job.float_model` at `job.precision` into `path`; returns the quantizer description and ops."""
+def write_tflite(job: BuildJob, path: Path, *, float_fallback: bool = False) -> dict:
+    """Convert `job.float_model` at `job.precision` into `path`; returns the quantizer description, ops and the
+    layers kept float. `float_fallback`: int8 may keep early layers float (not for full-int8 accelerators)."""
     sample = torch.zeros(1, *job.input_shape)
     import copy
 
     model = copy.deepcopy(job.float_model).eval()
-    quantizer = None
+    quantizer, kept = None, None
     if job.precision == "fp32":
         with status("converting to TFLite fp32", job.progress):
             edge = convert(model, sample)
@@ -100,18 +114,21 @@ def write_tflite(job: BuildJob, path: Path) -> dict:
         with status(f"converting to TFLite {job.precision}", job.progress):
             edge = convert(model, sample, recipe)
     else:
-        graph, config = pt2e_int8(model, job.calibration, sample, progress=job.progress)
+        validation = job.validation if float_fallback else None
+        graph, config, kept = pt2e_int8(model, job.calibration, sample, progress=job.progress, validation=validation, say=job.say)
         with status("converting to full-int8 TFLite", job.progress):
             edge = convert(graph, sample, config, what="full-int8 TFLite")
-        quantizer = f"pt2e (torchao {version('torchao')}) via litert-torch, calibrated on {len(job.calibration)} train samples" + (
-            "; re-quantized from the run's float weights (the run's NNCF ranges are not carried)" if job.run.spec.quantization else ""
+        quantizer = (
+            f"pt2e (torchao {version('torchao')}) via litert-torch, calibrated on {len(job.calibration)} train samples"
+            + ("; re-quantized from the run's float weights (the run's NNCF ranges are not carried)" if job.run.spec.quantization else "")
+            + (f"; {kept.describe()} to reach the floor on the validation split" if kept.kept else "")
         )
     with captured_fds():
         edge.export(str(path))
     from ..exporter.compact import compact_tflite
 
     compact_tflite(path)
-    return {"quantizer": quantizer, "ops": tflite_ops(path)}
+    return {"quantizer": quantizer, "ops": tflite_ops(path), "float_layers": kept}
 
 
 def tflite_ops(path: Path, ordered: bool = False) -> list[str]:
@@ -133,8 +150,11 @@ class TfliteFormat(Format):
     precisions = ("fp32", "fp16", "dynamic", "int8")
 
     def build(self, job: BuildJob) -> Built:
-        info = write_tflite(job, job.folder / "model.tflite")
+        # a target that runs only full int8 (an NPU behind LiteRT) gets no float layers
+        info = write_tflite(job, job.folder / "model.tflite", float_fallback=not job.target.runtime.full_int8_only)
         built = Built(files=["model.tflite"], quantizer=info["quantizer"], toolchain=tflite_toolchain(), extras={"ops": info["ops"]})
+        if info["float_layers"]:
+            record(built, info["float_layers"])
         if job.precision == "int8" and job.run.spec.quantization:
             built.notes.append(
                 "TFLite int8 is re-quantized with PT2E from the run's float weights; parity is checked against "

@@ -48,6 +48,8 @@ class AnomalyTask(ReconstructionTask):
         if res["output_spread"] < 1e-3:
             res["passed"], res["rule"] = False, "degenerate"
             res["degenerate"] = f"the model's outputs hardly change across inputs (spread {res['output_spread']:.1e})"
+        elif res["auc_diff"] is None:  # one class only (a validation split of normal clips): no AUC to compare
+            res["passed"], res["rule"] = False, "AUC needs normal and anomalous clips"
         else:
             res["passed"], res["rule"] = res["auc_diff"] <= limit, f"|AUC − reference AUC| ≤ {limit:g}"
         return res

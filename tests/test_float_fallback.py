@@ -1,0 +1,88 @@
+"""Mixed precision when full int8 misses the floor: which layers stay float, and the search that picks them,
+on a real trained model with the real XNNPACK quantizer (the judge is an error bound on the validation split)."""
+
+from __future__ import annotations
+
+import pytest
+import torch
+import torch.nn as nn
+
+from edgekit.formats.float_fallback import Validation, float_layers
+
+
+def test_layers_are_cut_at_each_conv_and_linear_with_their_share_of_macs():
+    model = nn.Sequential(
+        nn.Conv2d(1, 4, 3, padding=1), nn.ReLU(), nn.Conv2d(4, 8, 3, stride=2, padding=1), nn.ReLU(), nn.Flatten(), nn.Linear(8 * 4 * 4, 10)
+    )
+    gm = torch.export.export(model.eval(), (torch.zeros(1, 1, 8, 8),)).module()
+    names, info = float_layers(gm, 2)
+    macs = [4 * 9 * 8 * 8, 8 * 4 * 9 * 4 * 4, 10 * 128]
+    assert (info.kept, info.layers) == (2, 3)
+    assert info.names == ["0", "2"]  # the user's module names, not the graph's
+    assert info.macs_in_float == pytest.approx(sum(macs[:2]) / sum(macs))
+    assert {"conv2d", "relu", "conv2d_1", "relu_1"} <= names and not any(n.startswith("linear") for n in names)
+    assert float_layers(gm, 99)[1].kept == 3
+
+
+def _dequantized_weights(graph) -> list[bool]:
+    """Per conv/linear in order: does its weight come from a dequantize (int8) or straight from a float tensor?"""
+    compute = {torch.ops.aten.conv2d.default, torch.ops.aten.linear.default}
+    return [
+        isinstance(n.args[1], torch.fx.Node) and "dequantize" in str(n.args[1].target)
+        for n in graph.graph.nodes
+        if n.op == "call_function" and n.target in compute
+    ]
+
+
+@pytest.fixture(scope="module")
+def digits_parts(digits_run):
+    from edgekit.calibration import calibration_samples
+    from edgekit.data import Splits, load_run_data
+    from edgekit.evaluate import predict
+    from edgekit.exporter.models import float_model
+    from edgekit.runs import load_run
+
+    run = load_run(digits_run)
+    splits = Splits.of(load_run_data(run.spec, None), run.spec.normalization)
+    model = float_model(run).eval()
+    x_val = splits.x["val"]
+    return model, calibration_samples(splits.x["train"], 64), x_val, predict(model, x_val)
+
+
+def test_the_search_keeps_the_fewest_early_layers_that_pass_and_says_what_it_tried(digits_parts):
+    import copy
+
+    from edgekit.formats.executorch import _int8
+
+    model, calib, x_val, reference = digits_parts
+    example = torch.zeros(1, *x_val.shape[1:])
+    seen = []
+
+    def judge_below(bound):
+        def judge(out):
+            seen.append(float(((out - reference) ** 2).mean()))
+            return {"passed": seen[-1] < bound, "rule": f"mse {seen[-1]:.2e}"}
+
+        return judge
+
+    def quantize(validation):
+        seen.clear()
+        return _int8(copy.deepcopy(model), calib, example, False, validation)
+
+    full, info = quantize(None)  # no validation split: full int8, no search
+    assert info.kept == 0 and info.verdicts == [] and all(_dequantized_weights(full))
+    graph, info = quantize(Validation(x_val, judge_below(float("inf"))))  # passes at once: nothing recorded
+    assert info.kept == 0 and info.verdicts == [] and all(_dequantized_weights(graph)) and len(seen) == 1
+    full_error = seen[0]
+
+    graph, info = quantize(Validation(x_val, judge_below(0.0)))  # never passes: full int8 back, every try listed
+    assert info.kept == 0 and all(_dequantized_weights(graph))
+    assert len(info.verdicts) == len(seen) >= 2 and info.verdicts[0] == f"full int8: mse {full_error:.2e}"
+    assert info.tried_up_to == 2 ** (len(seen) - 2) <= info.layers // 2  # 1, 2, 4, ... up to half the layers
+
+    bound = full_error * 0.999  # full int8 misses it by a hair; float early layers cut the error
+    graph, info = quantize(Validation(x_val, judge_below(bound)))
+    assert info.kept >= 1, f"no early float layers brought the error under {bound:.3e}: {info.verdicts}"
+    flags = _dequantized_weights(graph)
+    assert not any(flags[: info.kept]) and all(flags[info.kept :])  # exactly the first `kept` layers are float
+    assert seen[-1] < bound <= min(seen[:-1]) and info.as_dict()["tries_on_validation"] == info.verdicts
