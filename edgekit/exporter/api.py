@@ -114,10 +114,11 @@ def export_run(
     )
     fp32 = float_model(run)
     floor = min_agreement if min_agreement is not None else tgt.budgets.min_int8_agreement
+    x_val = splits.x["val"]
+    ref_val = predict(fp32, x_val)  # also the float reference for the task's options below
     validation = None
-    if calibration is not None and len(splits.x["val"]):
+    if calibration is not None and len(x_val):
         # formats that may keep early layers float judge their int8 graph here first (never on the test split)
-        x_val, ref_val = splits.x["val"], predict(fp32, splits.x["val"])
 
         def judge(out):
             return task.parity(out, ref_val, x_val, splits.y["val"], splits.groups["val"], precision="int8", floor=floor)
@@ -163,8 +164,8 @@ def export_run(
         total_bytes = sum(p.stat().st_size for p in files.values())
         cost = profile_model(fp32, run.spec.input_shape)
         reference_values = task.reference_values(reference, x_test, g_test)
-        x_val = splits.x["val"]
-        task_options = task.options(task.reference_values(predict(reference_model, x_val), x_val, splits.groups["val"]), splits.y["val"])
+        val_reference = ref_val if reference_model is fp32 else predict(reference_model, x_val)
+        task_options = task.options(task.reference_values(val_reference, x_val, splits.groups["val"]), splits.y["val"])
         np.savez_compressed(folder / "eval.npz", **_raw_arrays(data.raw["test"]), y=y_test, reference=reference_values.astype(np.float32))
         deploy = Deploy(
             artifact=ArtifactInfo(

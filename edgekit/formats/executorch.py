@@ -19,28 +19,14 @@ from .float_fallback import record
 def _int8(model, calibration: np.ndarray, example, progress: bool, validation=None, say=lambda m: None):
     """The model quantized for XNNPACK; early layers stay float if full int8 misses the floor (float_fallback)."""
     from executorch.backends.xnnpack.quantizer.xnnpack_quantizer import XNNPACKQuantizer, get_symmetric_quantization_config
-    from torchao.quantization.pt2e.quantize_pt2e import convert_pt2e, prepare_pt2e
 
-    from .float_fallback import float_layers, leaving_float, quantize_with_fallback
-    from .tflite import CALIBRATION_BATCH, calibrate
+    from .float_fallback import pt2e_quantize, quantize_with_fallback
 
     fold_batchnorm(model)
-    batch = torch.from_numpy(calibration[:CALIBRATION_BATCH])
 
     def quantize(kept: int):
-        try:
-            exported = torch.export.export(
-                model.eval(), (batch,), dynamic_shapes=({0: torch.export.Dim("batch", min=1, max=max(2, CALIBRATION_BATCH))},)
-            )
-            size = CALIBRATION_BATCH
-        except Exception:
-            exported, size = torch.export.export(model.eval(), (example,)), 1
-        gm = exported.module()
-        names, info = float_layers(gm, kept)
         quantizer = XNNPACKQuantizer().set_global(get_symmetric_quantization_config(is_per_channel=True))
-        graph = prepare_pt2e(gm, leaving_float(quantizer, names))
-        calibrate(graph, calibration, progress=progress, batch=size)
-        return convert_pt2e(graph), size, info
+        return pt2e_quantize(model, calibration, example, quantizer, kept, progress=progress)
 
     return quantize_with_fallback(quantize, validation, say)
 

@@ -123,6 +123,29 @@ def verdict_text(parity: dict) -> str:
     return parity.get("rule", "failed")
 
 
+def pt2e_quantize(model, calibration: np.ndarray, sample, quantizer, kept: int, *, progress: bool, fold_quantize: bool = True):
+    """One PT2E pass with the first `kept` layers float → (converted graph, calibration batch, FloatLayers).
+    A dynamic batch axis lets the observers see several samples per call; the artifact keeps batch 1."""
+    from torchao.quantization.pt2e.quantize_pt2e import convert_pt2e, prepare_pt2e
+
+    from ..progress import status
+    from .tflite import CALIBRATION_BATCH, calibrate
+
+    try:
+        dims = ({0: torch.export.Dim("batch", min=1, max=max(2, CALIBRATION_BATCH))},)
+        example = torch.from_numpy(calibration[: min(CALIBRATION_BATCH, len(calibration))])
+        exported, batch = torch.export.export(model.eval(), (example,), dynamic_shapes=dims), CALIBRATION_BATCH
+    except Exception:  # a model whose graph fixes the batch (e.g. a reshape to 1): calibrate one at a time
+        exported, batch = torch.export.export(model.eval(), (sample,)), 1
+    gm = exported.module()
+    names, info = float_layers(gm, kept)
+    graph = prepare_pt2e(gm, leaving_float(quantizer, names))
+    calibrate(graph, calibration, progress=progress, batch=batch)
+    with status("converting the calibrated graph", progress):
+        converted = convert_pt2e(graph, fold_quantize=fold_quantize)
+    return converted, batch, info
+
+
 def quantize_with_fallback(quantize: Callable[[int], tuple], validation: Validation | None, say=lambda m: None):
     """`quantize(kept)` → (converted graph, calibration batch, FloatLayers); returns the first passing graph."""
     graph, batch, info = quantize(0)

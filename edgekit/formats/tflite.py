@@ -59,39 +59,23 @@ def pt2e_int8(model: nn.Module, calibration: np.ndarray, sample: torch.Tensor, *
     With `validation`, early layers stay float if full int8 misses the floor on it (float_fallback)."""
     litert()
     from litert_torch.quantize.quant_config import QuantConfig
-    from torchao.quantization.pt2e.quantize_pt2e import convert_pt2e, prepare_pt2e
 
-    from .float_fallback import float_layers, leaving_float, quantize_with_fallback
+    from .float_fallback import pt2e_quantize, quantize_with_fallback
     from .pt2e_ops import prepare_for_int8
     from .pt2e_ops import quantizer as int8_quantizer
 
     fold_batchnorm(model)
     model = prepare_for_int8(model)
-    # A dynamic batch axis lets the observers see several samples per call; the artifact keeps batch 1.
-    example = torch.from_numpy(calibration[: min(CALIBRATION_BATCH, len(calibration))])
-    quantizers = []
+    quantizers = {}  # the converter needs the quantizer that made the graph it converts
 
     def quantize(kept: int):
-        try:
-            dims = ({0: torch.export.Dim("batch", min=1, max=max(2, CALIBRATION_BATCH))},)
-            exported = torch.export.export(model.eval(), (example,), dynamic_shapes=dims)
-            batch = CALIBRATION_BATCH
-        except Exception:  # a model whose graph fixes the batch (e.g. a reshape to 1): calibrate one at a time
-            exported, batch = torch.export.export(model.eval(), (sample,)), 1
-        gm = exported.module()
-        names, info = float_layers(gm, kept)
-        quantizer = int8_quantizer()
-        graph = prepare_pt2e(gm, leaving_float(quantizer, names))
-        calibrate(graph, calibration, progress=progress, batch=batch)
-        with status("converting the calibrated graph", progress):
-            converted = convert_pt2e(graph, fold_quantize=False)
+        quantizers[kept] = int8_quantizer()
+        converted, batch, info = pt2e_quantize(model, calibration, sample, quantizers[kept], kept, progress=progress, fold_quantize=False)
         converted.training = False  # its ops were exported in eval mode; the flag only says so to the converter
-        quantizers.append((converted, quantizer))
         return converted, batch, info
 
     converted, info = quantize_with_fallback(quantize, validation, say)
-    quantizer = next(q for g, q in quantizers if g is converted)
-    return converted, QuantConfig(pt2e_quantizer=quantizer), info
+    return converted, QuantConfig(pt2e_quantizer=quantizers[info.kept]), info
 
 
 def write_tflite(job: BuildJob, path: Path, *, float_fallback: bool = False) -> dict:
