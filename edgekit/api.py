@@ -11,6 +11,7 @@ from typing import Any, Sequence
 
 import numpy as np
 
+from .api_types import ArtifactRef, ModelRef, RunRef, edge
 from .errors import EdgekitError
 
 
@@ -35,9 +36,10 @@ def _data_spec(data) -> str | None:
     return f"npz:{path}"
 
 
+@edge
 def train(
-    model: Any = "digits-cnn",
-    data=None,
+    model: ModelRef = "digits-cnn",
+    data: str | tuple | list | dict | None = None,
     *,
     out: str | Path | None = None,
     input_shape: Sequence[int] | None = None,
@@ -49,9 +51,10 @@ def train(
     device: str = "auto",
     model_args: dict | None = None,
     progress: bool = True,
+    trust_code: bool = False,
 ):
     """Train a zoo name, recipe, `file.py:Class`, `package.module:factory`, `timm:NAME` or an nn.Module instance.
-    Returns the Run (path, model, spec, metrics, manifest)."""
+    Returns the Run (path, model, spec, metrics, manifest). `trust_code`: allow the user code a recipe names."""
     from .training import train_run
 
     return train_run(
@@ -67,10 +70,12 @@ def train(
         device=device,
         model_args=model_args,
         progress=progress,
+        trust_code=trust_code,
     )
 
 
-def load_run(path: str | Path, *, trust_code: bool = False, model=None):
+@edge
+def load_run(path: str | Path, *, trust_code: bool = False, model: Any = None):
     """Open a run folder. `model`: the nn.Module architecture for runs trained from a notebook class."""
     from .runs import load_run as _load
 
@@ -84,8 +89,9 @@ def _out(base: str, suffix: str) -> Path:
     return candidate
 
 
+@edge
 def compress(
-    run,
+    run: RunRef,
     *,
     prune: float | None = None,
     unstructured: bool = False,
@@ -119,8 +125,9 @@ def compress(
     )
 
 
+@edge
 def export(
-    run,
+    run: RunRef,
     target: str = "x86-64",
     *,
     format: str | None = None,
@@ -131,9 +138,11 @@ def export(
     min_agreement: float | None = None,
     trust_code: bool = False,
     runtime_options: dict | None = None,
+    parity: bool = True,
     progress: bool = True,
 ):
-    """Export a Run or run folder for a target; returns the Artifact (path, deploy, parity, notes)."""
+    """Export a Run or run folder for a target; returns the Artifact (path, deploy, parity, notes).
+    parity=False: a latency/size-only artifact of any network, marked "not proven" (as `edgekit export --no-parity`)."""
     from .exporter import export_run
 
     return export_run(
@@ -147,6 +156,7 @@ def export(
         min_agreement=min_agreement,
         trust_code=trust_code,
         runtime_options=runtime_options,
+        prove_parity=parity,
         progress=progress,
     )
 
@@ -156,8 +166,9 @@ def _folders(artifacts) -> list[Path]:
     return [Path(a.path if hasattr(a, "path") else a) for a in items]
 
 
+@edge
 def bench(
-    artifacts,
+    artifacts: ArtifactRef,
     *,
     device: str = "local",
     threads: int | None = None,
@@ -187,16 +198,33 @@ def bench(
     return rep
 
 
-def predict(artifact, files: Sequence[str | Path], *, device: str = "local") -> list[dict]:
-    """Run an artifact on raw files (images, .wav, .npy) on a device: one dict per file (label, score, times)."""
+@edge
+def predict(artifact: ArtifactRef, files: str | Path | Sequence[str | Path], *, device: str = "local") -> list[dict]:
+    """Run an artifact on raw files (images, .wav, .npy; one path or a list) on a device: one dict per file."""
     from .measure.predict import predict as _predict
 
+    if isinstance(files, (str, Path)):  # one file: a str is not a list of one-character names
+        files = [files]
     return _predict(_folders(artifact)[0], [Path(f) for f in files], device=device)["predictions"]
 
 
-def pipeline(file: str | Path | None = None, *, out: str | Path | None = None, device: str | None = None, progress: bool = True):
-    """Run (or resume) a pipeline TOML; returns {"folders": {...}, "report": BenchReport}."""
+@edge
+def pipeline(
+    file: str | Path | None = None,
+    *,
+    out: str | Path | None = None,
+    device: str | None = None,
+    progress: bool = True,
+    trust_code: bool = False,
+    python: str | None = None,
+    ssh_config: str | None = None,
+):
+    """Run (or resume) a pipeline TOML; returns {"folders": {...}, "report": BenchReport}. A pipeline file is data:
+    code or programs it names need `trust_code` (or `python` / `ssh_config` given here)."""
     from .flow import load_pipeline, run_pipeline
 
     p = load_pipeline(Path(file) if file else None)
-    return run_pipeline(p, Path(out) if out else Path("runs") / f"pipeline-{p.name}", device=device, say=lambda m: None, progress=progress)
+    out = Path(out) if out else Path("runs") / f"pipeline-{p.name}"
+    return run_pipeline(
+        p, out, device=device, say=lambda m: None, progress=progress, trust_code=trust_code, python=python, ssh_config=ssh_config
+    )

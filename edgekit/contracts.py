@@ -16,8 +16,9 @@ from typing import Any, Literal, Optional, Union
 
 from pydantic import Field, StrictBool, StrictFloat, StrictInt, StrictStr, field_validator, model_validator
 
+from . import limits
 from .errors import EdgekitError
-from .fsutil import read_json
+from .fsutil import BadData, read_json
 from .schema import Loose, Strict, dump, parse
 from .targets import TargetProfile
 
@@ -70,6 +71,20 @@ class DatasetRecord(Loose):
     fractions: list[float]
     sizes: dict[str, int]
     kind: str = "tensor"
+    # The data files' contents at train time (edgekit/data/fingerprint.py): a recorded path is read again only
+    # when it still holds them, so a received model.json cannot make export read (and ship) another file.
+    sha256: Optional[StrictStr] = None
+
+    # Checked on read: a bad seed or split share reached scikit-learn or a division by zero before.
+    _seed = field_validator("seed")(limits.check_seed)
+    _fractions = field_validator("fractions")(limits.check_fractions)
+
+    @field_validator("sizes")
+    @classmethod
+    def _sizes(cls, v):
+        if any(n < 0 for n in v.values()):
+            raise ValueError("must hold sample counts ≥ 0")
+        return v
 
 
 class ModelSpec(Strict):
@@ -92,11 +107,38 @@ class ModelSpec(Strict):
     code: Optional[UserCode] = None
     layout: Optional[str] = None  # written for readers; derived from input_shape
 
-    @field_validator("input_shape")
+    # Sizes and values are checked before anything is built from them (edgekit/limits.py): a 10^10-channel
+    # layer or a 100000x100000 input is refused here, not by the allocator.
+    _shape = field_validator("input_shape")(limits.check_shape)
+
+    @field_validator("num_classes")
     @classmethod
-    def _shape(cls, v):
-        if not v or any(d <= 0 for d in v):
-            raise ValueError("must be a non-empty list of positive integers")
+    def _classes(cls, v):
+        if v is not None and not 2 <= v <= limits.MAX_CLASSES:
+            raise ValueError(f"must lie in 2..{limits.MAX_CLASSES} (a classifier tells at least two classes apart)")
+        return v
+
+    @field_validator("labels")
+    @classmethod
+    def _labels(cls, v, info):
+        n = info.data.get("num_classes")
+        if v and n is not None and len(v) != n:
+            raise ValueError(f"holds {len(v)} name(s) but num_classes is {n}: give one name per class")
+        return v
+
+    @field_validator("normalization")
+    @classmethod
+    def _normalization(cls, v, info):
+        return limits.check_normalization(v, info.data.get("input_shape"))
+
+    @field_validator("resized_layers")
+    @classmethod
+    def _resized(cls, v):
+        for name, shape in v.items():
+            try:
+                limits.check_layer_shape(shape)
+            except ValueError as e:
+                raise ValueError(f"layer '{name}' {e} (got {shape})") from None
         return v
 
     @model_validator(mode="after")
@@ -176,6 +218,23 @@ class TensorInfo(Strict):
     quantization: Optional[Quantization] = None
 
 
+# Names a received artifact may not give its files: code a Python could import or load (the device runner keeps
+# received files out of its import path; refusing them too means no name is ever more than data).
+CODE_SUFFIXES = (".py", ".pyc", ".pyo", ".pyw", ".pyd", ".pyz", ".so", ".pth", ".dll", ".dylib")
+_SHA256 = re.compile(r"^[0-9a-f]{64}$")
+
+
+def check_data_name(name: str, what: str = "file name") -> str:
+    """A plain name for a data file shipped to a device: not code, not deploy.json (the folder's own record)."""
+    check_plain_name(name, what)
+    low = name.lower()
+    if low.endswith(CODE_SUFFIXES) or re.search(r"\.so(\.\d+)+$", low):
+        raise ValueError(f"{what} {name!r} is a code file name ({', '.join(CODE_SUFFIXES)}); an artifact ships data only")
+    if low == "deploy.json":
+        raise ValueError(f"{what} {name!r} is the artifact's own deploy.json")
+    return name
+
+
 class ArtifactInfo(Strict):
     files: list[str]  # the first is the model file; all are plain names inside the artifact folder
     format: str
@@ -188,7 +247,10 @@ class ArtifactInfo(Strict):
     def _files(cls, v):
         if not v:
             raise ValueError("must name at least one file")
-        return [check_plain_name(f) for f in v]
+        twice = sorted({f for f in v if v.count(f) > 1})
+        if twice:
+            raise ValueError(f"names {', '.join(map(repr, twice))} more than once")
+        return [check_data_name(f) for f in v]
 
     @model_validator(mode="after")
     def _hashes(self):
@@ -197,11 +259,41 @@ class ArtifactInfo(Strict):
         return self
 
 
+MAX_THREADS = 256
+_OPTION_TEXT = re.compile(r"^[A-Za-z0-9_+-][A-Za-z0-9_.+-]{0,63}$")
+
+
+def _option_value(key: str, v):
+    """Runtime options steer the device's runtime: numbers, switches, short words, lists of numbers. Never a path:
+    a received deploy.json must not choose a folder or a file on the device."""
+    if v is None or isinstance(v, (bool, int, float)):
+        return
+    if isinstance(v, str) and _OPTION_TEXT.match(v) and ".." not in v:
+        return
+    if isinstance(v, list) and all(isinstance(x, (bool, int, float)) for x in v):
+        return
+    raise ValueError(f"option '{key}' must be a number, a switch, a short word or a list of numbers, not a path or a table (got {v!r:.60})")
+
+
 class RuntimeInfo(Strict):
     name: str
     packages: list[str]
     threads: int
     options: dict[str, Any] = Field(default_factory=dict)
+
+    @field_validator("threads")
+    @classmethod
+    def _threads(cls, v):
+        if not 1 <= v <= MAX_THREADS:
+            raise ValueError(f"must lie in 1..{MAX_THREADS}")
+        return v
+
+    @field_validator("options")
+    @classmethod
+    def _options(cls, v):
+        for key, value in v.items():
+            _option_value(key, value)
+        return v
 
 
 class EvalInfo(Strict):
@@ -209,11 +301,19 @@ class EvalInfo(Strict):
     samples: int
     raw: bool  # True: samples are the sensor's raw form, the runner applies `preprocess`
     contents: str
+    sha256: str  # covers the eval file like artifact.sha256 covers the model: the reported accuracy rests on it
 
     @field_validator("file")
     @classmethod
     def _plain(cls, v):
-        return check_plain_name(v)
+        return check_data_name(v)
+
+    @field_validator("sha256")
+    @classmethod
+    def _hash(cls, v):
+        if not _SHA256.match(v):
+            raise ValueError("must be the file's sha256 (64 lowercase hex digits)")
+        return v
 
 
 class Deploy(Strict):
@@ -238,6 +338,12 @@ class Deploy(Strict):
     extras: dict[str, Any] = Field(default_factory=dict)
     created: str
 
+    @model_validator(mode="after")
+    def _distinct(self):
+        if self.eval.file in self.artifact.files:
+            raise ValueError(f"eval.file {self.eval.file!r} is also one of artifact.files")
+        return self
+
 
 # ---------------------------------------------------------------- device runner and report
 
@@ -254,7 +360,7 @@ class Latency(Strict):
 
 class RunnerResult(Loose):
     schema_: Literal["edgekit.runner/2"] = Field(RUNNER_FORMAT, alias="schema")
-    status: Literal["ok", "missing_runtime", "bad_artifact", "error"]
+    status: Literal["ok", "missing_runtime", "bad_artifact", "bad_input", "error"]  # bad_input: a received file
     detail: Optional[str] = None
     package: Optional[str] = None
     python: Optional[str] = None
@@ -288,7 +394,7 @@ class Check(Strict):
     limit: float
     unit: str = ""
     direction: Literal["max", "min"]  # max: the value must not exceed the limit
-    status: Literal["PASS", "FAIL", "not the target"]
+    status: Literal["PASS", "FAIL", "not the target", "not proven"]  # not proven: a --no-parity artifact's quality
     note: Optional[str] = None
 
     @property
@@ -317,7 +423,7 @@ class ReportEntry(Strict):
 
     @property
     def passed(self) -> bool:
-        return self.status == "ok" and not any(c.failed for c in self.checks)
+        return self.status == "ok" and not any(c.failed or c.status == "not proven" for c in self.checks)
 
 
 class BenchReport(Strict):
@@ -351,6 +457,8 @@ def _load(model, path: Path, what: str, fix: str):
         data = read_json(path)
     except FileNotFoundError:
         raise EdgekitError(f"{path} not found", fix) from None
+    except BadData as e:  # NaN/inf or a nesting bomb: named here, before any model reads a value
+        raise EdgekitError(e.about(path), fix) from None
     except (ValueError, UnicodeDecodeError) as e:
         raise EdgekitError(f"{path} is not valid JSON ({str(e)[:80]})", fix) from None
     except OSError as e:
@@ -366,7 +474,10 @@ DEPLOY_FIX = "re-export it with `edgekit export`"
 
 
 def load_spec(path: Path) -> ModelSpec:
-    return _load(ModelSpec, path, "model.json", RUN_FIX)
+    spec = _load(ModelSpec, path, "model.json", RUN_FIX)
+    if spec.dataset is None:  # null only while training builds the spec; every run records its data
+        raise EdgekitError(f"{path}: key 'dataset' is null, but a run records the data set it was trained on", RUN_FIX)
+    return spec
 
 
 def load_metrics(path: Path) -> Metrics:

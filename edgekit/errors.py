@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import errno
+import os
 
 
 class EdgekitError(Exception):
@@ -48,4 +49,10 @@ def from_os_error(e: OSError, what: str | None = None) -> EdgekitError:
     """One line for an OSError: which path, what is wrong with it, and what to do."""
     path = e.filename or what or "a file"
     problem, fix = _OS_FIXES.get(e.errno, (f"failed: {e.strerror or e}", "check the path and the disk"))
+    cache = os.environ.get("EDGEKIT_CACHE")
+    if cache and os.path.commonpath([os.path.abspath(str(path)), os.path.abspath(cache)]) == os.path.abspath(cache):
+        # the user did not name this path: the environment did (a cache variable pointing at a file, say)
+        return EdgekitError(
+            f"{path} {problem} (it lies under EDGEKIT_CACHE={cache})", "point EDGEKIT_CACHE at a folder you can write, or unset it"
+        )
     return EdgekitError(f"{path} {problem}", fix)

@@ -2,7 +2,8 @@
 
 Each stage writes its own folder under the pipeline's output folder, atomically; a finished folder is the
 record that the stage is done, so a re-run skips it (an interrupted training run resumes from its last epoch).
-The file is validated (types, keys, stage names) before any stage runs.
+The file is validated (types, keys, stage names, every value, the target, the formats, the device, and what
+it may run: edgekit/pipeline_check.py) before any stage runs. A pipeline file is data: see pipeline_check.py.
 """
 
 from __future__ import annotations
@@ -37,6 +38,17 @@ class DataSection(Strict):
         return f"machines:{folder}"
 
 
+def _at_least(low: float, *, above: bool = False):
+    """A validator: the value (if given) is ≥ low (> low with `above`); pydantic names the key."""
+
+    def check(v):
+        if v is not None and (v <= low if above else v < low):
+            raise ValueError(f"must be {'>' if above else '≥'} {low:g}")
+        return v
+
+    return check
+
+
 class TrainSection(Strict):
     model: str = "digits-cnn"
     dataset: Optional[str] = None
@@ -48,11 +60,43 @@ class TrainSection(Strict):
     input_shape: Optional[list[int]] = None
     model_args: dict[str, KwargValue] = Field(default_factory=dict)
 
+    _counts = field_validator("epochs", "batch_size")(_at_least(1))
+    _lr = field_validator("lr")(_at_least(0, above=True))
+    _decay = field_validator("weight_decay")(_at_least(0))
+
+    @field_validator("seed")
+    @classmethod
+    def _seed(cls, v):
+        from .limits import check_seed
+
+        return check_seed(v)
+
+    @field_validator("input_shape")
+    @classmethod
+    def _shape(cls, v):
+        from .limits import check_shape
+
+        return v if v is None else check_shape(v)
+
 
 class ExportSection(Strict):
     target: str = "x86-64"
     calib: int = 300
     formats: Optional[list[str]] = None  # every runtime side by side; default: the target's preferred format
+
+    _calib = field_validator("calib")(_at_least(1))
+
+    @field_validator("formats")
+    @classmethod
+    def _formats(cls, v):
+        from .formats import FORMATS
+
+        unknown = [f for f in v or [] if f not in FORMATS]
+        if unknown:
+            raise ValueError(f"unknown format '{unknown[0]}' (use {', '.join(FORMATS)})")
+        if v is not None and (not v or len(set(v)) != len(v)):
+            raise ValueError("must name each format once, and at least one")
+        return v
 
 
 class BenchSection(Strict):
@@ -62,18 +106,27 @@ class BenchSection(Strict):
     warmup: Optional[int] = None
     threads: Optional[int] = None
     timeout: Optional[float] = None
-    python: Optional[str] = None
-    ssh_config: Optional[str] = None
+    python: Optional[str] = None  # runs a program on this machine: needs --trust-code (pipeline_check.py)
+    ssh_config: Optional[str] = None  # its ProxyCommand runs a local shell: needs --trust-code
+
+    _counts = field_validator("min_queries", "threads")(_at_least(1))
+    _zero_ok = field_validator("min_seconds", "warmup")(_at_least(0))
+    _timeout = field_validator("timeout")(_at_least(0, above=True))
 
 
 class PipelineFile(Strict):
-    name: Optional[str] = None
+    name: Optional[str] = None  # the default output folder is runs/pipeline-<name>
     description: str = ""
     data: Optional[DataSection] = None
     train: TrainSection
     compress: list[dict[str, Any]] = Field(default_factory=list)
     export: ExportSection
     bench: BenchSection = Field(default_factory=BenchSection)
+
+    @field_validator("name")
+    @classmethod
+    def _name(cls, v):
+        return v if v is None else check_plain_name(v, "the pipeline name")
 
     @field_validator("compress")
     @classmethod
@@ -94,13 +147,17 @@ class Pipeline:
     def __init__(self, file: PipelineFile, path: Path):
         self.file, self.path = file, path
         self.name = file.name or path.stem
-        self.steps = [_compress_step(s) for s in file.compress]  # a bad step is rejected now, not after training
+        # a bad step, target, format or device is rejected now, not after training
+        self.steps = [_compress_step(s, path) for s in file.compress]
+        from .pipeline_check import check_values
+
+        check_values(self)
 
 
-def _compress_step(stage: dict):
+def _compress_step(stage: dict, path: Path):
     from .compression.recipe import step_from_table
 
-    return step_from_table({k: v for k, v in stage.items() if k != "name"}, f"[[compress]] {stage['name']}")
+    return step_from_table({k: v for k, v in stage.items() if k != "name"}, f"{path} [[compress]] {stage['name']}")
 
 
 def load_pipeline(path: Path | None) -> Pipeline:
@@ -132,17 +189,44 @@ def run_pipeline(
     say: Callable[[str], None] = print,
     progress: bool = True,
     trust_code: bool = False,
+    python: str | None = None,
+    ssh_config: str | None = None,
 ) -> dict:
-    """Runs (or resumes) every stage; returns {stage: folder} and the report. Bench failures propagate."""
+    """Runs (or resumes) every stage; returns {stage: folder} and the report. Bench failures propagate.
+    `python` / `ssh_config`: the user's own choice, over the file's (which needs `trust_code`)."""
+    from .lock import writing
+    from .pipeline_check import check_run
+
+    out = Path(out)
+    if out.exists() and not out.is_dir():
+        raise EdgekitError(f"{out} is a file, not a folder", "choose another --out")
+    check_run(pipeline, device=device, trust_code=trust_code, python=python, ssh_config=ssh_config)
+    _refuse_links(out)
+    with writing(out):  # one pipeline per folder at a time
+        return _run_stages(
+            pipeline, out, device=device, say=say, progress=progress, trust_code=trust_code, python=python, ssh_config=ssh_config
+        )
+
+
+def _refuse_links(out: Path) -> None:
+    """A pipeline folder may be received half-done: its stage folders are its own, never links to elsewhere."""
+    if not out.is_dir():
+        return
+    for entry in [*out.iterdir(), *((out / "dist").iterdir() if (out / "dist").is_dir() and not (out / "dist").is_symlink() else [])]:
+        if entry.is_symlink():
+            raise EdgekitError(
+                f"{entry} is a symbolic link, and a pipeline folder must hold its own stages",
+                "replace the link with a copy, or remove it to redo that stage",
+            )
+
+
+def _run_stages(pipeline: Pipeline, out: Path, *, device, say, progress, trust_code, python, ssh_config) -> dict:
     from .compression import compress_run
     from .exporter import export_run
     from .measure import Measurement, bench
     from .training import train_run
 
     f = pipeline.file
-    out = Path(out)
-    if out.exists() and not out.is_dir():
-        raise EdgekitError(f"{out} is a file, not a folder", "choose another --out")
     folders: dict[str, Path] = {}
     dataset = f.train.dataset
     if f.data is not None:
@@ -159,7 +243,7 @@ def run_pipeline(
         say(f"[skip] train: {train_dir} is finished")
     elif (train_dir / CHECKPOINT_DIR).is_dir():
         say(f"[resume] train: continuing {train_dir} from its last finished epoch")
-        train_run(resume=train_dir, progress=progress)
+        train_run(resume=train_dir, progress=progress, trust_code=trust_code)
     else:
         say(f"[run] train {t.model} on {dataset or 'its recipe data set'}")
         train_run(
@@ -174,6 +258,8 @@ def run_pipeline(
             weight_decay=t.weight_decay,
             model_args=t.model_args,
             progress=progress,
+            trust_code=trust_code,
+            named_by=f"{pipeline.path} [train] model",
         )
     folders["train"] = parent = train_dir
     runs = {"train": train_dir}
@@ -213,6 +299,7 @@ def run_pipeline(
     m = Measurement(
         **{k: getattr(b, k) for k in ("min_queries", "min_seconds", "warmup", "threads", "timeout") if getattr(b, k) is not None}
     )
-    rep, _ = bench(artifacts, device=dev, measurement=m, report=report, python=b.python, ssh_config=b.ssh_config)
+    # the same checks as `edgekit bench` for every artifact, including one found finished in a received folder
+    rep, _ = bench(artifacts, device=dev, measurement=m, report=report, python=python or b.python, ssh_config=ssh_config or b.ssh_config)
     folders["report"] = report
     return {"folders": folders, "report": rep}

@@ -1,12 +1,14 @@
 """Atomic file and folder writes: a crash, Ctrl-C or kill -9 never leaves a half-written result behind.
 
-Temporary names carry the writer's PID, so the next writer of the same path removes what a dead process
-left (a live one's is left alone).
+Temporary names are `.ek-<pid>-<random><suffix>` beside the target: short, so any name legal for the target is
+legal for its temporary too (a 240-byte --out name once failed on its longer temporary name), and carrying the
+writer's PID, so the next writer in that folder removes what a dead process left (a live one's is left alone).
 """
 
 from __future__ import annotations
 
 import json
+import math
 import os
 import shutil
 import tempfile
@@ -27,17 +29,30 @@ def _pid_alive(pid: int) -> bool:
     return True
 
 
+TEMP_PREFIX = ".ek-"
+
+
+def temp_prefix() -> str:
+    return f"{TEMP_PREFIX}{os.getpid()}-"
+
+
 def remove_stale(parent: Path, name: str, suffix: str) -> None:
-    """Remove `.NAME.<pid>.<random><suffix>` siblings whose writer process is gone."""
-    prefix = f".{name}."
+    """Remove `.ek-<pid>-<random><suffix>` entries (and the older `.NAME.<pid>.<random><suffix>` form) whose
+    writer process is gone."""
+    legacy = f".{name}."
     try:
         entries = list(Path(parent).iterdir())
     except OSError:
         return
     for p in entries:
-        if not (p.name.startswith(prefix) and p.name.endswith(suffix)):
+        if not p.name.endswith(suffix):
             continue
-        pid = p.name[len(prefix) :].split(".", 1)[0]
+        if p.name.startswith(TEMP_PREFIX):
+            pid = p.name[len(TEMP_PREFIX) :].split("-", 1)[0]
+        elif p.name.startswith(legacy):
+            pid = p.name[len(legacy) :].split(".", 1)[0]
+        else:
+            continue
         if pid.isdigit() and int(pid) != os.getpid() and not _pid_alive(int(pid)):
             if p.is_dir() and not p.is_symlink():
                 shutil.rmtree(p, ignore_errors=True)
@@ -49,7 +64,7 @@ def write_bytes(path: Path, data: bytes) -> None:
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
     remove_stale(path.parent, path.name, ".tmp")
-    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.{os.getpid()}.", suffix=".tmp", dir=path.parent)
+    fd, tmp = tempfile.mkstemp(prefix=temp_prefix(), suffix=".tmp", dir=path.parent)
     try:
         with os.fdopen(fd, "wb") as f:
             f.write(data)
@@ -81,7 +96,7 @@ def write_set(files: dict[Path, bytes]) -> None:
             path = Path(path)
             path.parent.mkdir(parents=True, exist_ok=True)
             remove_stale(path.parent, path.name, ".tmp")
-            fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.{os.getpid()}.", suffix=".tmp", dir=path.parent)
+            fd, tmp = tempfile.mkstemp(prefix=temp_prefix(), suffix=".tmp", dir=path.parent)
             with os.fdopen(fd, "wb") as f:
                 f.write(data)
             staged.append((tmp, path))
@@ -93,8 +108,42 @@ def write_set(files: dict[Path, bytes]) -> None:
         raise
 
 
+MAX_DEPTH = 64  # far deeper than any file edgekit writes; a nesting bomb is refused instead of recursing
+
+
+class BadData(ValueError):
+    """A JSON/TOML file that parses (or would) but holds what no edgekit file holds: NaN or infinite numbers,
+    absurd nesting. The message names the key; readers add the file and the fix."""
+
+    def about(self, path) -> str:
+        text = str(self)
+        return f"{path} {text}" if text.startswith("is ") else f"{path}: {text}"
+
+
+def check_data(data: Any) -> Any:
+    """Refuse non-finite numbers (naming the key) and nesting deeper than MAX_DEPTH, without recursing."""
+    stack = [(data, (), 0)]
+    while stack:
+        value, key, depth = stack.pop()
+        if depth > MAX_DEPTH:
+            raise BadData(f"is nested too deeply (more than {MAX_DEPTH} levels)")
+        if isinstance(value, float) and not math.isfinite(value):
+            raise BadData(f"key '{'.'.join(map(str, key)) or '(top level)'}' is {value}, not a finite number")
+        if isinstance(value, dict):
+            stack.extend((v, (*key, k), depth + 1) for k, v in value.items())
+        elif isinstance(value, list):
+            stack.extend((v, (*key, i), depth + 1) for i, v in enumerate(value))
+    return data
+
+
 def read_json(path: Path) -> Any:
-    return json.loads(Path(path).read_text())
+    """Parse a JSON file; BadData (a ValueError) for NaN/Infinity or a nesting bomb, so no reader trips on them later."""
+    text = Path(path).read_text()
+    try:
+        data = json.loads(text)
+    except RecursionError:
+        raise BadData(f"is nested too deeply (more than {MAX_DEPTH} levels)") from None
+    return check_data(data)
 
 
 def check_out_folder(out: Path, *, flag: str = "--out") -> Path:
@@ -114,7 +163,7 @@ def staged_dir(final: Path, *, replace: bool = False) -> Iterator[Path]:
     try:
         final.parent.mkdir(parents=True, exist_ok=True)
         remove_stale(final.parent, final.name, ".partial")
-        tmp = Path(tempfile.mkdtemp(prefix=f".{final.name}.{os.getpid()}.", suffix=".partial", dir=final.parent))
+        tmp = Path(tempfile.mkdtemp(prefix=temp_prefix(), suffix=".partial", dir=final.parent))
     except OSError as e:
         raise from_os_error(e) from None
     try:
@@ -122,7 +171,7 @@ def staged_dir(final: Path, *, replace: bool = False) -> Iterator[Path]:
         if final.exists():
             if not replace:
                 raise EdgekitError(f"output folder {final} appeared while this ran", "choose another --out")
-            old = final.with_name(f".{final.name}.{os.getpid()}.old.partial")
+            old = tmp.with_name(f"{tmp.name[: -len('.partial')]}-old.partial")
             os.replace(final, old)
             os.replace(tmp, final)
             shutil.rmtree(old, ignore_errors=True)
@@ -141,7 +190,11 @@ def read_toml(path: Path, what: str, fix: str = "check the path") -> dict:
     if path.is_dir():
         raise EdgekitError(f"{what} {path} is a folder, not a TOML file", fix)
     try:
-        return tomllib.loads(path.read_text())
+        return check_data(tomllib.loads(path.read_text()))
+    except RecursionError:
+        raise EdgekitError(f"{path} is nested too deeply (more than {MAX_DEPTH} levels)", fix) from None
+    except BadData as e:
+        raise EdgekitError(e.about(path), "write a finite number there" if "finite" in str(e) else fix) from None
     except FileNotFoundError:
         raise EdgekitError(f"{what} not found: {path}", fix) from None
     except UnicodeDecodeError:

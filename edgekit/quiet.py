@@ -7,10 +7,28 @@ import sys
 import tempfile
 from contextlib import contextmanager
 
+_depth = {"quiet": 0}
+
+
+def silenced() -> bool:
+    """True inside captured_fds: what a library says there was meant to be swallowed (the CLI's warning
+    holder, edgekit/cli/noise.py, drops it rather than showing it later)."""
+    return _depth["quiet"] > 0
+
 
 @contextmanager
 def captured_fds():
     """Redirect file descriptors 1 and 2 to a temporary file; yields a callable returning what was written."""
+    _depth["quiet"] += 1
+    try:
+        with _captured() as read:
+            yield read
+    finally:
+        _depth["quiet"] -= 1
+
+
+@contextmanager
+def _captured():
     sys.stdout.flush()
     sys.stderr.flush()
     saved = os.dup(1), os.dup(2)

@@ -8,13 +8,14 @@ defaults (tested against the built model), so listing the zoo needs no torch.
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Optional
+from typing import Annotated, Optional
 
 from pydantic import Field, field_validator
 
-from .contracts import KwargValue
+from .contracts import KwargValue, check_plain_name
 from .errors import EdgekitError
 from .fsutil import read_toml
+from .limits import check_shape
 from .resources import data_dir
 from .schema import Strict, parse
 
@@ -22,11 +23,12 @@ TRAIN_DEFAULTS = {"epochs": 20, "batch_size": 64, "lr": 3e-3, "weight_decay": 1e
 
 
 class TrainDefaults(Strict):
-    epochs: Optional[int] = None
-    batch_size: Optional[int] = None
-    lr: Optional[float] = None
-    weight_decay: Optional[float] = None
-    label_smoothing: Optional[float] = None
+    # The ranges TrainConfig enforces, checked when the recipe is read (before any data is), naming the key.
+    epochs: Optional[Annotated[int, Field(ge=1)]] = None
+    batch_size: Optional[Annotated[int, Field(ge=1)]] = None
+    lr: Optional[Annotated[float, Field(gt=0)]] = None
+    weight_decay: Optional[Annotated[float, Field(ge=0)]] = None
+    label_smoothing: Optional[Annotated[float, Field(ge=0, lt=1)]] = None
 
 
 class Counted(Strict):
@@ -47,12 +49,12 @@ class Recipe(Strict):
     counted: Optional[Counted] = None
     path: Optional[str] = None
 
-    @field_validator("input_shape")
+    _shape = field_validator("input_shape")(check_shape)  # edgekit/limits.py: sizes refused before allocating
+
+    @field_validator("name")
     @classmethod
-    def _shape(cls, v):
-        if not v or any(d <= 0 for d in v):
-            raise ValueError("must be a list of positive integers")
-        return v
+    def _name(cls, v):  # the default output folder is runs/<name>: '..' would be the working folder
+        return check_plain_name(v, "the recipe name")
 
     @field_validator("task")
     @classmethod

@@ -20,6 +20,7 @@ from .errors import EdgekitError
 from .fold import fold_batchnorm
 from .fsutil import write_bytes, write_json
 from .resize import resize_to_shapes
+from .weights import check_weights
 from .zoo import build_model
 
 RUN_FILES = ("model.safetensors", "model.json", "metrics.json", "manifest.json")
@@ -76,12 +77,30 @@ def is_run(path: Path) -> bool:
     return all((Path(path) / f).is_file() for f in RUN_FILES)
 
 
+def refuse_links(path: Path) -> None:
+    """A run folder holds its own files: a symbolic link among them (a received folder's `.checkpoint` pointing
+    elsewhere, a `model.json` linking to another file) is refused, never followed. The folder itself may be a link:
+    the user named it."""
+    path = Path(path)
+    entries = [path / name for name in (*RUN_FILES, CHECKPOINT_DIR, CODE_DIR)]
+    for sub in (CHECKPOINT_DIR, CODE_DIR):
+        if (path / sub).is_dir() and not (path / sub).is_symlink():
+            entries += sorted((path / sub).iterdir())
+    for entry in entries:
+        if entry.is_symlink():
+            raise EdgekitError(
+                f"{entry} is a symbolic link, and a run folder must hold its own files",
+                "replace the link with a copy of the file it points to, or re-create the run folder",
+            )
+
+
 def check_run_folder(path: Path) -> Path:
     path = Path(path)
     if not path.exists():
         raise EdgekitError(f"run folder not found: {path}", "pass a folder written by `edgekit train` or `edgekit compress`")
     if not path.is_dir():
         raise EdgekitError(f"{path} is a file, not a run folder", "pass a folder written by `edgekit train` or `edgekit compress`")
+    refuse_links(path)
     if is_run(path):
         return path
     start_over = f"or start over: remove it (rm -r {path}) and train again"
@@ -135,6 +154,7 @@ def load_run(path: Path, *, trust_code: bool = False, module: nn.Module | None =
             f"run folder {path} is corrupt: model.safetensors: {type(e).__name__}: {str(e)[:120]}", "re-create it with `edgekit train`"
         ) from None
     model = rebuild_structure(spec, run_path=path, trust_code=trust_code, module=module)
+    check_weights(state, model, path / "model.safetensors")  # no silent cast, no NaN weights (edgekit/weights.py)
     try:
         model.load_state_dict(state, strict=True)
     except RuntimeError as e:

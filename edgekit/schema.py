@@ -13,9 +13,10 @@ M = TypeVar("M", bound=BaseModel)
 
 
 class Strict(BaseModel):
-    """No coercion ("3" is not 3), no unknown keys."""
+    """No coercion ("3" is not 3), no unknown keys, no NaN or infinite numbers (TOML and Python's JSON allow them;
+    no edgekit file needs them, and one would surface much later as a wrong result or an unwritable JSON)."""
 
-    model_config = ConfigDict(extra="forbid", strict=True, validate_assignment=False)
+    model_config = ConfigDict(extra="forbid", strict=True, validate_assignment=False, allow_inf_nan=False)
 
     def replace(self, **changes):
         """A validated copy with some fields changed (model_copy would skip validation)."""
@@ -25,7 +26,7 @@ class Strict(BaseModel):
 class Loose(Strict):
     """Strict types, but keys this edgekit does not know are kept (data written by a newer minor version)."""
 
-    model_config = ConfigDict(extra="allow", strict=True)
+    model_config = ConfigDict(extra="allow", strict=True, allow_inf_nan=False)
 
 
 def describe(e: ValidationError) -> str:

@@ -5,7 +5,7 @@ from __future__ import annotations
 import platform
 from functools import cached_property
 from pathlib import Path
-from typing import Literal, Optional
+from typing import Annotated, Literal, Optional
 
 from pydantic import Field, field_validator
 
@@ -17,19 +17,25 @@ from .schema import Strict, parse
 PRECISIONS = ("fp32", "fp16", "int8", "dynamic")
 
 
+# The estimate divides by these and the budgets compare against them: zero, negative or out-of-range values are
+# refused on read (a cores = 0 profile used to fail with ZeroDivisionError after the whole build).
+Positive = Annotated[float, Field(gt=0)]
+Share = Annotated[float, Field(ge=0, le=1)]
+
+
 class Hardware(Strict):
     cpu: str
-    cores: int
-    clock_mhz: float
-    ram_mb: Optional[float] = None
-    ram_kb: Optional[float] = None
-    flash_kb: Optional[float] = None
-    sram_kb: Optional[float] = None
+    cores: Annotated[int, Field(ge=1, le=4096)]
+    clock_mhz: Positive
+    ram_mb: Optional[Positive] = None
+    ram_kb: Optional[Positive] = None
+    flash_kb: Optional[Positive] = None
+    sram_kb: Optional[Positive] = None
     accelerator: str
-    peak_gmacs_fp32: float
-    peak_gmacs_fp16: Optional[float] = None
-    peak_gmacs_int8: float
-    memory_bandwidth_gbs: float
+    peak_gmacs_fp32: Positive
+    peak_gmacs_fp16: Optional[Positive] = None
+    peak_gmacs_int8: Positive
+    memory_bandwidth_gbs: Positive
     # x86 only: the ISA flags the int8 scheme depends on ("host" = the CPU running edgekit).
     isa: Optional[list[str]] = None
 
@@ -63,28 +69,35 @@ class RuntimeSection(Strict):
     @field_validator("threads")
     @classmethod
     def _threads(cls, v):
-        if v < 1:
-            raise ValueError("must be ≥ 1")
+        if not 1 <= v <= 256:
+            raise ValueError("must lie in 1..256")
         return v
 
 
 class Budgets(Strict):
-    latency_p90_ms: float
-    max_memory_mb: float
-    min_int8_agreement: float
-    min_accuracy: Optional[float] = None  # classification
-    min_auc: Optional[float] = None  # anomaly detection
-    max_mse: Optional[float] = None  # reconstruction
+    latency_p90_ms: Positive
+    max_memory_mb: Positive
+    min_int8_agreement: Share
+    min_accuracy: Optional[Share] = None  # classification
+    min_auc: Optional[Share] = None  # anomaly detection
+    max_mse: Optional[Annotated[float, Field(ge=0)]] = None  # reconstruction
 
 
 class TargetProfile(Strict):
-    name: str
+    name: str  # the default output folder is dist/<name>-...: a plain name, so it stays inside dist/
     aliases: list[str] = Field(default_factory=list)
     description: str
     kind: str
     hardware: Hardware
     runtime: RuntimeSection
     budgets: Budgets
+
+    @field_validator("name")
+    @classmethod
+    def _name(cls, v):
+        from .contracts import check_plain_name  # contracts imports this module
+
+        return check_plain_name(v, "the target name")
 
 
 class Target:

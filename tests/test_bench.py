@@ -70,22 +70,19 @@ def test_local_bench_of_several_artifacts_writes_the_reports(artifacts, tmp_path
 
 def test_runner_needs_only_numpy_and_the_runtime(artifacts, tmp_path):
     """The device never has edgekit or torch: run the runner with both made unimportable."""
-    import shutil
-
     from edgekit.contracts import load_deploy
-    from edgekit.measure.harness import device_files
+    from edgekit.measure.harness import device_layout
+    from edgekit.measure.transports import write_layout
 
     device = tmp_path / "device"
-    device.mkdir()
-    for f in device_files(artifacts["int8"], load_deploy(artifacts["int8"] / "deploy.json")):
-        shutil.copy(f, device / f.name)
+    write_layout(device_layout(artifacts["int8"], load_deploy(artifacts["int8"] / "deploy.json")), device)
     blocker = tmp_path / "block"
     blocker.mkdir()
     for name in ("torch", "edgekit", "pydantic", "sklearn"):
         (blocker / name).mkdir()
         (blocker / name / "__init__.py").write_text("raise ImportError('not on the device')\n")
     proc = subprocess.run(
-        [sys.executable, str(device / "runner.py"), str(device), *QUICK[:4]],
+        [sys.executable, str(device / "code" / "runner.py"), str(device / "data"), *QUICK[:4]],
         capture_output=True,
         text=True,
         env={"PYTHONPATH": str(blocker), "PATH": "/usr/bin:/bin"},
@@ -124,6 +121,7 @@ def test_ssh_bench_gives_the_local_accuracy_exactly_and_cleans_up(artifacts, ssh
 
 
 def test_ssh_unreachable_host(artifacts, run_cli, tmp_path):
+    require_tool("ssh", "openssh-client")  # the client tries, and names the unreachable host
     result = run_cli("bench", artifacts["int8"], *QUICK, "--device", "ssh://127.0.0.1:1", "--report", tmp_path / "r.html")
     assert_one_line_error(result, "cannot reach ssh://127.0.0.1:1", "sshd runs")
     assert not (tmp_path / "r.html").exists()

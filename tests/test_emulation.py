@@ -68,6 +68,8 @@ def test_an_unbuilt_or_half_built_board_is_never_used(four_artifacts, tmp_path, 
 def test_an_interrupted_build_leaves_nothing_behind(tmp_path, monkeypatch):
     from edgekit.emulate import build_rootfs
 
+    require_tool("qemu-aarch64-static", "qemu-user-static")  # checked before the download this test interrupts
+    require_tool("apt-get", "apt")
     monkeypatch.setenv("EDGEKIT_CACHE", str(tmp_path))
 
     def interrupt(message):

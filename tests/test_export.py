@@ -47,7 +47,8 @@ def test_rpi_alias_gives_full_int8_tflite_with_a_complete_deploy_json(digits_run
         "op": "scale",
         "factor": 1 / 16,
     }
-    assert d["source"]["lineage"][-1] == str(digits_run.resolve())
+    assert d["source"]["lineage"][-1] == digits_run.resolve().name and "/" not in json.dumps(d["source"])  # names, no host paths
+    assert d["eval"]["sha256"] == sha256(tmp_path / "rpi" / "eval.npz")
     assert {"torch", "converter", "quantizer"} <= set(d["toolchain"]) and d["estimate"]["estimate_ms"] > 0
     ev = np.load(tmp_path / "rpi" / "eval.npz")
     assert ev["raw"].shape == (270, 8, 8) and ev["raw"].dtype == np.uint8 and ev["raw"].max() == 16  # digits' own 0..16 pixels

@@ -16,7 +16,7 @@ from typing import Callable
 
 import numpy as np
 import pytest
-from conftest import REPO, assert_one_line_error, export, run_subprocess, unavailable
+from conftest import REPO, assert_one_line_error, export, require_tool, run_subprocess, unavailable
 
 
 @dataclass
@@ -476,6 +476,7 @@ def _namespace_fs(tmp_path: Path, options: str, command: list[str]) -> subproces
     """Run edgekit with `tmp_path/mnt` as a fresh tmpfs mounted with `options` (real EROFS / ENOSPC, no root)."""
     mnt = tmp_path / "mnt"
     mnt.mkdir()
+    require_tool("unshare", "util-linux")
     probe = subprocess.run(["unshare", "--user", "--map-root-user", "--mount", "true"], capture_output=True)
     if probe.returncode != 0:
         unavailable("needs `unshare --user --mount` (util-linux, with unprivileged user namespaces enabled)")

@@ -6,7 +6,7 @@ from pathlib import Path
 
 import click
 
-from .tables import console, note, table
+from .tables import console, note, safe, table
 
 COUNTED_INFERENCES = 50  # enough to average out per-call overheads; counts are exact, not sampled
 
@@ -17,15 +17,15 @@ def print_report(rep, paths=None) -> None:
     header, rows = comparison(rep)
     console.print(table(f"benchmark on {rep.device['name']}", header, rows))
     console.print(LEGEND, style="dim", highlight=False)
-    for e in rep.entries:
+    for e in rep.entries:  # errors and flags carry text from received files and devices: shown, never obeyed
         if e.error:
-            console.print(f"[red]✗ {e.folder}: {e.error}[/]", markup=True, highlight=False)
+            console.print(f"[red]✗ {safe(e.folder)}: {safe(e.error)}[/]", markup=True, highlight=False)
         for f in e.flags:
-            console.print(f"[yellow]⚑ {f}[/]", highlight=False)
+            console.print(f"[yellow]⚑ {safe(f)}[/]", highlight=False)
     if rep.caveat:
         note(rep.caveat)
     if paths:
-        console.print(f"report: {paths['html']} (+ .json, .md)")
+        console.print(f"report: {safe(paths['html'])} (+ .json, .md)", highlight=False)
 
 
 @click.command("bench")
@@ -69,10 +69,10 @@ def bench_cmd(
         def done(entry):
             bar.advance(job)
             if entry.result is None:
-                console.print(f"{entry.folder}: FAILED", highlight=False)
+                console.print(f"{safe(entry.folder)}: FAILED", highlight=False)
             else:
-                verdict = "FAIL" if any(c.failed for c in entry.checks) else "PASS"
-                console.print(f"{entry.folder}: p50 {entry.result.latency_ms.p50:.4f} ms — {verdict}", highlight=False)
+                verdict = "FAIL" if any(c.failed for c in entry.checks) else "PASS" if entry.passed else "NOT PROVEN"
+                console.print(f"{safe(entry.folder)}: p50 {entry.result.latency_ms.p50:.4f} ms — {verdict}", highlight=False)
 
         try:
             rep, paths = bench(

@@ -173,7 +173,7 @@ def compress_cmd(
         raise click.UsageError("give either --recipe or step flags, not both")
     steps = load_recipe_steps(recipe) if recipe else flags
     try:
-        result = compress_run(run, steps, out, max_drop=max_drop, trust_code=trust_code, dataset=dataset)
+        result = compress_run(run, steps, out, max_drop=max_drop, trust_code=trust_code, dataset=dataset, say=note)
     except BudgetFailed as e:
         if getattr(e, "run", None):
             print_summary(e.run)

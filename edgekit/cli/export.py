@@ -7,7 +7,7 @@ from pathlib import Path
 import click
 
 from .options import dataset_option, trust_code_option
-from .tables import console, human_bytes, note, table
+from .tables import console, human_bytes, note, table, warn
 
 
 @click.command("targets")
@@ -34,7 +34,27 @@ def targets_cmd() -> None:
     console.print("Your own profile: --target ./my-board.toml (same keys as targets/rpi4.toml).")
 
 
+def _parity_rows(parity: dict) -> list[list]:
+    rows = [["reference", parity["reference"]], ["samples", parity["samples"]]]
+    if "top1_agreement" in parity:
+        rows += [
+            ["top-1 agreement", f"{parity['top1_agreement']:.2%}"],
+            ["accuracy (runtime / reference)", f"{parity['accuracy']:.4f} / {parity['reference_accuracy']:.4f}"],
+        ]
+    if "auc" in parity:
+        rows += [["ROC AUC (runtime / reference)", f"{parity['auc']:.4f} / {parity['reference_auc']:.4f}"]]
+    if "vs_run_int8" in parity:
+        rows += [["vs the run's own int8", ", ".join(f"{k} {v:.4g}" for k, v in parity["vs_run_int8"].items())]]
+    return rows + [
+        ["max |Δ output|", f"{parity['max_abs_diff']:.2e}"],
+        ["centred cosine", f"{parity['cosine']:.6f}"],
+        ["verdict", ("PASS " if parity["passed"] else "FAIL ") + parity["rule"]],
+    ]
+
+
 def print_export(artifact) -> None:
+    from ..parity import proven
+
     d, parity = artifact.deploy, artifact.parity
     a, e = d.artifact, d.estimate
     rows = [
@@ -50,22 +70,12 @@ def print_export(artifact) -> None:
         rows.append(["calibration", f"{d.calibration['samples']} samples from the {d.calibration['split']} split"])
     rows.append(["quantizer", d.toolchain.get("quantizer") or "—"])
     console.print(table(f"exported {artifact.path}", ["", ""], rows))
-    prow = [["reference", parity["reference"]], ["samples", parity["samples"]]]
-    if "top1_agreement" in parity:
-        prow += [
-            ["top-1 agreement", f"{parity['top1_agreement']:.2%}"],
-            ["accuracy (runtime / reference)", f"{parity['accuracy']:.4f} / {parity['reference_accuracy']:.4f}"],
-        ]
-    if "auc" in parity:
-        prow += [["ROC AUC (runtime / reference)", f"{parity['auc']:.4f} / {parity['reference_auc']:.4f}"]]
-    if "vs_run_int8" in parity:
-        prow += [["vs the run's own int8", ", ".join(f"{k} {v:.4g}" for k, v in parity["vs_run_int8"].items())]]
-    prow += [
-        ["max |Δ output|", f"{parity['max_abs_diff']:.2e}"],
-        ["centred cosine", f"{parity['cosine']:.6f}"],
-        ["verdict", ("PASS " if parity["passed"] else "FAIL ") + parity["rule"]],
-    ]
-    console.print(table(f"parity in {parity['runtime']}", ["", ""], prow))
+    if proven(parity):
+        console.print(table(f"parity in {parity['runtime']}", ["", ""], _parity_rows(parity)))
+    else:  # --no-parity: no figure that could read as agreement, one unmissable verdict
+        rows = [["ran in the runtime", f"{parity['samples']} samples, finite outputs of the model's shape"], ["verdict", "NOT PROVEN"]]
+        console.print(table(f"parity in {parity['runtime']}: NOT PROVEN", ["", ""], rows))
+        warn(parity["note"])
     for n in artifact.notes:
         note(n)
     if e:
@@ -95,9 +105,14 @@ def print_export(artifact) -> None:
     metavar="KEY=VALUE",
     help="Format-specific runtime switch, e.g. fp16_arithmetic=true (ncnn).",
 )
+@click.option(
+    "--no-parity",
+    is_flag=True,
+    help="Skip the parity check (any network, an untrained one too): a latency/size-only artifact, marked 'not proven'.",
+)
 @trust_code_option
 @dataset_option
-def export_cmd(run, target, fmt, precision, out, dynamic_batch, calib, force_calib, min_agreement, ropts, trust_code, dataset):
+def export_cmd(run, target, fmt, precision, out, dynamic_batch, calib, force_calib, min_agreement, ropts, no_parity, trust_code, dataset):
     """Export a run for a device, prove parity in the real runtime, write deploy.json."""
     from ..exporter import export_run
     from .options import model_args
@@ -115,6 +130,7 @@ def export_cmd(run, target, fmt, precision, out, dynamic_batch, calib, force_cal
         trust_code=trust_code,
         dataset=dataset,
         runtime_options=model_args(ropts, "--runtime-option"),
+        prove_parity=not no_parity,
     )
     print_export(artifact)
     console.print(f"saved artifact to {artifact.path}")

@@ -15,6 +15,7 @@ from .compress import compress_cmd
 from .device import device_group
 from .export import export_cmd, targets_cmd
 from .listing import datasets_cmd, models_cmd
+from .noise import Held, held_warnings
 from .pipeline import pipeline_cmd
 from .predict import predict_cmd
 from .train import train_cmd
@@ -44,28 +45,42 @@ for command in (
     cli.add_command(command)
 
 
-def _fail(message: str, code: int) -> None:
+def _show(held: Held | None) -> None:
+    for message in held.shown() if held else []:
+        click.secho(f"warning: {message}", fg="yellow", err=True)
+
+
+def _fail(message: str, code: int, held: Held | None = None) -> None:
     if os.environ.get("EDGEKIT_DEBUG"):
+        _show(held)  # an error line comes alone; library warnings only with --debug
         traceback.print_exc()
-    click.secho(f"error: {message}", fg="red", err=True)
+    from .tables import printable  # text from received files never reaches the terminal as control codes
+
+    click.secho(f"error: {printable(message)}", fg="red", err=True)
     sys.exit(code)
 
 
 def main() -> None:
+    held = None
     try:
-        cli.main(standalone_mode=False)
+        with held_warnings() as held:
+            cli.main(standalone_mode=False)
     except EdgekitError as e:
-        _fail(e.message, e.exit_code)
+        _fail(e.message, e.exit_code, held)
     except OSError as e:  # read-only file system, disk full, permissions: name the cause, not a layer
-        _fail(from_os_error(e).message, 2)
+        _fail(from_os_error(e).message, 2, held)
     except (click.exceptions.Abort, KeyboardInterrupt):
         click.echo("interrupted", err=True)
         sys.exit(130)
     except click.UsageError as e:  # one line too, with where to look
         where = e.ctx.command_path.replace("python -m ", "").replace("__main__.py", "edgekit") if e.ctx else "edgekit"
-        _fail(f"{e.format_message()} — see `{where} --help`", 2)
+        _fail(f"{e.format_message()} — see `{where} --help`", 2, held)
     except click.ClickException as e:
         e.show()
         sys.exit(e.exit_code)
+    except BaseException:  # a bug's traceback (or an exit): the warnings may explain it
+        _show(held)
+        raise
+    _show(held)
     # standalone_mode=False returns the exit code of ctx.exit() instead of raising SystemExit
     sys.exit(0)

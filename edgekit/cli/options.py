@@ -27,6 +27,8 @@ SHAPE = ShapeType()
 
 def model_args(values, flag: str = "--model-arg") -> dict:
     """KEY=VALUE pairs; VALUE is read as JSON (3, 0.5, true, "text", [1, 2]) and otherwise kept as text."""
+    from ..limits import check_model_arg
+
     out = {}
     for item in values:
         key, sep, raw = item.partition("=")
@@ -36,14 +38,20 @@ def model_args(values, flag: str = "--model-arg") -> dict:
             value = json.loads(raw)
         except ValueError:
             value = raw
-        if isinstance(value, dict):
-            raise click.BadParameter(f"'{item}': values are numbers, strings, booleans or lists", param_hint=flag)
-        out[key] = value
+        try:  # the rule a run folder's recorded arguments follow (edgekit/limits.py): no objects, no NaN
+            out[key] = check_model_arg(key, value)
+        except ValueError:
+            raise click.BadParameter(
+                f"'{item}': values are numbers, strings, booleans or lists of them (at most two levels deep)", param_hint=flag
+            ) from None
     return out
 
 
 trust_code_option = click.option(
-    "--trust-code", is_flag=True, help="Allow importing the user code a run folder names (read it first). Never needed for zoo models."
+    "--trust-code",
+    is_flag=True,
+    help="Allow importing the user code a run folder, recipe, pipeline or interrupted run names (read it first). "
+    "Never needed for zoo models.",
 )
 dataset_option = click.option(
     "--dataset", "dataset", default=None, help="The run's data set at another place (a run folder from another machine)."

@@ -6,7 +6,7 @@ from pathlib import Path
 
 import click
 
-from .tables import console, table
+from .tables import console, safe, table
 
 
 @click.command("predict")
@@ -32,3 +32,6 @@ def predict_cmd(artifact, files, device, python, ssh_config):
             rows,
         )
     )
+    for p in result["predictions"]:  # legal but lossy input, e.g. a clip beyond full scale clipped
+        for note in p.get("notes") or []:
+            console.print(safe(f"note: {p['file']}: {note}"), highlight=False)

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+import re
 import sys
 
 from rich.console import Console
@@ -11,6 +12,26 @@ from rich.table import Table
 
 # Off a terminal (logs, CI, pipes) rich would wrap at 80 columns and squeeze the tables.
 console = Console(width=int(os.environ.get("COLUMNS", 0)) or (None if sys.stdout.isatty() else 160))
+
+
+# Terminal control characters (C0, DEL, C1, and the bidi overrides that reorder what is shown): text from a received
+# file (a label, a task name, a runner's detail) must never move the cursor, retitle the window or clear the screen.
+_CONTROL = re.compile("[\x00-\x1f\x7f-\x9f\u202a-\u202e\u2066-\u2069]")
+
+
+def printable(text) -> str:
+    """`text` with every control character shown escaped (ESC as \\x1b): safe to print, and one line stays one."""
+
+    def shown(m):
+        c = m.group()
+        return f"\\x{ord(c):02x}" if ord(c) < 0x100 else f"\\u{ord(c):04x}"
+
+    return _CONTROL.sub(shown, str(text))
+
+
+def safe(text) -> str:
+    """printable() and no rich markup: for console.print of text that came from elsewhere."""
+    return escape(printable(text))
 
 
 def human(n: float, unit: str = "") -> str:
@@ -28,17 +49,17 @@ def human_bytes(n: int) -> str:
 
 
 def table(title: str, columns: list[str], rows: list[list]) -> Table:
-    t = Table(title=escape(title), title_justify="left")
+    t = Table(title=safe(title), title_justify="left")
     for i, c in enumerate(columns):
-        t.add_column(escape(c), justify="left" if i == 0 else "right", no_wrap=i == 0)
+        t.add_column(safe(c), justify="left" if i == 0 else "right", no_wrap=i == 0)
     for r in rows:
-        t.add_row(*[escape(str(v)) for v in r])
+        t.add_row(*[safe(v) for v in r])
     return t
 
 
 def warn(message: str) -> None:
-    console.print(f"[yellow]warning:[/] {escape(message)}")
+    console.print(f"[yellow]warning:[/] {safe(message)}")
 
 
 def note(message: str) -> None:
-    console.print(f"[yellow]note:[/] {escape(message)}")
+    console.print(f"[yellow]note:[/] {safe(message)}")

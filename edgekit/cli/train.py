@@ -6,7 +6,7 @@ from pathlib import Path
 
 import click
 
-from .options import SHAPE, model_args
+from .options import SHAPE, model_args, trust_code_option
 from .tables import console, human, human_bytes, table, warn
 
 
@@ -38,7 +38,10 @@ from .tables import console, human, human_bytes, table, warn
 @click.option("--no-amp", is_flag=True, help="Disable mixed precision on CUDA.")
 @click.option("--out", "-o", type=click.Path(path_type=Path), default=None, help="Run folder (default: runs/<model>).")
 @click.option("--resume", type=click.Path(path_type=Path), default=None, help="Continue the interrupted run in this folder.")
-def train_cmd(model, margs, dataset, keywords, input_shape, epochs, batch_size, lr, weight_decay, seed, device, no_amp, out, resume):
+@trust_code_option
+def train_cmd(
+    model, margs, dataset, keywords, input_shape, epochs, batch_size, lr, weight_decay, seed, device, no_amp, out, resume, trust_code
+):
     """Train a zoo model or your own nn.Module; writes a run folder.
 
     Under torchrun (several GPUs or nodes) it trains with DistributedDataParallel; only rank 0 writes.
@@ -66,6 +69,7 @@ def train_cmd(model, margs, dataset, keywords, input_shape, epochs, batch_size, 
         amp=not no_amp,
         resume=resume,
         model_args=model_args(margs),
+        trust_code=trust_code,
     )
     if not is_main_process():  # under torchrun, rank 0 reports
         return

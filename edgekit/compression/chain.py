@@ -6,11 +6,11 @@ import math
 import time
 from pathlib import Path
 
-from ..contracts import Cost, Metrics
+from ..contracts import Cost, Metrics, load_spec
 from ..errors import BudgetFailed, EdgekitError
 from ..fsutil import check_out_folder, staged_dir
 from ..manifest import new_manifest, now
-from ..runs import Run, code_bytes, load_run, write_run_files
+from ..runs import Run, check_run_folder, code_bytes, load_run, write_run_files
 from ..tasks import get_task
 from .state import initial_state
 from .steps import describe
@@ -19,6 +19,32 @@ from .steps import describe
 def check_max_drop(max_drop: float | None) -> None:
     if max_drop is not None and (not math.isfinite(max_drop) or max_drop < 0):
         raise EdgekitError(f"--max-drop must be a number ≥ 0, got {max_drop}", "pass e.g. --max-drop 1.0 (points of the task's score)")
+
+
+def check_students(steps: list, trust_code: bool) -> None:
+    """A student a recipe file names is code that file names: the trust rule decides before any work."""
+    from .. import trust
+    from ..zoo.user import is_user_ref
+
+    for step in steps:
+        student, named_by = getattr(step, "student", None), getattr(step, "named_by", None)
+        if named_by is not None and is_user_ref(student):
+            trust.check(student, named_by=named_by, trust_code=trust_code)
+
+
+def check_order(quantized: bool, steps: list) -> None:
+    """Refuse a chain that would fail half-way (pruning or quantizing a quantized model) before any work: the
+    quantized parent is known from its model.json, so this costs nothing, where the failing step came after
+    loading, measuring and the steps before it."""
+    from .steps import DistillStep, PruneStep, QuantStep
+
+    for i, step in enumerate(steps, 1):
+        where = f"step {i} ({describe(step)})"
+        if isinstance(step, QuantStep) and quantized:
+            raise EdgekitError(f"{where}: the model is already quantized", "quantize once, as the last step (start from the float run)")
+        if isinstance(step, PruneStep) and quantized:
+            raise EdgekitError(f"{where}: cannot prune a quantized model", "prune first, then quantize (start from the float run)")
+        quantized = isinstance(step, QuantStep) or (quantized and not isinstance(step, DistillStep))  # a student starts float
 
 
 def compress_run(
@@ -30,23 +56,38 @@ def compress_run(
     progress: bool = True,
     trust_code: bool = False,
     dataset: str | None = None,
+    say=None,
 ) -> Run:
     """Runs every step; writes `out` atomically. Raises BudgetFailed (exit 1) after writing when the task's
     score fell more than `max_drop` points below the parent's; the run is kept, marked failed."""
     if not steps:
         raise EdgekitError("no compression step given", "pass --prune, --qat, --ptq, --distill-to or --recipe")
     check_max_drop(max_drop)
+    check_students(steps, trust_code)
     out = check_out_folder(Path(out))
+    parent_spec = parent.spec if isinstance(parent, Run) else load_spec(check_run_folder(Path(parent)) / "model.json")
+    check_order(bool(parent_spec.quantization), steps)
     started = now()
     run = parent if isinstance(parent, Run) else load_run(parent, trust_code=trust_code)
     task = get_task(run.spec.task)
-    state = initial_state(run.model, run.spec, run.metrics.train_config, progress=progress, dataset=dataset, code=code_bytes(run))
+    state = initial_state(
+        run.model,
+        run.spec,
+        run.metrics.train_config,
+        progress=progress,
+        dataset=dataset,
+        code=code_bytes(run),
+        trust_code=trust_code,
+        where=str(run.path / "model.json") if run.path else "the run's model.json",
+        say=say,
+    )
     parent_row = {"step": "parent", **state.measure()}
     rows = [parent_row]
     for step in steps:
         t0 = time.perf_counter()
         state, details = step.apply(state)
-        rows.append({"step": describe(step), **state.measure(), "seconds": round(time.perf_counter() - t0, 2), **details})
+        label = describe(step) + (" (removed nothing)" if details.pop("removed_nothing", False) else "")  # not shown as done
+        rows.append({"step": label, **state.measure(), "seconds": round(time.perf_counter() - t0, 2), **details})
     final = rows[-1]
     drop = task.drop(parent_row, final) if parent_row.get(task.quality) is not None and final.get(task.quality) is not None else None
     failed = max_drop is not None and drop is not None and drop > max_drop

@@ -66,7 +66,7 @@ def step_from_table(table: dict, where: str):
     if kind == "prune":
         return PruneStep(**args)
     if kind == "distill":
-        return DistillStep(**args)
+        return DistillStep(**args, named_by=where)  # a file names this student: the trust rule applies
     return QuantStep(method=kind, **args)
 
 

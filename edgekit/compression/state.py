@@ -23,6 +23,7 @@ class ChainState:
     train_config: TrainConfig
     progress: bool = True
     code: bytes | None = None  # the user module's source the model needs (copied into the new run folder)
+    trust_code: bool = False  # the user allows code a recipe names (a distillation student)
 
     def measure(self) -> dict:
         """Test scores and cost, the row every step reports."""
@@ -44,9 +45,18 @@ def quantized_bytes(model: nn.Module) -> int:
 
 
 def initial_state(
-    model: nn.Module, spec: ModelSpec, train_config: dict, *, progress: bool = True, dataset: str | None = None, code: bytes | None = None
+    model: nn.Module,
+    spec: ModelSpec,
+    train_config: dict,
+    *,
+    progress: bool = True,
+    dataset: str | None = None,
+    code: bytes | None = None,
+    trust_code: bool = False,
+    where: str = "the run's model.json",
+    say=None,
 ) -> ChainState:
-    bundle = load_run_data(spec, dataset)
+    bundle = load_run_data(spec, dataset, where=where, say=say)
     config = TrainConfig(**{k: v for k, v in train_config.items() if k in TrainConfig.__dataclass_fields__})
     # A copy: steps fold batch-norm and prune in place, and the caller's Run must stay what its folder holds.
     return ChainState(
@@ -56,4 +66,5 @@ def initial_state(
         train_config=config,
         progress=progress,
         code=code,
+        trust_code=trust_code,
     )

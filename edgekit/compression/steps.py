@@ -3,13 +3,15 @@
 from __future__ import annotations
 
 import copy
+import math
 from dataclasses import dataclass, field, replace
 
+from ..calibration import check_calib
 from ..contracts import ModelSpec
 from ..errors import EdgekitError
 from ..resize import changed_shapes
 from ..training import fit
-from ..zoo.user import code_record, is_user_ref, resolve
+from ..zoo.user import code_record, is_user_ref, resolve_named
 from .distill import distillation_loss
 from .prune import IMPORTANCE, make_permanent, structured_prune, unstructured_prune, weight_sparsity
 from .quantize import nncf_config, quantize_ptq
@@ -73,6 +75,9 @@ class PruneStep:
         if self.finetune:
             state.model = _finetune(state, self.finetune, 0.5, f"fine-tune pruned {self.ratio:.0%}")
         details = {"importance": self.importance, "resized_layers": len(resized)}
+        if not resized:  # torch-pruning keeps a few channels per layer: a step past that point changes nothing
+            details["removed_nothing"] = True
+            details["note"] = f"prune {self.ratio:.0%} removed nothing: every prunable layer is already at the pruner's minimum width"
         if excluded:
             details["excluded_layers"] = excluded
             details["note"] = f"left unpruned (the pruner cannot follow their channels): {', '.join(excluded)}"
@@ -90,6 +95,7 @@ class QuantStep:
     def __post_init__(self):
         if self.method not in ("ptq", "qat"):
             raise EdgekitError(f"unknown quantization method '{self.method}'", "use ptq or qat")
+        check_calib(self.calib, self.force_calib)  # before any data is read
         if self.method == "qat" and self.epochs < 1:
             raise EdgekitError("QAT needs at least 1 epoch", "pass e.g. --epochs 5")
 
@@ -131,22 +137,25 @@ class DistillStep:
     temperature: float = 4.0
     alpha: float = 0.7
     kind: str = "distill"
+    named_by: str | None = None  # the recipe or pipeline file naming the student (None: the user typed it)
 
     def __post_init__(self):
-        if not 0 <= self.alpha <= 1 or self.temperature <= 0 or self.width <= 0 or self.epochs < 1:
+        # Written so NaN fails each test (NaN compares false): a NaN width or temperature got through `<= 0` before.
+        ok = 0 <= self.alpha <= 1 and 0 < self.temperature < math.inf and 0 < self.width < math.inf and self.epochs >= 1
+        if not ok:
             raise EdgekitError(
                 f"bad distillation settings (alpha={self.alpha}, T={self.temperature}, width={self.width}, epochs={self.epochs})",
                 "use 0 ≤ alpha ≤ 1, temperature > 0, width > 0, epochs ≥ 1",
             )
 
-    def student_spec(self, teacher: ModelSpec) -> ModelSpec:
+    def student_spec(self, teacher: ModelSpec, *, trust_code: bool = False) -> ModelSpec:
         from ..tasks import get_task
 
         if not get_task(teacher.task).has_classes:
             raise EdgekitError("distillation needs a classifier teacher", "distill from a classification run")
         fresh = {"resized_layers": {}, "bn_folded": False, "quantization": {}}
-        if is_user_ref(self.student):
-            res = resolve(self.student)
+        if is_user_ref(self.student):  # code a file names follows the trust rule (edgekit/trust.py)
+            res = resolve_named(self.student, named_by=self.named_by, trust_code=trust_code)
             record, code = code_record(res, self.student)
             return code, teacher.replace(
                 **{"name": res.entry, "source": "user", "arch": self.student, "kwargs": {}, "code": record, **fresh}
@@ -165,7 +174,7 @@ class DistillStep:
         from ..training.api import check_input_shape
         from ..zoo import build_model
 
-        state.code, spec = self.student_spec(state.spec)
+        state.code, spec = self.student_spec(state.spec, trust_code=state.trust_code)
         torch.manual_seed(state.train_config.seed)
         student = build_model(spec)
         check_input_shape(student, spec)

@@ -19,6 +19,7 @@ import numpy as np
 
 from ..device import preprocess
 from ..errors import EdgekitError
+from . import fingerprint
 from .source import Source
 
 NOISE_DIR = "_background_noise_"
@@ -29,17 +30,12 @@ NOISE_FREQUENCY, NOISE_VOLUME = 0.8, 0.1  # share of training clips with noise m
 
 
 def read_pcm(path: Path) -> tuple[np.ndarray, int]:
+    """(int16 samples, rate): the clip as the device's predict reads it (preprocess.to_pcm16 clips loud floats)."""
     try:
-        samples, rate = preprocess.decode_wav(Path(path).read_bytes())
+        samples, rate = preprocess.decode_wav(fingerprint.read_bytes(path))  # recorded in the data's sha256
+        return preprocess.to_pcm16(samples)[0], rate
     except (ValueError, OSError) as e:
         raise EdgekitError(f"cannot read audio file {path}: {e}", "remove or replace that file (16-bit PCM or float WAV)") from None
-    return samples, rate
-
-
-def _as_int16(x: np.ndarray) -> np.ndarray:
-    if x.dtype == np.int16:
-        return x
-    return np.clip(np.round(np.asarray(x, np.float64) * 32768), -32768, 32767).astype(np.int16)
 
 
 def _clip(x: np.ndarray, n: int) -> np.ndarray:
@@ -83,13 +79,13 @@ def read_audiofolder(spec: str, arg: str) -> Source:
     for f in clips:
         x, rate = read_pcm(f)
         rates.add(rate)
-        raw.append(_as_int16(x))
+        raw.append(x)
     if len(rates) != 1:
         raise EdgekitError(f"{root} mixes sample rates {sorted(rates)}", "resample the clips to one rate")
     rate = rates.pop()
     n = rate  # one second
     raw = [_clip(x, n) for x in raw]
-    noise = [_as_int16(read_pcm(f)[0]) for f in sorted((root / NOISE_DIR).glob("*.wav"))] if (root / NOISE_DIR).is_dir() else []
+    noise = [read_pcm(f)[0] for f in sorted((root / NOISE_DIR).glob("*.wav"))] if (root / NOISE_DIR).is_dir() else []
     if keywords:
         classes = [SILENCE, UNKNOWN, *keywords]
         keep = [i for i, w in enumerate(labels_of) if w in keywords]
@@ -170,7 +166,7 @@ def read_machines(spec: str, arg: str) -> Source:
                 )
             x, rate = read_pcm(f)
             rates.add(rate)
-            raw.append(_as_int16(x))
+            raw.append(x)
             y.append(int(kind == "anomaly"))
             split.append(part)
     if len(rates) != 1:

@@ -2,35 +2,24 @@
 
 from __future__ import annotations
 
-import warnings
+import io
 from pathlib import Path
 
 import numpy as np
 
+from ..device import rawfile
 from ..errors import EdgekitError
+from . import fingerprint
 from .source import Source, image_steps
 
-IMAGE_SUFFIXES = {".png", ".jpg", ".jpeg", ".bmp", ".gif", ".tif", ".tiff", ".webp", ".ppm", ".pgm"}
-MAX_PIXELS = 50_000_000  # a decompression bomb is refused before it is decoded
+IMAGE_SUFFIXES = set(rawfile.IMAGE_SUFFIXES)
 
 
 def read_image(path: Path) -> np.ndarray:
-    """uint8 HWC RGB, or HW grayscale; any size."""
-    from PIL import Image, UnidentifiedImageError
-
+    """uint8 HWC RGB, or HW grayscale; any size; decoded as the device decodes a photo (EXIF orientation, 16 bits)."""
     try:
-        with warnings.catch_warnings():
-            warnings.simplefilter("error", Image.DecompressionBombWarning)
-            with Image.open(path) as img:
-                if img.width * img.height > MAX_PIXELS:
-                    raise EdgekitError(
-                        f"image {path} is {img.width}x{img.height} pixels, over edgekit's limit of {MAX_PIXELS:,}",
-                        "remove or shrink that file (a decompression bomb?)",
-                    )
-                return np.asarray(img.convert("L" if img.mode in ("1", "L", "I;16", "I", "F") else "RGB"))
-    except (Image.DecompressionBombError, Image.DecompressionBombWarning):
-        raise EdgekitError(f"image {path} decompresses to too many pixels (a decompression bomb?)", "remove that file") from None
-    except (UnidentifiedImageError, OSError, ValueError, SyntaxError) as e:
+        return rawfile.decode_image(io.BytesIO(fingerprint.read_bytes(path)))  # bytes: recorded in the data's sha256
+    except ValueError as e:
         raise EdgekitError(f"cannot read image {path}: {e}", "remove or replace that file") from None
 
 
@@ -61,5 +50,5 @@ def read_imagefolder(spec: str, root: Path) -> Source:
         kind="image",
         input={"kind": "image", "channels": "L" if gray else "RGB"},
         natural_shape=(channels, *hw) if hw else None,
-        steps=image_steps(spec, hw, channels, 1 / 255),
+        steps=image_steps(spec, channels, 1 / 255),
     )

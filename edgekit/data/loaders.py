@@ -9,6 +9,7 @@ import numpy as np
 
 from ..device import preprocess
 from ..errors import EdgekitError
+from . import fingerprint
 from .bundle import SPLITS, DataBundle
 from .source import Source, image_steps, tensor_steps
 
@@ -29,7 +30,7 @@ def _digits(spec: str) -> Source:
         kind="image",
         input={"kind": "image", "channels": "L"},
         natural_shape=(1, 8, 8),
-        steps=image_steps(spec, (8, 8), 1, 1 / 16),
+        steps=image_steps(spec, 1, 1 / 16),
     )
 
 
@@ -38,7 +39,7 @@ def _npz(spec: str, path: str) -> Source:
     if not p.is_file():
         raise EdgekitError(f"data file not found: {p}", "check the path after 'npz:'")
     try:
-        with np.load(p, allow_pickle=False) as f:
+        with fingerprint.open_hashed(p) as fh, np.load(fh, allow_pickle=False) as f:
             if "x" not in f or "y" not in f:
                 raise EdgekitError(f"{p} has arrays {sorted(f.files)}, not 'x' and 'y'", "save it with np.savez(path, x=..., y=...)")
             x, y = f["x"], f["y"].reshape(-1)
@@ -55,6 +56,8 @@ def _npz(spec: str, path: str) -> Source:
         )
     if len(x) != len(y):
         raise EdgekitError(f"{p}: x has {len(x)} samples but y has {len(y)}", "give one label per sample")
+    if 0 in x.shape[1:]:
+        raise EdgekitError(f"{p}: x has shape {x.shape}, samples of no values", "save samples with at least one value each")
     y = y.astype(np.int64)
     n_classes = len(labels) if labels is not None else (int(y.max()) + 1 if len(y) else 0)
     if len(y) and (y.min() < 0 or y.max() >= n_classes):
@@ -144,6 +147,22 @@ def read_source(spec: str) -> Source:
 FILE_KINDS = ("npz", "imagefolder", "audiofolder", "machines")
 
 
+def read_fingerprinted(spec: str) -> tuple[Source, str | None]:
+    """The data set's raw samples and the sha256 of the files read for them (None: digits, synthetic)."""
+    root = data_path(spec)
+    with fingerprint.recording(root or Path()) as reading:  # the files' contents, for model.json's record
+        source = read_source(spec)
+    return source, (reading.digest() if root is not None else None)
+
+
+def data_path(spec: str) -> Path | None:
+    """The file or folder a data-set spec reads (None: digits and synthetic read no file)."""
+    kind, _, arg = spec.partition(":")
+    if kind not in FILE_KINDS or not arg:
+        return None
+    return Path(arg.partition("?")[0] if kind == "audiofolder" else arg)
+
+
 def _split(src: Source, seed: int, fractions, stratify: bool) -> dict[str, np.ndarray]:
     from sklearn.model_selection import GroupShuffleSplit, train_test_split
 
@@ -191,12 +210,23 @@ def input_shape_of(spec: str) -> tuple[int, ...] | None:
 
 
 def load_dataset(
-    spec: str, input_shape=None, *, seed: int = 0, fractions=DEFAULT_FRACTIONS, task: str = "classification", source: Source | None = None
+    spec: str,
+    input_shape=None,
+    *,
+    seed: int = 0,
+    fractions=DEFAULT_FRACTIONS,
+    task: str = "classification",
+    source: Source | None = None,
+    steps: list[dict] | None = None,
 ) -> DataBundle:
-    """Read `spec`, make model inputs of `input_shape` (None: the data's own shape), split by `seed`."""
+    """Read `spec`, make model inputs of `input_shape` (None: the data's own shape), split by `seed`. `steps`: the
+    preprocessing a run recorded (before its normalisation), used instead of the data set's default steps."""
     from ..tasks import get_task
 
-    src = source or read_source(spec)
+    fingerprinted = None
+    if source is None:
+        source, fingerprinted = read_fingerprinted(spec)
+    src = source
     if src.task == "anomaly" and task in ("reconstruction", "anomaly"):
         task = "anomaly"  # labelled normal/anomalous clips: the autoencoder is scored by AUC
     t = get_task(task)
@@ -210,7 +240,7 @@ def load_dataset(
     shape = tuple(input_shape) if input_shape is not None else src.natural_shape
     if shape is None:
         raise EdgekitError(f"the samples of '{spec}' differ in size, so the data set fixes no input shape", "pass --input-shape C,H,W")
-    pipeline = {"version": preprocess.PIPELINE_VERSION, "input": src.input, "steps": src.steps(shape)}
+    pipeline = {"version": preprocess.PIPELINE_VERSION, "input": src.input, "steps": src.steps(shape) if steps is None else steps}
     parts = _split(src, seed, fractions, stratify=t.stratify)
     x, y, groups, raw = {}, {}, {}, {}
     for s in SPLITS:
@@ -219,6 +249,12 @@ def load_dataset(
         shown = src.augment(s, raw[s], seed) if src.augment else raw[s]  # training-time noise; eval keeps the clean clips
         x[s], groups[s] = _features(shown, pipeline, spec)
         if len(x[s]) and tuple(x[s].shape[1:]) != shape:
+            if steps is not None:  # a run's recorded pipeline on data it was not made for
+                raise EdgekitError(
+                    f"the run's recorded preprocessing makes samples of shape {tuple(x[s].shape[1:])} from '{spec}', "
+                    f"the model takes {shape}",
+                    "pass the data set this run was trained on with --dataset",
+                )
             raise EdgekitError(
                 f"the preprocessing of '{spec}' makes samples of shape {tuple(x[s].shape[1:])}, the model takes {shape}",
                 "pass a matching --input-shape",
@@ -234,6 +270,6 @@ def load_dataset(
         fractions=tuple(fractions),
         kind=src.kind,
         pipeline=pipeline,
-        meta=dict(src.meta),
+        meta={**src.meta, **({"sha256": fingerprinted} if fingerprinted else {})},
         task=task,
     )

@@ -26,8 +26,12 @@ class Source:
     meta: dict = field(default_factory=dict)
 
 
-def image_steps(spec: str, raw_hw: tuple[int, int] | None, channels: int | None, scale: float):
-    """Steps for images: scale to 0..1 first (float resize loses nothing), resize, channels, CHW."""
+def image_steps(spec: str, channels: int | None, scale: float):
+    """Steps for images: scale to 0..1 first (float resize loses nothing), resize, channels, CHW.
+
+    The resize step is always there, even when every training image already has the model's size (then it is the
+    identity, as Pillow's is): a device's photo can have any size.
+    """
 
     def steps(shape):
         if len(shape) != 3 or shape[0] not in (1, 3):
@@ -36,9 +40,7 @@ def image_steps(spec: str, raw_hw: tuple[int, int] | None, channels: int | None,
                 "pass --input-shape C,H,W (C = 1 or 3) for an image model",
             )
         c, h, w = shape
-        out = [{"op": "scale", "factor": scale}]
-        if raw_hw != (h, w):
-            out.append({"op": "resize", "size": [h, w], "method": "bilinear"})
+        out = [{"op": "scale", "factor": scale}, {"op": "resize", "size": [h, w], "method": "bilinear"}]
         if channels != c:
             out.append({"op": "to_channels", "channels": c})
         return out + [{"op": "layout", "to": "CHW"}]

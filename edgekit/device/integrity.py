@@ -12,11 +12,15 @@ def sha256(path):
     return h.hexdigest()
 
 
-def bad_files(folder, artifact):
-    """Names of the artifact's files that are missing or differ from deploy.json's sha256 (empty: all good)."""
-    bad = []
-    for name in artifact["files"]:
-        path = os.path.join(folder, name)
-        if not os.path.isfile(path) or sha256(path) != artifact["sha256"].get(name):
-            bad.append(name)
+def _differs(path, expected):
+    # lexists + islink: a symlink is never hashed (it would hash whatever it points at)
+    return os.path.islink(path) or not os.path.isfile(path) or sha256(path) != expected
+
+
+def bad_files(folder, artifact, eval_info=None):
+    """Names of the artifact's files (and of its eval file, when given) that are missing or differ from
+    deploy.json's sha256 (empty: all good). The eval file's hash matters as much: the accuracy rests on it."""
+    bad = [name for name in artifact["files"] if _differs(os.path.join(folder, name), artifact["sha256"].get(name))]
+    if eval_info is not None and _differs(os.path.join(folder, eval_info["file"]), eval_info.get("sha256")):
+        bad.append(eval_info["file"])
     return bad

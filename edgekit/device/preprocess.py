@@ -44,6 +44,11 @@ import numpy as np
 from numpy.lib.stride_tricks import as_strided
 
 PIPELINE_VERSION = 1
+# Caps on sizes a pipeline or a file may ask for, so that an absurd value is refused in one line before any
+# allocation (a WAV header claiming 10^9 Hz, a resize to 300000 x 300000) rather than as a MemoryError later.
+MAX_SAMPLE_RATE = 384000          # the highest rate audio interfaces record at
+MAX_ELEMENTS = 1 << 24            # samples of a fixed-length clip, pixels of a resized image, values of a reshape
+MAX_FRAME = 1 << 16               # frame length / n_fft, mel bins, DCT coefficients, context frames
 
 # ----------------------------------------------------------------------------------------------------------
 # Schema.  Each op maps key -> (required, check, what it must be).  Checks are tiny predicates so that the
@@ -81,14 +86,22 @@ def _optional(check):
     return lambda v: v is None or check(v)
 
 
+def _capped(limit):
+    return lambda v: _pos_int(v) and v <= limit
+
+
 def _size_hw(v):
-    return isinstance(v, (list, tuple)) and len(v) == 2 and all(_pos_int(x) for x in v)
+    return (isinstance(v, (list, tuple)) and len(v) == 2 and all(_pos_int(x) for x in v)
+            and v[0] * v[1] <= MAX_ELEMENTS)
 
 
 def _shape(v):
     if not isinstance(v, (list, tuple)) or not v or not all(_is_int(x) and (x > 0 or x == -1) for x in v):
         return False
-    return sum(1 for x in v if x == -1) <= 1
+    known = 1
+    for x in v:
+        known *= max(int(x), 1)
+    return sum(1 for x in v if x == -1) <= 1 and known <= MAX_ELEMENTS
 
 
 def _axes(v):
@@ -101,35 +114,38 @@ def _bool(v):
 
 _NUM = (_is_num, "a number")
 _POS_INT = (_pos_int, "a positive int")
+_RATE = (_capped(MAX_SAMPLE_RATE), "a positive int, at most {} (Hz)".format(MAX_SAMPLE_RATE))
+_FRAME = (_capped(MAX_FRAME), "a positive int, at most {}".format(MAX_FRAME))
 
 _OPS = {
     # image
-    "resize": {"size": (True,) + (_size_hw, "a list [H, W] of 2 positive ints"),
+    "resize": {"size": (True, _size_hw, "a list [H, W] of 2 positive ints, H*W at most {}".format(MAX_ELEMENTS)),
                "method": (False, _one_of("bilinear", "nearest"), '"bilinear" or "nearest"')},
     "to_channels": {"channels": (True, _one_of(1, 3), "1 or 3")},
     "layout": {"to": (True, _one_of("CHW", "HWC"), '"CHW" or "HWC"')},
     # audio
     "pcm_to_float": {},
-    "resample": {"rate": (True,) + _POS_INT},
-    "fix_length": {"samples": (True,) + _POS_INT},
-    "frames": {"length": (True,) + _POS_INT, "stride": (True,) + _POS_INT,
+    "resample": {"rate": (True,) + _RATE},
+    "fix_length": {"samples": (True, _capped(MAX_ELEMENTS), "a positive int, at most {}".format(MAX_ELEMENTS))},
+    "frames": {"length": (True,) + _FRAME, "stride": (True,) + _POS_INT,
                "window": (False, _one_of("hann", "hamming", "none"), '"hann", "hamming" or "none"'),
-               "n_fft": (False,) + _POS_INT,
+               "n_fft": (False,) + _FRAME,
                "center": (False, _bool, "true or false"),
                "pad_mode": (False, _one_of("reflect", "constant"), '"reflect" or "constant"')},
     "power_spectrum": {},
-    "mel": {"bins": (True,) + _POS_INT, "sample_rate": (True,) + _POS_INT,
+    "mel": {"bins": (True,) + _FRAME, "sample_rate": (True,) + _RATE,
             "f_min": (False, _nonneg_num, "a number >= 0"), "f_max": (False, _optional(_is_num), "a number or null"),
             "scale": (False, _one_of("htk", "slaney"), '"htk" or "slaney"'),
             "norm": (False, _optional(_one_of("slaney")), '"slaney" or null')},
     "log": {"offset": (True, _nonneg_num, "a number >= 0"),
             "base": (False, _one_of("e", "10"), '"e" or "10"'),
             "multiplier": (False,) + _NUM},
-    "dct": {"count": (True,) + _POS_INT},
-    "context": {"frames": (True,) + _POS_INT},
+    "dct": {"count": (True,) + _FRAME},
+    "context": {"frames": (True,) + _FRAME},
     # any kind
     "scale": {"factor": (True,) + _NUM, "offset": (False,) + _NUM},
-    "reshape": {"shape": (True, _shape, "a non-empty list of positive ints (at most one -1)")},
+    "reshape": {"shape": (True, _shape, "a non-empty list of positive ints (at most one -1), at most {} values".format(
+        MAX_ELEMENTS))},
     "transpose": {"axes": (True, _axes, "a permutation of the sample's axes, e.g. [2, 0, 1]")},
     "normalize": {"mean": (True, _num_or_nums, "a number or a non-empty list of numbers"),
                   "std": (True, _num_or_nums, "a number or a non-empty list of numbers"),
@@ -145,7 +161,7 @@ _KIND_OPS = {
 }
 _INPUT_KEYS = {
     "image": {"channels": (True, _one_of("RGB", "L"), '"RGB" or "L"')},
-    "audio": {"sample_rate": (True,) + _POS_INT},
+    "audio": {"sample_rate": (True,) + _RATE},
     "tensor": {},
 }
 # Audio ops that only make sense at one stage of the chain: (stage needed, stage after).  Checked statically
@@ -293,6 +309,13 @@ def run(pipeline: dict, raw) -> np.ndarray:
 
 def _as_input(kind, raw):
     x = np.asarray(raw)
+    if x.dtype.kind not in "biuf":
+        raise ValueError("input must be a numeric array, got dtype {}".format(x.dtype))
+    if x.size == 0:
+        raise ValueError("input is empty (shape {})".format(x.shape))
+    if x.dtype.kind == "f" and not np.isfinite(x).all():
+        # NaN would flow through every step and come out as a score of nan: refuse it where it enters.
+        raise ValueError("input holds NaN or infinite values")
     if kind == "image":
         if x.ndim == 2:
             x = x[:, :, None]         # grayscale HW -> HW1 so every image op sees HWC
@@ -708,7 +731,8 @@ def _wav_samples(payload, fmt, bits, channels):
     width = bits // 8
     n = len(payload) // (width * channels) * channels
     if fmt == _FLOAT and bits in (32, 64):
-        return np.frombuffer(payload, dtype="<f{}".format(width), count=n).astype(np.float32)
+        with np.errstate(over="ignore", invalid="ignore"):   # a float64 beyond float32 becomes inf: refused later
+            return np.frombuffer(payload, dtype="<f{}".format(width), count=n).astype(np.float32)
     if fmt != _PCM or bits not in (8, 16, 24, 32):
         raise ValueError("unsupported WAV encoding: format {} with {} bits".format(fmt, bits))
     if bits == 8:
@@ -724,7 +748,8 @@ def decode_wav(data: bytes) -> "tuple[np.ndarray, int]":
     """WAV bytes -> (mono samples, sample_rate).
 
     16-bit PCM mono comes back as int16 (feed it to pcm_to_float); every other supported encoding (8/24/32-bit
-    PCM, 32/64-bit float) and every multi-channel file comes back as float32 in [-1, 1], channels averaged.
+    PCM, 32/64-bit float) and every multi-channel file comes back as float32 (full scale 1.0), channels averaged.
+    A clip with no samples, NaN/infinite samples, 0 bits or a rate outside 1..MAX_SAMPLE_RATE is a ValueError.
     """
     fmt_info, payload = None, None
     for cid, chunk in _wav_chunks(bytes(data)):
@@ -740,15 +765,41 @@ def decode_wav(data: bytes) -> "tuple[np.ndarray, int]":
     if fmt_info is None or payload is None:
         raise ValueError("WAV file has no {} chunk".format("fmt " if fmt_info is None else "data"))
     fmt, channels, rate, bits = fmt_info
-    if channels < 1 or bits % 8:
-        raise ValueError("unsupported WAV layout: {} channels, {} bits".format(channels, bits))
+    if channels < 1 or bits < 8 or bits % 8:
+        raise ValueError("unsupported WAV layout: {} bits per sample, {} channel(s)".format(bits, channels))
+    if not 1 <= rate <= MAX_SAMPLE_RATE:
+        # Checked before anything is sized by the rate (a 1 s clip at 10^9 Hz would be 2 GB of padding).
+        raise ValueError("WAV header says {} Hz, outside 1..{} Hz".format(rate, MAX_SAMPLE_RATE))
     samples = _wav_samples(payload, fmt, bits, channels)
+    if samples.size == 0:
+        raise ValueError("WAV file holds no samples (its data chunk is empty)")
     if channels == 1 and samples.dtype == np.int16:
         return samples, int(rate)
     samples = _op_pcm_to_float(samples, None, None)
+    if not np.isfinite(samples).all():
+        raise ValueError("WAV file holds NaN or infinite samples")
     if channels > 1:
         samples = samples.reshape(-1, channels).mean(axis=1, dtype=np.float64).astype(np.float32)
     return samples, int(rate)
+
+
+def to_pcm16(samples) -> "tuple[np.ndarray, int]":
+    """Mono samples (int PCM of any width, or float with full scale 1.0) -> (int16 PCM, samples clipped).
+
+    The one conversion of a clip to the form training stores and the device predicts from, so a float WAV
+    louder than full scale is clipped the same way in both; the count of samples beyond full scale lets the
+    caller say so.  NaN or infinite samples are refused.
+    """
+    x = np.asarray(samples)
+    if x.dtype == np.int16:
+        return x, 0
+    if x.dtype.kind not in "iuf":
+        raise ValueError("{} values are not audio samples".format(x.dtype))
+    x = x.astype(np.float64) if x.dtype.kind == "f" else _op_pcm_to_float(x, None, None).astype(np.float64)
+    if not np.isfinite(x).all():
+        raise ValueError("NaN or infinite samples")
+    clipped = int(np.count_nonzero(np.abs(x) > 1.0))
+    return np.clip(np.round(x * 32768), -32768, 32767).astype(np.int16), clipped
 
 
 # ----------------------------------------------------------------------------------------------------------

@@ -2,11 +2,16 @@
 """edgekit device runner: benchmarks one exported artifact ON THE DEVICE and prints one JSON result.
 
 Self-contained on purpose: it needs only Python 3.8+, numpy and the artifact's runtime — never edgekit or
-torch. The harness copies it beside runtimes.py, preprocess.py, quality.py and integrity.py (its siblings
-in edgekit/device/), the artifact's files, deploy.json and eval.npz, runs it, and reads its last stdout line.
+torch. The harness makes a private folder on the device, runs the runner there and reads its last stdout line:
 
-    python3 runner.py FOLDER [--threads N] [--min-queries N] [--min-seconds S] [--warmup N]
-    python3 runner.py FOLDER --predict FILE [FILE ...]      # raw files (.wav, .npy, images with Pillow)
+    code/    this runner and its siblings from edgekit/device/ (runtimes.py, preprocess.py, ...). Python puts the
+             script's folder first on sys.path, so this folder, which holds edgekit's files only, is the only
+             place an import can come from: nothing received is ever imported.
+    data/    deploy.json, the eval file and the artifact's files (received files: data, never code)
+    inputs/  predict only: the user's files under generated names, and inputs.json mapping them to the user's names
+
+    python3 code/runner.py data [--threads N] [--min-queries N] [--min-seconds S] [--warmup N]
+    python3 code/runner.py data --inputs inputs     # raw files (.wav, .npy, images with Pillow)
 
 The eval samples are the sensor's raw form (uint8 images, PCM audio, raw arrays): the runner applies the
 preprocessing deploy.json records, so the accuracy it reports is what a device gets from its own sensor.
@@ -20,11 +25,13 @@ import resource
 import subprocess
 import sys
 import time
+import zipfile
 
 SCHEMA = "edgekit.runner/2"
 EXIT_MISSING_RUNTIME = 3
 EXIT_BAD_ARTIFACT = 4
 EXIT_ERROR = 5
+EXIT_BAD_INPUT = 6
 # MIDR part numbers of Arm cores seen on edge boards (what /proc/cpuinfo's "CPU part" says).
 ARM_PARTS = {"0xd03": "Cortex-A53", "0xd04": "Cortex-A35", "0xd05": "Cortex-A55", "0xd07": "Cortex-A57", "0xd08": "Cortex-A72",
              "0xd09": "Cortex-A73", "0xd0a": "Cortex-A75", "0xd0b": "Cortex-A76", "0xd0d": "Cortex-A77", "0xd41": "Cortex-A78",
@@ -42,18 +49,30 @@ def missing(package, detail):
     emit({"status": "missing_runtime", "package": package, "python": sys.executable, "detail": detail}, EXIT_MISSING_RUNTIME)
 
 
+def bad_input(detail, what="artifact"):
+    """A received file is wrong (what: "artifact" = deploy.json, the eval file or a model file; "input" = a predict
+    input). `detail` starts with the file's name: the host names it and the fix, not the runtime."""
+    emit({"status": "bad_input", "what": what, "detail": detail}, EXIT_BAD_INPUT)
+
+
+def first_line(e):
+    text = str(e).splitlines()[0][:300] if str(e) else ""
+    return "%s: %s" % (type(e).__name__, text) if text else type(e).__name__
+
+
 try:
     import numpy as np
 except ImportError as e:  # the runner cannot even read the eval data
     missing("numpy", str(e))
 
 try:
-    from . import integrity, marker, preprocess, quality, runtimes
+    from . import integrity, marker, preprocess, quality, rawfile, runtimes
 except ImportError:  # on the device: the harness copies these files beside the runner
     import integrity
     import marker
     import preprocess
     import quality
+    import rawfile
     import runtimes
 
 
@@ -131,24 +150,24 @@ def raw_samples(ev):
     return [ev[k] for k in keys]
 
 
-def read_raw_file(path, kind):
-    """A raw input file as the pipeline's input kind expects it."""
-    low = path.lower()
-    if low.endswith(".npy"):
-        return np.load(path, allow_pickle=False)
-    with open(path, "rb") as f:
-        data = f.read()
-    if low.endswith(".wav"):
-        samples, rate = preprocess.decode_wav(data)
-        return samples, rate
+def read_raw_file(path, pipeline_input):
+    """(raw array, notes) of one predict input, read as training reads such files (rawfile.py)."""
     try:
-        from PIL import Image
-    except ImportError as e:
+        return rawfile.read(path, pipeline_input)
+    except ImportError as e:  # Pillow, imported only when an image is read
         missing("pillow", "reading images needs Pillow on the device: " + str(e))
-    import io
 
-    with Image.open(io.BytesIO(data)) as img:
-        return np.asarray(img.convert("RGB" if img.mode not in ("L", "RGB") else img.mode))
+
+def input_fix(pipeline, shape):
+    """What to pass instead, from what the artifact's preprocessing starts from and the model's input shape."""
+    inp = pipeline["input"]
+    if inp["kind"] == "audio":
+        return "pass a %d Hz .wav clip (16-bit PCM or float) or a 1-D .npy of its samples" % inp["sample_rate"]
+    if inp["kind"] == "image":
+        size = "of any size" if any(s["op"] == "resize" for s in pipeline["steps"]) else "of the size trained on"
+        layout = "(H, W, 3)" if inp.get("channels") == "RGB" else "(H, W)"
+        return "pass images %s (PNG, JPEG, ...) or uint8 .npy arrays %s" % (size, layout)
+    return "pass .npy arrays of the samples' shape (the model takes %s)" % (tuple(shape),)
 
 
 class Model:
@@ -175,25 +194,39 @@ class Model:
         return np.concatenate(outs)
 
 
-def predict(model, folder, files):
+def predict(model, folder, files, shown):
+    """files: the inputs' generated names in `folder`; shown: the user's names, for the results and messages.
+
+    A file that does not fit (unreadable, NaN, wrong shape) is refused naming it: the answer would be noise.
+    """
     rows = []
     labels = model.deploy.get("labels") or []
-    for name in files:
-        raw = read_raw_file(os.path.join(folder, name), model.pipeline["input"]["kind"])
-        if isinstance(raw, tuple):  # audio: (samples, sample rate)
-            raw, rate = raw
-            expected = model.pipeline["input"].get("sample_rate")
-            if expected and rate != expected and not any(s["op"] == "resample" for s in model.pipeline["steps"]):
-                emit({"status": "error", "detail": "%s is %d Hz; the model takes %d Hz" % (name, rate, expected)}, EXIT_ERROR)
-        t0 = time.perf_counter()
-        feats = model.features(raw)
-        t1 = time.perf_counter()
+    try:
+        preprocess.validate(model.pipeline)
+    except ValueError as e:
+        bad_input("deploy.json: preprocess: %s" % e)
+    want = model.input["shape"][1:]
+    for stored, name in zip(files, shown):
+        try:
+            raw, notes = read_raw_file(os.path.join(folder, stored), model.pipeline["input"])
+            t0 = time.perf_counter()
+            feats = model.features(raw)
+            t1 = time.perf_counter()
+            got = list(feats.shape[1:])
+            if not len(feats):
+                raise ValueError("too short: deploy.json's preprocess makes no model input of it")
+            if len(got) != len(want) or any(w >= 0 and g != w for g, w in zip(got, want)):
+                raise ValueError("deploy.json's preprocess makes model input %s of it, the model takes %s"
+                                 % (tuple(got), tuple(want)))
+        except ValueError as e:  # about this file's content: the pipeline was validated above
+            emit({"status": "bad_input", "what": "input", "detail": "%s: %s" % (name, str(e).splitlines()[0][:300]),
+                  "fix": input_fix(model.pipeline, want)}, EXIT_BAD_INPUT)
         out = model.outputs(model.encoded(feats))
         t2 = time.perf_counter()
         value = model.task.reduce(feats, out)
         label, index, score = model.task.label(value, labels, model.deploy.get("task_options") or {})
         rows.append({"file": name, "label": label, "index": index, "score": score, "frontend_ms": (t1 - t0) * 1e3,
-                     "model_ms": (t2 - t1) * 1e3, "output": [float(v) for v in value[:64]]})
+                     "model_ms": (t2 - t1) * 1e3, "output": [float(v) for v in value[:64]], "notes": notes})
     emit({"status": "ok", "predictions": rows, "env": environment(model.adapter.version)})
 
 
@@ -204,16 +237,20 @@ def main():
     ap.add_argument("--min-queries", type=int, default=1024)
     ap.add_argument("--min-seconds", type=float, default=10.0)
     ap.add_argument("--warmup", type=int, default=50)
-    ap.add_argument("--predict", nargs="+", default=None)
+    ap.add_argument("--inputs", default=None, help="predict: the folder holding inputs.json and the files it lists")
     ap.add_argument("--count-instructions", type=int, default=0, help="under edgekit's qemu counter: N inferences between markers")
     args = ap.parse_args()
-    with open(os.path.join(args.folder, "deploy.json")) as f:
-        deploy = json.load(f)
-    bad = integrity.bad_files(args.folder, deploy["artifact"])
+    try:
+        with open(os.path.join(args.folder, "deploy.json")) as f:
+            deploy = json.load(f)
+    except (OSError, ValueError) as e:
+        bad_input("deploy.json: " + first_line(e))
+    # The host checked all of this; the device checks again what it runs on (the copy may differ).
+    bad = integrity.bad_files(args.folder, deploy["artifact"], deploy["eval"])
     if bad:
         emit({"status": "bad_artifact", "detail": "sha256 of %s differs from deploy.json" % ", ".join(bad)}, EXIT_BAD_ARTIFACT)
     # The profile's thread count, but never more than this device has: oversubscription only adds jitter.
-    threads = args.threads or min(deploy["runtime"].get("threads", 1), os.cpu_count() or 1)
+    threads = args.threads or max(1, min(int(deploy["runtime"].get("threads", 1)), os.cpu_count() or 1))
     rss_before = peak_rss_mb()
     t0 = time.perf_counter()
     try:
@@ -221,18 +258,34 @@ def main():
     except runtimes.MissingRuntime as e:
         missing(e.package, e.detail)
     load_ms = (time.perf_counter() - t0) * 1e3
-    if args.predict:
-        predict(model, args.folder, args.predict)
+    if args.inputs:
+        with open(os.path.join(args.inputs, "inputs.json")) as f:
+            listed = json.load(f)
+        predict(model, args.inputs, [e["file"] for e in listed], [e["name"] for e in listed])
 
-    with np.load(os.path.join(args.folder, deploy["eval"]["file"]), allow_pickle=False) as ev:
-        raws, y, reference = raw_samples(ev), ev["y"], ev["reference"]
+    eval_file = deploy["eval"]["file"]
+    try:
+        with np.load(os.path.join(args.folder, eval_file), allow_pickle=False) as ev:
+            raws, y, reference = raw_samples(ev), ev["y"], ev["reference"]
+    except (OSError, ValueError, KeyError, EOFError, zipfile.BadZipFile) as e:
+        bad_input("%s: %s" % (eval_file, first_line(e)))
+    if not raws or not len(raws) == len(y) == len(reference):
+        bad_input("%s: %d raw samples, %d labels, %d reference outputs (needs as many of each, at least one)"
+                  % (eval_file, len(raws), len(y), len(reference)))
 
     # Accuracy pass: raw sample → preprocessing (timed: the front end) → model, for every shipped eval sample.
     frontend, encoded, first_ms, values = [], [], None, []
-    for raw in raws:
+    want = model.input["shape"][1:]
+    for k, raw in enumerate(raws):
         t0 = time.perf_counter()
-        feats = model.features(raw)
+        try:
+            feats = model.features(raw)
+        except ValueError as e:
+            bad_input("%s sample %d: deploy.json's preprocess fails on it: %s" % (eval_file, k, first_line(e)))
         frontend.append((time.perf_counter() - t0) * 1e3)
+        if min(want + [0]) >= 0 and list(feats.shape[1:]) != list(want):
+            bad_input("deploy.json: its preprocess makes %s samples of shape %s, the model takes %s"
+                      % (eval_file, list(feats.shape[1:]), list(want)))
         enc = model.encoded(feats)
         if first_ms is None:
             t0 = time.perf_counter()
@@ -240,7 +293,11 @@ def main():
             first_ms = (time.perf_counter() - t0) * 1e3
         values.append(model.task.reduce(feats, model.outputs(enc)))
         encoded.extend(enc)
-    result_quality = model.task.score(np.stack(values), reference, y)
+    try:
+        result_quality = model.task.score(np.stack(values), reference, y)
+    except ValueError as e:
+        bad_input("deploy.json: task '%s' does not fit the model's output or %s's reference (%s)"
+                  % (deploy["task"], eval_file, first_line(e)))
 
     for i in range(args.warmup):
         model.adapter.set_input(encoded[i % len(encoded)])
@@ -294,4 +351,4 @@ if __name__ == "__main__":
     except SystemExit:
         raise
     except Exception as e:  # a result record, never a bare traceback on the device
-        emit({"status": "error", "detail": "%s: %s" % (type(e).__name__, str(e).splitlines()[0][:300] if str(e) else "")}, EXIT_ERROR)
+        emit({"status": "error", "detail": first_line(e)}, EXIT_ERROR)

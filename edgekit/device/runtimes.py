@@ -288,7 +288,9 @@ class TensorRTAdapter(Adapter):
         except ImportError:
             import integrity
         key = "%s-trt%s-%s-%s.plan" % (integrity.sha256(onnx_path)[:16], trt.__version__, "".join(c if c.isalnum() else "_" for c in gpu), precision)
-        cache = options.get("engine_cache") or os.path.join(os.path.expanduser("~"), ".cache", "edgekit", "tensorrt")
+        # A fixed folder of the device user's: deploy.json is a received file and never chooses where engines are
+        # written or which pre-planted engine is deserialized.
+        cache = os.path.join(os.path.expanduser("~"), ".cache", "edgekit", "tensorrt")
         os.makedirs(cache, exist_ok=True)
         plan = os.path.join(cache, key)
         logger = trt.Logger(trt.Logger.WARNING)

@@ -15,7 +15,7 @@ Host side::
 
     plugin = build_plugin()
     folder = ready_rootfs("rpi4")
-    argv = counting_argv(folder / "rootfs", plugin, outfile) + ["runner.py", ...]
+    argv = counting_argv(folder / "rootfs", plugin, outfile) + ["code/runner.py", "data", ...]
     subprocess.run(argv, env=counting_env("rpi4"))      # the WHOLE environment: do not merge os.environ
     (s0, v0), (s1, v1) = read_counts(outfile)           # one (total, vector) per marker
     per_inference = (s1 - s0) / n

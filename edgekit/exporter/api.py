@@ -12,6 +12,7 @@ from pathlib import Path
 
 import numpy as np
 
+from .. import parity as unproven_parity
 from ..calibration import calibration_samples
 from ..contracts import ArtifactInfo, Deploy, EvalInfo, RuntimeInfo, TensorInfo
 from ..data import Splits, load_run_data
@@ -91,7 +92,10 @@ def export_run(
     progress: bool = True,
     say=lambda m: None,
     runtime_options: dict | None = None,
+    prove_parity: bool = True,
 ) -> Artifact:
+    """prove_parity=False (--no-parity): a latency/size-only artifact of any network, marked "not proven"
+    (edgekit/parity.py); the runtime still runs it on a few samples."""
     check_export_args(calib, min_agreement)
     tgt = find_target(target)
     run = run if isinstance(run, Run) else load_run(run, trust_code=trust_code)
@@ -103,7 +107,9 @@ def export_run(
         raise EdgekitError(f"a dynamic batch axis is not available for {f.name}", "drop --dynamic-batch or use --format onnx")
     out = check_out_folder(Path(out) if out else Path("dist") / f"{tgt.name}-{f.name}-{plan.precision}")
     task = get_task(run.spec.task)
-    data = load_run_data(run.spec, dataset)
+    read_notes: list[str] = []  # which recorded data file was read, said in the export table
+    where = str(run.path / "model.json") if run.path else "the run's model.json"
+    data = load_run_data(run.spec, dataset, where=where, say=read_notes.append)
     splits = Splits.of(data, run.spec.normalization)
     x_test, y_test, g_test = splits.x["test"], splits.y["test"], splits.groups["test"]
     needs_calib = f.needs_calibration(plan.precision, bool(run.spec.quantization))
@@ -146,10 +152,14 @@ def export_run(
         # A format whose runtime needs hardware this machine lacks (TensorRT) names a host stand-in for parity.
         host = getattr(f, "host_runtime", f.runtime)
         partial = {"artifact": {"files": built.files}, "runtime": {"name": host, "options": built.runtime_options}}
-        adapter, outputs = run_artifact(folder, partial, x_test, progress=progress)
+        checked = x_test if prove_parity else x_test[: unproven_parity.SMOKE_SAMPLES]
+        adapter, outputs = run_artifact(folder, partial, checked, progress=progress)
         reference_model = run.model if built.reference == "run" else fp32
         reference = predict(reference_model, x_test)
-        parity = task.parity(outputs, reference, x_test, y_test, g_test, precision=plan.precision, floor=floor)
+        if prove_parity:
+            parity = task.parity(outputs, reference, x_test, y_test, g_test, precision=plan.precision, floor=floor)
+        else:  # no verdict, and no degenerate guard: an untrained network may be looked at for speed
+            parity = unproven_parity.unproven(outputs, reference[: len(outputs)])
         if parity["rule"] == "degenerate":
             raise EdgekitError(
                 f"{parity['degenerate']}: a parity check on it would prove nothing",
@@ -157,7 +167,7 @@ def export_run(
             )
         parity["reference"] = "PyTorch int8 (NNCF, the run's own)" if built.reference == "run" else "PyTorch fp32"
         parity["runtime"] = adapter.version
-        if plan.precision == "int8" and run.spec.quantization and built.reference != "run":
+        if prove_parity and plan.precision == "int8" and run.spec.quantization and built.reference != "run":
             own = task.parity(outputs, predict(run.model, x_test), x_test, y_test, g_test, precision="int8", floor=0.0)
             parity["vs_run_int8"] = {k: own[k] for k in ("top1_agreement", "accuracy", "auc_diff", "max_abs_diff") if k in own}
         files = {name: folder / name for name in built.files}
@@ -186,11 +196,12 @@ def export_run(
             task=run.spec.task,
             task_options=task_options,
             labels=run.spec.labels,
+            # names, not host paths: deploy.json travels to boards and colleagues
             source={
-                "run": str(run.path.resolve()) if run.path else None,
+                "run": run.path.resolve().name if run.path else None,
                 "model": run.spec.name,
                 "stage": run.manifest.stage,
-                "lineage": run.manifest.lineage + ([str(run.path.resolve())] if run.path else []),
+                "lineage": [Path(p).name for p in run.manifest.lineage] + ([run.path.resolve().name] if run.path else []),
             },
             target=tgt.profile,
             toolchain={**built.toolchain, "quantizer": built.quantizer},
@@ -207,10 +218,11 @@ def export_run(
                 raw=True,
                 contents="raw: the test split as the sensor delivers it (apply `preprocess`), y: labels, "
                 "reference: the host PyTorch outputs per sample",
+                sha256=sha256(folder / "eval.npz"),
             ),
             parity={
                 k: parity[k]
-                for k in ("passed", "rule", "reference", "top1_agreement", "accuracy", "auc", "auc_diff", "max_abs_diff", "cosine")
+                for k in ("passed", "rule", "reference", "top1_agreement", "accuracy", "auc", "auc_diff", "max_abs_diff", "cosine", "note")
                 if k in parity
             },
             estimate=estimate_latency(tgt, macs=cost.macs, weight_bytes=total_bytes, precision=plan.precision),
@@ -224,7 +236,7 @@ def export_run(
         )
         write_text(folder / "parity.json", json_text(parity))
         write_text(folder / "deploy.json", json_text(deploy.model_dump(mode="json")))
-        if not parity["passed"]:
+        if prove_parity and not parity["passed"]:
             measured = ", ".join(
                 f"{k} {parity[k]:.4g}" for k in ("top1_agreement", "auc_diff", "cosine", "max_abs_diff") if parity.get(k) is not None
             )
@@ -238,4 +250,4 @@ def export_run(
                 ),
                 "nothing was written; try another --precision or --format, QAT (edgekit compress --qat), or lower --min-agreement deliberately",
             )
-    return Artifact(path=out, deploy=deploy, parity=parity, notes=[*plan.reasons, *built.notes])
+    return Artifact(path=out, deploy=deploy, parity=parity, notes=[*read_notes, *plan.reasons, *built.notes])

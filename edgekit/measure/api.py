@@ -8,7 +8,7 @@ from pathlib import Path
 from ..contracts import BenchReport, ReportEntry
 from ..errors import BudgetFailed, EdgekitError
 from ..manifest import now
-from ..report import finish_entries, write_report
+from ..report import finish_entries, report_paths, write_report
 from ..targets import find_target
 from .budgets import check_budgets
 from .harness import Measurement, RunFailed, check_artifact_folder, run_on_device, runner_result
@@ -61,6 +61,7 @@ def bench(
     if not folders:
         raise EdgekitError("no artifact folder given", "pass folders written by `edgekit export`")
     deploys = [check_artifact_folder(f) for f in folders]  # all inputs checked before touching the device
+    paths = report_paths(_html_path(report, folders[0]))  # and where the report goes: nothing of the user's replaced
     if measurement.count_instructions and measurement.threads != 1:
         from dataclasses import replace
 
@@ -93,10 +94,7 @@ def bench(
         caveat=_caveat(transport, elsewhere),
         entries=entries,
     )
-    html_path = Path(report) if report else Path("reports") / f"{Path(folders[0]).name}" / "report.html"
-    if html_path.suffix != ".html":
-        html_path = html_path / "report.html"
-    paths = write_report(rep, html_path)
+    paths = write_report(rep, paths["html"])
     if rep.failed_runs:
         first = rep.failed_runs[0]
         error = EdgekitError(
@@ -107,6 +105,14 @@ def bench(
         raise error
     if not rep.passed:
         failed = [f"{e.folder}: {c.check}" for e in rep.entries for c in e.checks if c.failed]
+        unproven = sorted({e.folder for e in rep.entries for c in e.checks if c.status == "not proven"})
+        if not failed:  # only --no-parity artifacts: measured, but their quality budgets cannot pass (exit 1 all the same)
+            error = BudgetFailed(
+                f"parity not proven for {', '.join(unproven)} (exported with --no-parity): latency and size only; report: {paths['html']}",
+                "re-export without --no-parity to check its quality",
+            )
+            error.report = rep
+            raise error
         error = BudgetFailed(
             f"budget check failed ({'; '.join(failed)}); report: {paths['html']}",
             "see the report's budget table; adjust the model or the target's budgets",
@@ -114,6 +120,15 @@ def bench(
         error.report = rep
         raise error
     return rep, paths
+
+
+def _html_path(report: Path | None, first: Path) -> Path:
+    """--report as given (a folder gets report.html), else reports/<the first artifact folder's own name>/: the
+    resolved name, so `bench ..` or `bench .` never writes into the working folder."""
+    if report:
+        html_path = Path(report)
+        return html_path if html_path.suffix == ".html" else html_path / "report.html"
+    return Path("reports") / (Path(first).resolve().name or "artifact") / "report.html"
 
 
 def _target_of(deploy):

@@ -7,6 +7,7 @@ profile); elsewhere they are shown as "not the target". Quality and agreement ho
 from __future__ import annotations
 
 from ..contracts import Check, Deploy, RunnerResult
+from ..parity import NOT_PROVEN, NOTE, proven
 from ..targets import TargetProfile
 from ..tasks import get_task
 from ..tasks.base import check
@@ -29,5 +30,7 @@ def check_budgets(result: RunnerResult, deploy: Deploy, target: TargetProfile, *
         checks.append(check("peak memory", result.peak_rss_mb, b.max_memory_mb, "max", "MiB", on_target, why))
     precision = deploy.artifact.precision
     floor = b.min_int8_agreement if precision in ("int8", "dynamic") else FLOAT_AGREEMENT
-    checks += get_task(deploy.task).budget_checks(result.quality, b, precision, floor, True)
-    return [Check(**c) for c in checks]
+    quality = get_task(deploy.task).budget_checks(result.quality, b, precision, floor, True)
+    if not proven(deploy.parity):  # --no-parity: quality is measured and shown; a FAIL stays, a PASS is not one
+        quality = [{**c, "status": NOT_PROVEN, "note": NOTE} if c["status"] == "PASS" else c for c in quality]
+    return [Check(**c) for c in checks + quality]

@@ -1,6 +1,8 @@
-"""Run the device runner on a device: copy the runner (and its sibling modules), the artifact and its eval data
-to a private folder, run, fetch the JSON result, and stop and remove everything whatever happens (error,
-timeout, Ctrl-C)."""
+"""Run the device runner on a device: lay out a private folder there — code/ with edgekit's device files only,
+data/ with the artifact's files, deploy.json and its eval data, inputs/ with predict's files under generated
+names — run `python code/runner.py data`, fetch the JSON result, and stop and remove everything whatever happens
+(error, timeout, Ctrl-C). Python puts the script's folder (code/) first on the import path, so no received file
+is ever importable: they are data, whatever their names."""
 
 from __future__ import annotations
 
@@ -9,16 +11,21 @@ import math
 from dataclasses import dataclass
 from pathlib import Path
 
-from ..contracts import Deploy, RunnerResult, load_deploy
-from ..device.integrity import bad_files
+from ..contracts import DEPLOY_FIX, Deploy, RunnerResult
 from ..errors import EdgekitError
 from ..schema import parse
-from .transports import Transport
+from .received import check_artifact_folder
+from .transports import Layout, Transport
 
 DEVICE_DIR = Path(__file__).resolve().parent.parent / "device"
-# What the device needs of edgekit: the runner and its numpy-only siblings, nothing else.
-DEVICE_FILES = ("runner.py", "runtimes.py", "preprocess.py", "quality.py", "integrity.py", "marker.py")
+# What the device needs of edgekit: the runner and its numpy-only siblings — every .py file of edgekit/device/
+# (a new sibling ships without a list to update), nothing else. Paths relative to it, shipped as a tree under
+# code/ (a sub-folder here becomes one there).
+DEVICE_FILES = tuple(sorted(p.relative_to(DEVICE_DIR).as_posix() for p in DEVICE_DIR.rglob("*.py") if "__pycache__" not in p.parts))
 RUNNER = DEVICE_DIR / "runner.py"
+INPUTS_LIST = "inputs.json"  # in inputs/: [{"file": generated name, "name": the user's name}, ...]
+
+__all__ = ["Measurement", "RunFailed", "check_artifact_folder", "device_layout", "run_on_device", "runner_result"]
 
 
 @dataclass(frozen=True)
@@ -52,46 +59,35 @@ class RunFailed(EdgekitError):
     """One artifact could not be measured (missing runtime, bad artifact, timeout): a failed row, not the end."""
 
 
-def check_artifact_folder(folder: Path) -> Deploy:
+def device_layout(folder: Path, deploy: Deploy, inputs: list[Path] = ()) -> Layout:
+    """The private folder's tree: code/ (edgekit's files), data/ (the artifact's, by the names deploy.json gives,
+    which its schema keeps plain and not code), inputs/ (predict's files as input-0000.png ..., keeping the suffix,
+    so a user's name is never an option, a clash or a path on the device)."""
     folder = Path(folder)
-    if not folder.is_dir():
-        raise EdgekitError(f"artifact folder not found: {folder}", "pass a folder written by `edgekit export`")
-    if not (folder / "deploy.json").is_file():
-        raise EdgekitError(f"{folder} holds no exported artifact (no deploy.json)", "pass a folder written by `edgekit export`")
-    deploy = load_deploy(folder / "deploy.json")
-    bad = bad_files(folder, deploy.artifact.model_dump())
-    if bad:
-        raise EdgekitError(
-            f"{folder}: {', '.join(bad)} missing or not matching the sha256 in deploy.json (changed or corrupt)",
-            "re-export with `edgekit export`",
-        )
-    if not (folder / deploy.eval.file).is_file():
-        raise EdgekitError(
-            f"{folder} has no {deploy.eval.file} (the test split the device checks accuracy on)", "re-export with `edgekit export`"
-        )
-    return deploy
-
-
-def device_files(folder: Path, deploy: Deploy) -> list[Path]:
-    folder = Path(folder)
-    return (
-        [DEVICE_DIR / f for f in DEVICE_FILES]
-        + [folder / "deploy.json", folder / deploy.eval.file]
-        + [folder / n for n in deploy.artifact.files]
-    )
+    layout: Layout = {f"code/{rel}": DEVICE_DIR / rel for rel in DEVICE_FILES}
+    for name in ("deploy.json", deploy.eval.file, *deploy.artifact.files):
+        layout[f"data/{name}"] = folder / name
+    if inputs:
+        listed = []
+        for i, f in enumerate(inputs):
+            suffix = "".join(c for c in Path(f).suffix.lower() if c.isalnum() or c == ".")[:12]
+            listed.append({"file": f"input-{i:04d}{suffix}", "name": str(f)})
+            layout[f"inputs/{listed[-1]['file']}"] = Path(f)
+        layout[f"inputs/{INPUTS_LIST}"] = json.dumps(listed).encode()
+    return layout
 
 
 def run_on_device(
-    transport: Transport, folder: Path, deploy: Deploy, m: Measurement, *, extra_args: list[str] = (), extra_files: list[Path] = ()
+    transport: Transport, folder: Path, deploy: Deploy, m: Measurement, *, extra_args: list[str] = (), inputs: list[Path] = ()
 ) -> dict:
-    """The runner's JSON result (status ok); raises RunFailed for a per-artifact failure."""
+    """The runner's JSON result (status ok); raises RunFailed for a per-artifact failure. `inputs`: predict's files."""
     remote = transport.mkdtemp()
     try:
-        transport.put([*device_files(folder, deploy), *extra_files], remote)
+        transport.put(device_layout(folder, deploy, inputs), remote)
         argv = [
             *transport.python_argv,
-            f"{remote}/runner.py",
-            remote,
+            f"{remote}/code/runner.py",
+            f"{remote}/data",
             "--min-queries",
             str(m.min_queries),
             "--min-seconds",
@@ -99,6 +95,7 @@ def run_on_device(
             "--warmup",
             str(m.warmup),
             *extra_args,
+            *(["--inputs", f"{remote}/inputs"] if inputs else []),
         ]
         if m.threads:
             argv += ["--threads", str(m.threads)]
@@ -127,10 +124,26 @@ def run_on_device(
             f"the benchmark on {transport.name} did not finish within {m.timeout:g} s",
             "raise --timeout, or lower --min-seconds / --min-queries",
         )
-    if not result or result.get("status") != "ok":
-        tail = (done.stderr.strip().splitlines() or ["no output"])[-1][:200]
-        detail = result.get("detail") if result else tail
-        raise RunFailed(f"the runner failed on {transport.name}: {detail}", "run with --debug, or check the runtime there")
+    if result and result.get("status") == "bad_input":
+        if result.get("what") == "input":
+            fix = result.get("fix") or "pass a file this artifact takes (see its deploy.json's preprocess)"
+            raise RunFailed(f"{result.get('detail')}", str(fix))
+        raise RunFailed(f"{folder}: {result.get('detail')}", DEPLOY_FIX)
+    if not result:  # the Python there never got to print a result: say how it ended, and its last words
+        tail = (done.stderr.strip().splitlines() or [""])[-1][:200]
+        if done.returncode < 0:
+            raise RunFailed(
+                f"the runner on {transport.name} was killed by signal {-done.returncode} before giving a result"
+                + (f": {tail}" if tail else ""),
+                "the runtime crashed on this artifact: check the runtime's version there, or run with --debug",
+            )
+        raise RunFailed(
+            f"the Python on {transport.name} ({transport.python}) exited with code {done.returncode} without a result"
+            + (f": {tail}" if tail else " and said nothing"),
+            "check --python: it must run Python 3.8+ with numpy",
+        )
+    if result.get("status") != "ok":
+        raise RunFailed(f"the runner failed on {transport.name}: {result.get('detail')}", "run with --debug, or check the runtime there")
     return transport.annotate(result)
 
 

@@ -25,21 +25,19 @@ def predict(
     if not files:
         raise EdgekitError("no input file given", "pass image, .wav or .npy files after the artifact folder")
     for f in files:
+        if f.is_dir():
+            raise EdgekitError(f"input {f} is a folder, not a file", "pass the files in it (e.g. FOLDER/*.png)")
         if not f.is_file():
             raise EdgekitError(f"input file not found: {f}", "check the path")
-    names = [f.name for f in files]
-    clash = {n for n in names if names.count(n) > 1} | (set(names) & {"deploy.json", "runner.py", deploy.eval.file, *deploy.artifact.files})
-    if clash:
-        raise EdgekitError(f"input files share a name with each other or the artifact: {', '.join(sorted(clash))}", "rename them")
     transport = parse_device(device, python=python, ssh_config=ssh_config)
     try:
-        return run_on_device(
-            transport,
-            Path(folder),
-            deploy,
-            Measurement(min_queries=1, min_seconds=0, warmup=0, timeout=timeout),
-            extra_args=["--predict", *names],
-            extra_files=files,
+        # The device gets the files under generated names (input-0000.png, ...): a user's name never clashes with
+        # the artifact's, is never read as an option, never lands on an import path; results carry the user's names.
+        result = run_on_device(
+            transport, Path(folder), deploy, Measurement(min_queries=1, min_seconds=0, warmup=0, timeout=timeout), inputs=files
         )
     except RunFailed as e:
         raise EdgekitError(e.problem, e.fix) from None
+    for row, f in zip(result.get("predictions", []), files):
+        row["file"] = str(f)
+    return result

@@ -1,5 +1,6 @@
 """How the harness reaches a device. Local and SSH (and emulated boards) share one protocol — make a private
-folder, copy files in, run a command, remove the folder — so every device runs the same code path."""
+folder, copy a tree of files in (relative path → local file or bytes), run a command, remove the folder — so every
+device runs the same code path."""
 
 from __future__ import annotations
 
@@ -18,6 +19,29 @@ from ..errors import EdgekitError
 
 class DeviceUnreachable(EdgekitError):
     """The device itself cannot be used (no route, refused key, unknown host key): no artifact can run there."""
+
+
+# What put() copies: a relative POSIX path inside the private folder → the local file, or the bytes, to put there.
+Layout = dict[str, "Path | bytes"]
+
+
+def _checked(rel: str) -> str:
+    """Layout paths are edgekit's own (fixed names, validated plain names, generated names): never absolute or up."""
+    parts = rel.split("/")
+    if rel.startswith("/") or any(p in ("", ".", "..") for p in parts):
+        raise ValueError(f"bad layout path {rel!r}")
+    return rel
+
+
+def write_layout(layout: Layout, root: Path) -> None:
+    """Lay `layout` out under `root` as copies: the private folder of a local device, or the tree scp sends."""
+    for rel, src in layout.items():
+        dst = Path(root) / _checked(rel)
+        dst.parent.mkdir(parents=True, exist_ok=True)
+        if isinstance(src, bytes):
+            dst.write_bytes(src)
+        else:
+            shutil.copyfile(src, dst)
 
 
 @dataclass
@@ -45,7 +69,7 @@ class Transport:
         return f"install it there: {self.python} -m pip install {package}"
 
     def mkdtemp(self) -> str: ...
-    def put(self, files: list[Path], remote_dir: str) -> None: ...
+    def put(self, layout: Layout, remote_dir: str) -> None: ...
     def run(self, argv: list[str], timeout: float, cwd: str | None = None) -> Completed: ...
     def stop(self, remote_dir: str) -> None:
         """Stop what run() started there (Ctrl-C): local children die with subprocess.run."""
@@ -71,9 +95,8 @@ class LocalTransport(Transport):
     def mkdtemp(self) -> str:
         return tempfile.mkdtemp(prefix="edgekit-bench.")
 
-    def put(self, files, remote_dir):
-        for f in files:
-            shutil.copy2(f, Path(remote_dir) / Path(f).name)
+    def put(self, layout, remote_dir):
+        write_layout(layout, Path(remote_dir))
 
     def run(self, argv, timeout, cwd=None):
         try:
@@ -108,7 +131,10 @@ class SshTransport(Transport):
         return f"{self.user}@{self.host}" if self.user else self.host
 
     def _common(self) -> list[str]:
-        opts = ["-o", "BatchMode=yes", "-o", f"ConnectTimeout={self.connect_timeout}", "-o", "ServerAliveInterval=5"]
+        # StrictHostKeyChecking=yes over any config: only hosts already in known_hosts (a pipeline file is data,
+        # and its ssh:// device must not reach a host the user never connected to)
+        opts = ["-o", "BatchMode=yes", "-o", "StrictHostKeyChecking=yes", "-o", f"ConnectTimeout={self.connect_timeout}"]
+        opts += ["-o", "ServerAliveInterval=5"]
         return (["-F", self.ssh_config] if self.ssh_config else []) + opts
 
     def _ssh(self, command: str, timeout: float) -> Completed:
@@ -118,6 +144,8 @@ class SshTransport(Transport):
             p = subprocess.run(argv, capture_output=True, text=True, timeout=timeout, stdin=subprocess.DEVNULL)
         except subprocess.TimeoutExpired:
             raise TimeoutError from None
+        except FileNotFoundError:
+            raise openssh_missing("ssh") from None
         if p.returncode == 255:
             raise ssh_error(self, p.stderr)
         return Completed(p.returncode, p.stdout, p.stderr)
@@ -128,17 +156,17 @@ class SshTransport(Transport):
             raise EdgekitError(f"cannot make a folder on {self.name}: {p.stderr.strip()[:120]}", "check /tmp is writable there")
         return p.stdout.strip()
 
-    def put(self, files, remote_dir):
-        argv = [
-            "scp",
-            "-q",
-            *self._common(),
-            *(["-P", str(self.port)] if self.port else []),
-            "--",
-            *map(str, files),
-            f"{self.destination}:{remote_dir}/",
-        ]
-        p = subprocess.run(argv, capture_output=True, text=True, timeout=300, stdin=subprocess.DEVNULL)
+    def put(self, layout, remote_dir):
+        # One scp of a staged tree: its top folders (code/, data/, ...) land inside the private folder as they are.
+        with tempfile.TemporaryDirectory(prefix="edgekit-stage.") as stage:
+            write_layout(layout, Path(stage))
+            tops = sorted(str(p) for p in Path(stage).iterdir())
+            argv = ["scp", "-q", "-r", *self._common(), *(["-P", str(self.port)] if self.port else []), "--", *tops]
+            argv.append(f"{self.destination}:{remote_dir}/")
+            try:
+                p = subprocess.run(argv, capture_output=True, text=True, timeout=300, stdin=subprocess.DEVNULL)
+            except FileNotFoundError:
+                raise openssh_missing("scp") from None
         if p.returncode != 0:
             raise ssh_error(self, p.stderr)
 
@@ -163,6 +191,10 @@ class SshTransport(Transport):
                 self._ssh(f"rm -rf {shlex.quote(remote_dir)}", timeout=self.connect_timeout + 20)
             except (EdgekitError, TimeoutError):
                 pass
+
+
+def openssh_missing(program: str) -> EdgekitError:
+    return DeviceUnreachable(f"the OpenSSH client ({program}) is not installed", "install the openssh-client package")
 
 
 def ssh_error(t: SshTransport, stderr: str) -> EdgekitError:
@@ -193,6 +225,9 @@ def _check_ssh_part(value: str | None, what: str, device: str) -> None:
 
 
 def parse_device(device: str, *, python: str | None = None, ssh_config: str | None = None, count_instructions: bool = False) -> Transport:
+    if count_instructions and not device.startswith("emu:"):
+        # only edgekit's qemu plugin counts instructions: elsewhere the flag would be silently ignored
+        raise EdgekitError(f"--count-instructions cannot count on '{device}'", "use --device emu:rpi4 or emu:rpi5, or drop the flag")
     if device == "local":
         return LocalTransport(python)
     if device.startswith("ssh://"):
@@ -206,11 +241,12 @@ def parse_device(device: str, *, python: str | None = None, ssh_config: str | No
         user, host = (unquote(u.username) if u.username else None), unquote(u.hostname)
         _check_ssh_part(user, "user", device)
         _check_ssh_part(host, "host", device)
+        for program in ("ssh", "scp"):
+            if not shutil.which(program):
+                raise openssh_missing(program)
         return SshTransport(host, user, port, python or "python3", ssh_config or os.environ.get("EDGEKIT_SSH_CONFIG"))
     if device.startswith("emu:"):
         from .emulated import EmulatedTransport
 
         return EmulatedTransport(device[4:], count_instructions=count_instructions)
-    if count_instructions:
-        raise EdgekitError("--count-instructions needs an emulated board", "use --device emu:rpi4 or emu:rpi5")
     raise EdgekitError(f"unknown device '{device}'", "use local, ssh://[user@]host[:port] or emu:rpi4 / emu:rpi5")

@@ -6,6 +6,7 @@ from __future__ import annotations
 from pathlib import Path
 
 from ..contracts import ReportEntry
+from ..parity import FLAG, NOT_PROVEN, proven
 from ..tasks import get_task
 
 
@@ -41,6 +42,9 @@ def _mark_pareto(entries: list[ReportEntry]) -> None:
 
 
 def finish_entries(entries: list[ReportEntry]) -> None:
+    for e in entries:
+        if not proven(e.export_parity):
+            e.flags.append(f"{e.folder}: {FLAG}")
     for e in entries:
         base = _fp32_sibling(e, entries)
         if base is None or e.result.latency_ms is None:
@@ -120,7 +124,9 @@ def comparison(report) -> tuple[list[str], list[list[str]]]:
             continue
         quality = [_fmt(f, r.quality.get(k)) if e.task == task.name else "—" for _, k, f in cols]
         verdict = "FAIL" if any(c.failed for c in e.checks) else "PASS"
-        if verdict == "PASS" and any(c.status == "not the target" for c in e.checks):
+        if verdict == "PASS" and any(c.status == NOT_PROVEN for c in e.checks):
+            verdict = "NOT PROVEN"  # --no-parity: latency and size only (edgekit/parity.py)
+        elif verdict == "PASS" and any(c.status == "not the target" for c in e.checks):
             verdict = "PASS†"
         work = []
         if counted:

@@ -4,9 +4,11 @@ from __future__ import annotations
 
 import base64
 import html
+import json
 from pathlib import Path
 
-from ..contracts import BenchReport
+from ..contracts import REPORT_FORMAT, BenchReport
+from ..errors import EdgekitError
 from ..fsutil import json_text, write_set
 from .build import LEGEND, comparison
 from .plots import plots
@@ -56,7 +58,12 @@ def _failures(report: BenchReport) -> list[str]:
 
 
 def verdict(report: BenchReport) -> str:
-    return "FAILED RUNS" if report.failed_runs else "PASS" if report.passed else "FAIL"
+    if report.failed_runs:
+        return "FAILED RUNS"
+    if report.passed:
+        return "PASS"
+    failed = any(c.failed for e in report.entries for c in e.checks)
+    return "FAIL" if failed else "NOT PROVEN"  # only --no-parity artifacts keep it from passing
 
 
 def markdown(report: BenchReport) -> str:
@@ -102,7 +109,7 @@ def markdown(report: BenchReport) -> str:
 CSS = """body{font-family:system-ui,sans-serif;margin:2rem auto;max-width:1200px;color:#222}
 table{border-collapse:collapse;margin:.6rem 0 1.4rem;font-size:.9rem}td,th{border:1px solid #ccc;padding:.3rem .6rem;text-align:right}
 td:first-child,th:first-child{text-align:left}th{background:#f3f3f3}.PASS{color:#fff;background:#2a8a3e}.FAIL,.FAILED{color:#fff;background:#c0392b}
-.not{color:#333;background:#e8e8e8}.badge{padding:.15rem .5rem;border-radius:.3rem;font-weight:600}
+.not{color:#333;background:#e8e8e8}.NOT{color:#fff;background:#b36b00}.badge{padding:.15rem .5rem;border-radius:.3rem;font-weight:600}
 .caveat{background:#fff6d5;border-left:4px solid #e0b400;padding:.6rem 1rem}.failed{background:#fde8e6;border-left:4px solid #c0392b;padding:.6rem 1rem}
 img{max-width:100%;margin:.4rem 1rem .4rem 0;border:1px solid #eee}"""
 
@@ -111,7 +118,7 @@ def _html_table(header, rows) -> str:
     def cell(v):
         v = html.escape(str(v))
         first = v.split()[0] if v.split() else ""
-        if first in ("PASS", "FAIL", "FAILED", "not"):
+        if first in ("PASS", "FAIL", "FAILED", "not", "NOT"):
             return f'<td><span class="badge {first}">{v}</span></td>'
         return f"<td>{v}</td>"
 
@@ -146,11 +153,38 @@ def html_page(report: BenchReport, images: dict[str, bytes]) -> str:
     return "\n".join(parts)
 
 
-def write_report(report: BenchReport, html_path: Path) -> dict[str, Path]:
-    """NAME.html, NAME.md and NAME.json side by side, written as one set (report.json, the marker, lands last)."""
+def report_paths(html_path: Path) -> dict[str, Path]:
+    """NAME.html, NAME.md and NAME.json for a report at `html_path` — refused (one line, before anything is measured)
+    when one of them is a file of the user's: only an earlier edgekit report (its report.json says so) is replaced."""
     html_path = Path(html_path)
     base = html_path.with_suffix("")
     paths = {"html": html_path, "md": base.with_suffix(".md"), "json": base.with_suffix(".json")}
+    for parent in (html_path.parent, *html_path.parent.parents):
+        if parent.exists() and not parent.is_dir():
+            raise EdgekitError(f"cannot write the report under {parent}: it is a file, not a folder", "pass another --report path")
+    taken = [p for p in paths.values() if p.exists() or p.is_symlink()]
+    if taken and not _earlier_report(paths["json"]):
+        raise EdgekitError(
+            f"{taken[0]} exists and is not part of an earlier edgekit report (no report.json of edgekit's beside it)",
+            "pass another --report path, or move that file",
+        )
+    return paths
+
+
+def _earlier_report(json_path: Path) -> bool:
+    """An edgekit report.json, a plain file, names its schema: its set may be replaced by a newer run's."""
+    if json_path.is_symlink() or not json_path.is_file():
+        return False
+    try:
+        data = json.loads(json_path.read_bytes())
+    except (OSError, ValueError, RecursionError):
+        return False
+    return isinstance(data, dict) and data.get("schema") == REPORT_FORMAT
+
+
+def write_report(report: BenchReport, html_path: Path) -> dict[str, Path]:
+    """NAME.html, NAME.md and NAME.json side by side, written as one set (report.json, the marker, lands last)."""
+    paths = report_paths(html_path)
     write_set(
         {
             paths["html"]: html_page(report, plots(report)).encode(),

@@ -3,11 +3,14 @@
 from __future__ import annotations
 
 import importlib
+import math
 from pathlib import Path
 
+import torch
 import torch.nn as nn
 
 from ..errors import EdgekitError
+from ..limits import MAX_MODEL_PARAMS
 
 # Architecture key (as named in a models/*.toml recipe) → module with a `build(input_shape, num_classes, **kw)`.
 # A run folder's zoo architecture resolves only through this table, never through a dotted path.
@@ -21,14 +24,38 @@ ARCHITECTURES = {
 }
 
 
+def _check_width(arch: str, kwargs: dict) -> None:
+    width = kwargs.get("width", 1.0)
+    if isinstance(width, bool) or not isinstance(width, (int, float)) or not math.isfinite(width) or width <= 0:
+        raise EdgekitError(
+            f"architecture '{arch}' got width={width!r}: the width multiplier must be a finite number > 0",
+            "pass e.g. --model-arg width=0.5 (1.0 is the recipe's size)",
+        )
+
+
 def build_architecture(arch: str, input_shape, num_classes, kwargs: dict) -> nn.Module:
     if arch not in ARCHITECTURES:
         raise EdgekitError(f"unknown architecture '{arch}'", f"use one of: {', '.join(sorted(ARCHITECTURES))}")
+    _check_width(arch, kwargs)
     module = importlib.import_module(ARCHITECTURES[arch])
-    try:
-        return module.build(tuple(input_shape), num_classes, **kwargs)
-    except TypeError as e:
-        raise EdgekitError(f"bad arguments for architecture '{arch}': {e}", "check the recipe's [kwargs] table") from None
+
+    def build() -> nn.Module:
+        try:
+            return module.build(tuple(input_shape), num_classes, **kwargs)
+        except TypeError as e:
+            raise EdgekitError(f"bad arguments for architecture '{arch}': {e}", "check the recipe's [kwargs] table") from None
+
+    # Built on the meta device first (shapes only, no memory): a width of 1e7 is refused here, not after the
+    # allocator spent half a minute on 10^18 bytes.
+    with torch.device("meta"):
+        params = sum(p.numel() for p in build().parameters())
+    if params > MAX_MODEL_PARAMS:
+        shown = ", ".join(f"{k}={v}" for k, v in kwargs.items()) or "its defaults"
+        raise EdgekitError(
+            f"architecture '{arch}' with {shown} would have {params:,} parameters ({params * 4 / 2**30:,.0f} GiB of weights)",
+            f"make it smaller (a lower width, a smaller input): at most {MAX_MODEL_PARAMS:,} parameters",
+        )
+    return build()
 
 
 def build_model(spec, *, run_path: Path | None = None, trust_code: bool = False) -> nn.Module:
@@ -40,7 +67,7 @@ def build_model(spec, *, run_path: Path | None = None, trust_code: bool = False)
     if run_path is not None:
         if spec.code is None:
             raise EdgekitError(f"{run_path}/model.json names user code without a code record", "re-create the run folder")
-        res = resolve_from_run(run_path, spec.code, spec.arch, trust_code=trust_code)
-    else:
+        res = resolve_from_run(run_path, spec.code, spec.arch, trust_code=trust_code, kwargs=spec.kwargs)
+    else:  # a spec in memory: its code was named by the caller, or decided by the trust rule when it was made
         res = resolve(spec.arch)
     return construct(res, spec.arch, num_classes=spec.num_classes, input_shape=spec.input_shape, kwargs=spec.kwargs)

@@ -2,8 +2,8 @@
 or `timm:NAME` (timm.create_model), with arguments from --model-arg / a recipe's [kwargs].
 
 At train time the user's command names the code, so it is trusted: it is imported and its source copied into
-the run folder with its sha256. Opening a run folder later never imports code the folder names unless
-`trust_code` is given, or the code is provably the user's own (see `check_trusted`).
+the run folder with its sha256. Code a file names (a run folder, a recipe, a pipeline, an interrupted run's
+train_args.json) goes through the one trust rule in edgekit/trust.py first (`resolve_named`, `resolve_from_run`).
 """
 
 from __future__ import annotations
@@ -11,22 +11,18 @@ from __future__ import annotations
 import importlib
 import importlib.util
 import inspect
-import json
 import sys
 from dataclasses import dataclass
 from pathlib import Path
 
 import torch.nn as nn
 
-from ..cache import cache_root
+from .. import trust
 from ..device.integrity import sha256
-from ..errors import EdgekitError, UntrustedCode
+from ..errors import EdgekitError
 
-# Factories that only construct models: callable from a run folder without --trust-code when installed here.
-PURE_FACTORY_PACKAGES = ("torchvision", "timm")
 # How a package's **kwargs factories name the input-channel argument (torchvision's models take none).
 CHANNEL_KWARG = {"timm": "in_chans"}
-TRUST_STORE = "trusted-code.json"
 
 
 def is_user_ref(ref: str) -> bool:
@@ -40,6 +36,7 @@ class Resolved:
     entry: str
     source: Path | None  # the file the code lives in (None: a compiled or built-in module)
     package: str | None  # the installed distribution, when it came from one
+    warning: str | None = None  # the trust store could not record it (said once, at train time)
 
 
 def _split(ref: str) -> tuple[str, str]:
@@ -169,45 +166,38 @@ def construct(res: Resolved, ref: str, *, num_classes, input_shape, kwargs: dict
 # ------------------------------------------------------------------ trust
 
 
-def _store_path() -> Path:
-    return cache_root() / TRUST_STORE
+def resolve_named(ref: str, *, named_by: str | None = None, trust_code: bool = False, kwargs: dict | None = None) -> Resolved:
+    """Import the code `ref` names. `named_by` None: the user typed it (trusted, and remembered as their own code);
+    otherwise the file that names it, and the trust rule decides first."""
+    if named_by is None:
+        res = resolve(ref)
+        if res.source is not None:
+            target, _ = _split(ref)
+            module = None if target.endswith(".py") or target == "timm" else target
+            res.warning = trust.remember(res.source, sha256(res.source), module)
+        return res
+    source = trust.check(ref, named_by=named_by, trust_code=trust_code, kwargs=kwargs)
+    return resolve(ref) if source is None else _resolve_trusted(ref, source, named_by)
 
 
-def remember_trusted(source: Path, digest: str) -> None:
-    """The user trained with this file on this machine: their own code, loadable later without --trust-code."""
-    from ..fsutil import write_json
-
-    path = _store_path()
-    try:
-        known = json.loads(path.read_text()) if path.is_file() else {}
-    except (OSError, ValueError):
-        known = {}
-    known.setdefault(str(source), [])
-    if digest not in known[str(source)]:
-        known[str(source)].append(digest)
-        try:
-            write_json(path, known)
-        except OSError:
-            pass  # a read-only cache only means --trust-code will be asked for later
+def _resolve_trusted(ref: str, source: Path, named_by: str) -> Resolved:
+    """Import exactly the file the trust store vouched for (a module by name only when it is that file), and take
+    a class or factory that file defines: the hash covers its code, not a function it imports (subprocess.run)."""
+    target, name = _split(ref)
+    if target.endswith(".py"):
+        module = _import_file(source)
+        if not hasattr(module, name):
+            raise EdgekitError(f"'{name}' not found in {source}", "check the name after ':'")
+        res = Resolved(getattr(module, name), module.__name__, name, source, _distribution(module))
+    else:
+        res = resolve(ref)
+    if getattr(res.factory, "__module__", None) != res.module_name:
+        raise trust.untrusted(named_by, ref, f"{source} does not define {name}, it imports it from elsewhere")
+    return res
 
 
-def _known_trusted(source: str, digest: str) -> bool:
-    try:
-        return digest in json.loads(_store_path().read_text()).get(source, [])
-    except (OSError, ValueError, AttributeError):
-        return False
-
-
-def untrusted(run_path: Path, code, why: str) -> UntrustedCode:
-    copy = Path(run_path) / "code" / code.file
-    return UntrustedCode(
-        f"{run_path} would import and run code: {code.origin}:{code.entry} (sha256 {code.sha256[:12]}…, a copy is {copy}); {why}",
-        "read that file, then pass --trust-code to allow it",
-    )
-
-
-def resolve_from_run(run_path: Path, code, arch: str, *, trust_code: bool) -> Resolved:
-    """Resolve a run folder's user model without running code the folder names unless it is trusted."""
+def resolve_from_run(run_path: Path, code, arch: str, *, trust_code: bool, kwargs: dict | None = None) -> Resolved:
+    """Resolve a run folder's user model without running code the folder names unless the trust rule allows it."""
     run_path = Path(run_path)
     copy = run_path / "code" / code.file
     if trust_code:
@@ -220,7 +210,7 @@ def resolve_from_run(run_path: Path, code, arch: str, *, trust_code: bool) -> Re
             return Resolved(getattr(module, code.entry), module.__name__, code.entry, copy, None)
         # Installed code (no copy): trust covers the code that was recorded, not whatever the file now names.
         if code.module is None or arch.rpartition(":")[0] not in (code.module, "timm"):
-            raise untrusted(run_path, code, "its model.json names code it does not carry")
+            raise trust.untrusted(f"{run_path / 'model.json'}", arch, "its model.json names code it does not carry")
         try:
             spec = importlib.util.find_spec(code.module)
         except (ImportError, ValueError):
@@ -233,14 +223,12 @@ def resolve_from_run(run_path: Path, code, arch: str, *, trust_code: bool) -> Re
                 f"install {code.package or code.module} as recorded",
             )
         return resolve(arch)
-    top = (code.module or "").split(".")[0]
-    if code.package and top in PURE_FACTORY_PACKAGES and importlib.util.find_spec(top) is not None:
-        res = resolve(arch)  # torchvision / timm constructors: no code of the folder's runs
-        return res
-    origin = Path(code.origin)
-    if origin.is_file() and sha256(origin) == code.sha256 and _known_trusted(str(origin), code.sha256):
-        return resolve(arch)
-    raise untrusted(run_path, code, "it is not a file you trained with on this machine")
+    where = str(run_path / "model.json")
+    detail = f" (a copy is {copy})" if copy.is_file() and _split(arch)[1] == code.entry else ""  # what --trust-code imports
+    source = trust.check(arch, named_by=where, trust_code=False, kwargs=kwargs, recorded=code.sha256, detail=detail)
+    if source is not None and _split(arch)[1] != code.entry:  # the run trained code.entry: anything else is not its model
+        raise trust.untrusted(where, arch, f"its code record names {code.entry}, not {_split(arch)[1]}")
+    return resolve(arch) if source is None else _resolve_trusted(arch, source, where)
 
 
 def code_record(res: Resolved, ref: str):
@@ -250,8 +238,6 @@ def code_record(res: Resolved, ref: str):
     target, _ = _split(ref)
     module = None if target.endswith(".py") else target
     digest = sha256(res.source) if res.source else "none"
-    if res.source is not None:
-        remember_trusted(res.source, digest)
     if res.package or res.source is None:  # installed code: recorded by name and version, not copied
         return UserCode(
             file=f"{(module or 'module').replace('.', '_')}.ref",
