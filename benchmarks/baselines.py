@@ -20,8 +20,8 @@ import torch
 from _common import bare_latency, write_results
 
 import edgekit as ek
-from edgekit.calibration import calibration_samples
 from edgekit.data import Splits, load_run_data
+from edgekit.data.calibration import calibration_samples
 
 CALIB = 300
 ROUNDS = 3

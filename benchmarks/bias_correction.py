@@ -13,7 +13,7 @@ from pathlib import Path
 from _common import write_results
 
 import edgekit as ek
-from edgekit.nncf_env import import_nncf
+from edgekit.stages.compress.nncf_env import import_nncf
 
 MODELS = [("resnet8", (3, 32, 32), 8), ("ds-cnn", (1, 49, 10), 15), ("mobilenetv1-025", (3, 96, 96), 15)]
 

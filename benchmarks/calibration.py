@@ -17,7 +17,7 @@ from pathlib import Path
 from _common import write_results
 
 import edgekit as ek
-from edgekit.exporter.api import DEFAULT_CALIBRATION
+from edgekit.stages.export.api import DEFAULT_CALIBRATION
 
 MODELS = [("resnet8", {"input_shape": (3, 32, 32)}, {}), ("mobilenet-v2", {}, {"width": 1.0}), ("lcnet", {}, {"width": 1.0})]
 SIZES = (16, 32, 64, 128, 300, 600)

@@ -19,7 +19,7 @@ import numpy as np
 from _common import mean_std, write_results
 
 import edgekit as ek
-from edgekit.compression import DistillStep
+from edgekit.stages.compress import DistillStep
 
 SEEDS = (0, 1, 2)
 # (setting, student width, epochs, labelled training samples or None for all)

@@ -17,12 +17,12 @@ import torch
 from _common import write_results
 
 import edgekit as ek
-from edgekit.calibration import calibration_samples
 from edgekit.data import Splits, load_run_data
-from edgekit.evaluate import predict
-from edgekit.exporter.models import float_model
+from edgekit.data.calibration import calibration_samples
 from edgekit.formats.executorch import _int8
 from edgekit.formats.float_fallback import Validation, outputs
+from edgekit.nn.evaluate import predict
+from edgekit.stages.export.models import float_model
 
 KEPT = [0, 1, 2, 4, 8]  # the search's own sequence (it stops at half the layers)
 

@@ -97,7 +97,7 @@ def main() -> None:
         [
             f"first int8 use (PTQ) with the compiled extension, empty cache: {first['ptq_seconds']:.1f} s, "
             f"of which about {compile_seconds:.1f} s is the build",
-            "median of interleaved rounds, each in a fresh process, nothing else running; compiled is the default (edgekit/nncf_env.py)",
+            "median of interleaved rounds, each in a fresh process, nothing else running; compiled is the default (edgekit/stages/compress/nncf_env.py)",
         ],
     )
 

@@ -26,11 +26,11 @@ from _common import bare_latency, write_results
 from baselines import outputs, splits
 
 import edgekit as ek
-from edgekit.exporter.compact import compact_onnx
-from edgekit.exporter.onnx_graph import fold_weight_quantization, remove_identities
-from edgekit.fold import fold_batchnorm
+from edgekit.formats.convert.compact import compact_onnx
+from edgekit.formats.convert.onnx_graph import fold_weight_quantization, remove_identities
 from edgekit.formats.tflite import convert, pt2e_int8
-from edgekit.nncf_env import import_nncf
+from edgekit.nn.fold import fold_batchnorm
+from edgekit.stages.compress.nncf_env import import_nncf
 
 MODELS = {"ds-cnn": dict(epochs=15, lr=3e-3), "mobilenetv1-025": dict(epochs=6)}
 

@@ -23,8 +23,8 @@ def _data_spec(data) -> str | None:
         data = {"x": data[0], "y": data[1]}
     if not isinstance(data, dict) or "x" not in data or "y" not in data:
         raise EdgekitError("data must be a spec string, (x, y) arrays or a dict with x, y (and labels)", "see `edgekit datasets`")
-    from .cache import cache_root
-    from .fsutil import write_bytes
+    from .util.cache import cache_root
+    from .util.fsutil import write_bytes
 
     arrays = {k: np.asarray(v) for k, v in data.items() if k in ("x", "y", "labels")}
     buf = io.BytesIO()
@@ -55,7 +55,7 @@ def train(
 ):
     """Train a zoo name, recipe, `file.py:Class`, `package.module:factory`, `timm:NAME` or an nn.Module instance.
     Returns the Run (path, model, spec, metrics, manifest). `trust_code`: allow the user code a recipe names."""
-    from .training import train_run
+    from .stages.train import train_run
 
     return train_run(
         model,
@@ -109,7 +109,7 @@ def compress(
     progress: bool = True,
 ):
     """Chain steps (distill → prune → qat/ptq, or `steps`) on a Run or run folder; returns the new Run."""
-    from .compression import DistillStep, PruneStep, QuantStep, compress_run
+    from .stages.compress import DistillStep, PruneStep, QuantStep, compress_run
 
     chain = list(steps or [])
     if not chain:
@@ -143,7 +143,7 @@ def export(
 ):
     """Export a Run or run folder for a target; returns the Artifact (path, deploy, parity, notes).
     parity=False: a latency/size-only artifact of any network, marked "not proven" (as `edgekit export --no-parity`)."""
-    from .exporter import export_run
+    from .stages.export import export_run
 
     return export_run(
         run,
@@ -183,8 +183,8 @@ def bench(
 ):
     """Measure one or more Artifacts / artifact folders on a device; returns the BenchReport (also written to disk).
     count_instructions=N (emulated boards): count the ARM instructions of N inferences, at one thread."""
-    from .measure import Measurement
-    from .measure import bench as _bench
+    from .stages.bench import Measurement
+    from .stages.bench import bench as _bench
 
     m = Measurement(min_queries=min_queries, min_seconds=min_seconds, warmup=warmup, threads=threads, count_instructions=count_instructions)
     try:
@@ -201,7 +201,7 @@ def bench(
 @edge
 def predict(artifact: ArtifactRef, files: str | Path | Sequence[str | Path], *, device: str = "local") -> list[dict]:
     """Run an artifact on raw files (images, .wav, .npy; one path or a list) on a device: one dict per file."""
-    from .measure.predict import predict as _predict
+    from .stages.bench.predict import predict as _predict
 
     if isinstance(files, (str, Path)):  # one file: a str is not a list of one-character names
         files = [files]
@@ -221,7 +221,7 @@ def pipeline(
 ):
     """Run (or resume) a pipeline TOML; returns {"folders": {...}, "report": BenchReport}. A pipeline file is data:
     code or programs it names need `trust_code` (or `python` / `ssh_config` given here)."""
-    from .flow import load_pipeline, run_pipeline
+    from .stages.pipeline import load_pipeline, run_pipeline
 
     p = load_pipeline(Path(file) if file else None)
     out = Path(out) if out else Path("runs") / f"pipeline-{p.name}"

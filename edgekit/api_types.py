@@ -38,7 +38,7 @@ def _run_ref(v):
 
 def _artifact_ref(v):
     def one(a) -> bool:
-        from .exporter import Artifact
+        from .stages.export import Artifact
 
         return isinstance(a, (str, Path, Artifact))
 

@@ -18,13 +18,13 @@ from pydantic import Field, StrictBool, StrictFloat, StrictInt, StrictStr, field
 
 from . import limits
 from .errors import EdgekitError
-from .fsutil import BadData, read_json
 from .schema import Loose, Strict, dump, parse
 from .targets import TargetProfile
+from .util.fsutil import BadData, read_json
 
 MODEL_FORMAT = "edgekit.model/2"
 METRICS_FORMAT = "edgekit.metrics/1"
-MANIFEST_FORMAT = "edgekit.manifest/2"
+MANIFEST_FORMAT = "edgekit.util.manifest/2"
 DEPLOY_FORMAT = "edgekit.deploy/2"
 RUNNER_FORMAT = "edgekit.runner/2"
 REPORT_FORMAT = "edgekit.report/2"
@@ -189,7 +189,7 @@ class Metrics(Strict):
 
 
 class Manifest(Strict):
-    format: Literal["edgekit.manifest/2"] = MANIFEST_FORMAT
+    format: Literal["edgekit.util.manifest/2"] = MANIFEST_FORMAT
     stage: Literal["train", "compress"]
     status: Literal["ok", "failed"] = "ok"
     failure: Optional[str] = None

@@ -3,7 +3,7 @@ mistaken for a checked one.
 
 deploy.json records `parity: {"passed": false, "rule": "not proven", ...}`: a reader that only looks at `passed`
 sees a failure, never a pass. The export table, every bench report and the bench's exit code say "not proven", and
-quality budgets never PASS on such an artifact (edgekit/measure/budgets.py). Every reader asks `proven()` here.
+quality budgets never PASS on such an artifact (edgekit/stages/bench/budgets.py). Every reader asks `proven()` here.
 """
 
 from __future__ import annotations

@@ -14,10 +14,10 @@ from pydantic import Field, field_validator
 
 from .contracts import KwargValue, check_plain_name
 from .errors import EdgekitError
-from .fsutil import read_toml
 from .limits import check_shape
-from .resources import data_dir
 from .schema import Strict, parse
+from .util.fsutil import read_toml
+from .util.resources import data_dir
 
 TRAIN_DEFAULTS = {"epochs": 20, "batch_size": 64, "lr": 3e-3, "weight_decay": 1e-4, "label_smoothing": 0.0}
 

@@ -17,10 +17,10 @@ import torch.nn as nn
 
 from .contracts import Manifest, Metrics, ModelSpec, load_manifest, load_metrics, load_spec
 from .errors import EdgekitError
-from .fold import fold_batchnorm
-from .fsutil import write_bytes, write_json
-from .resize import resize_to_shapes
-from .weights import check_weights
+from .nn.fold import fold_batchnorm
+from .nn.resize import resize_to_shapes
+from .nn.weights import check_weights
+from .util.fsutil import write_bytes, write_json
 from .zoo import build_model
 
 RUN_FILES = ("model.safetensors", "model.json", "metrics.json", "manifest.json")
@@ -60,7 +60,7 @@ def write_run_files(
     os.replace(tmp, weights)
     write_json(folder / "model.json", spec.to_json())
     write_json(folder / "metrics.json", metrics.replace(**{"file_bytes": weights.stat().st_size}).model_dump(mode="json"))
-    from .manifest import now
+    from .util.manifest import now
 
     write_json(folder / "manifest.json", manifest.replace(finished=manifest.finished or now()).model_dump(mode="json"))
 
@@ -129,7 +129,7 @@ def rebuild_structure(
     if spec.bn_folded:
         fold_batchnorm(model)
     if spec.quantization:
-        from .nncf_env import import_nncf
+        from .stages.compress.nncf_env import import_nncf
 
         nncf = import_nncf()
         try:  # NNCF only instantiates its own classes from the config (allowed_modules)
@@ -154,7 +154,7 @@ def load_run(path: Path, *, trust_code: bool = False, module: nn.Module | None =
             f"run folder {path} is corrupt: model.safetensors: {type(e).__name__}: {str(e)[:120]}", "re-create it with `edgekit train`"
         ) from None
     model = rebuild_structure(spec, run_path=path, trust_code=trust_code, module=module)
-    check_weights(state, model, path / "model.safetensors")  # no silent cast, no NaN weights (edgekit/weights.py)
+    check_weights(state, model, path / "model.safetensors")  # no silent cast, no NaN weights (edgekit/nn/weights.py)
     try:
         model.load_state_dict(state, strict=True)
     except RuntimeError as e:

@@ -10,9 +10,9 @@ from typing import Annotated, Literal, Optional
 from pydantic import Field, field_validator
 
 from .errors import EdgekitError
-from .fsutil import read_toml
-from .resources import data_dir
 from .schema import Strict, parse
+from .util.fsutil import read_toml
+from .util.resources import data_dir
 
 PRECISIONS = ("fp32", "fp16", "int8", "dynamic")
 

@@ -21,9 +21,9 @@ import json
 import os
 from pathlib import Path
 
-from .cache import cache_root
 from .device.integrity import sha256
 from .errors import UntrustedCode
+from .util.cache import cache_root
 
 TRUST_STORE = "trusted-code.json"
 TRUST_FIX = "read that code, then pass --trust-code to allow it"
@@ -73,7 +73,7 @@ def read_store() -> dict[str, list[str]]:
 def remember(source: Path, digest: str, module: str | None = None) -> str | None:
     """The user named this code on the command line and trained with it here: their own, loadable later without
     --trust-code. Returns a warning when the store cannot be written (then later loads will ask for the flag)."""
-    from .fsutil import write_json
+    from .util.fsutil import write_json
 
     try:
         known = read_store()

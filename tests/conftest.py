@@ -81,7 +81,7 @@ def assert_one_line_error(result, *fragments, code=2):
 @pytest.fixture(scope="session")
 def digits_run(tmp_path_factory) -> Path:
     """digits-cnn trained on digits with the recipe's defaults: the parent of later stages' tests."""
-    from edgekit.training import train_run
+    from edgekit.stages.train import train_run
 
     out = tmp_path_factory.mktemp("runs") / "digits"
     return train_run("digits-cnn", out=out, progress=False).path
@@ -89,19 +89,19 @@ def digits_run(tmp_path_factory) -> Path:
 
 def export(run, **kw):
     """export_run for tests: (artifact folder, deploy.json as a dict)."""
-    from edgekit.exporter import export_run
+    from edgekit.stages.export import export_run
 
     art = export_run(run, progress=False, **kw)
     return art.path, art.deploy.model_dump(mode="json")
 
 
 def compress(run, steps, out, **kw):
-    from edgekit.compression import compress_run
+    from edgekit.stages.compress import compress_run
 
     return compress_run(run, steps, out, progress=False, **kw).path
 
 
 def train(*a, **kw):
-    from edgekit.training import train_run
+    from edgekit.stages.train import train_run
 
     return train_run(*a, progress=False, **kw).path

@@ -71,8 +71,8 @@ def test_local_bench_of_several_artifacts_writes_the_reports(artifacts, tmp_path
 def test_runner_needs_only_numpy_and_the_runtime(artifacts, tmp_path):
     """The device never has edgekit or torch: run the runner with both made unimportable."""
     from edgekit.contracts import load_deploy
-    from edgekit.measure.harness import device_layout
-    from edgekit.measure.transports import write_layout
+    from edgekit.stages.bench.harness import device_layout
+    from edgekit.stages.bench.transports import write_layout
 
     device = tmp_path / "device"
     write_layout(device_layout(artifacts["int8"], load_deploy(artifacts["int8"] / "deploy.json")), device)
@@ -221,7 +221,7 @@ def test_ctrl_c_during_an_ssh_bench_stops_the_remote_runner_and_removes_its_fold
 
 
 def test_budget_failure_exits_1_and_still_writes_the_report(artifacts, tmp_path, run_cli):
-    from edgekit.resources import data_dir
+    from edgekit.util.resources import data_dir
 
     strict = tmp_path / "strict.toml"
     strict.write_text((data_dir("targets") / "x86-64.toml").read_text().replace("latency_p90_ms = 20.0", "latency_p90_ms = 0.000001"))

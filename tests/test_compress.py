@@ -9,8 +9,8 @@ import pytest
 import torch
 from conftest import assert_one_line_error, compress, train
 
-from edgekit.compression import DistillStep, PruneStep, QuantStep
 from edgekit.runs import load_run
+from edgekit.stages.compress import DistillStep, PruneStep, QuantStep
 
 
 def _metrics(path):
@@ -158,7 +158,7 @@ def test_nncf_native_kernels_compile_nothing_and_telemetry_is_off(tmp_path):
     import sys
 
     code = (
-        "import os; from edgekit.nncf_env import import_nncf; import_nncf(); "
+        "import os; from edgekit.stages.compress.nncf_env import import_nncf; import_nncf(); "
         "from nncf.torch.quantization.extensions import QuantizedFunctionsCPU; "
         "from nncf.torch.quantization.reference import ReferenceQuantizedFunctions; "
         "print(QuantizedFunctionsCPU._loader.load() is ReferenceQuantizedFunctions, os.environ['NNCF_CI'])"
@@ -173,7 +173,7 @@ def test_nncf_native_kernels_compile_nothing_and_telemetry_is_off(tmp_path):
 def test_a_dead_builders_extension_lock_is_removed(tmp_path):
     import time
 
-    from edgekit.nncf_env import _clear_dead_locks
+    from edgekit.stages.compress.nncf_env import _clear_dead_locks
 
     lock = tmp_path / "quantized_functions_cpu" / "lock"
     lock.parent.mkdir(parents=True)

@@ -57,7 +57,7 @@ def test_rpi_alias_gives_full_int8_tflite_with_a_complete_deploy_json(digits_run
 
 @pytest.fixture(scope="module")
 def qat_run(digits_run, tmp_path_factory):
-    from edgekit.compression import PruneStep, QuantStep
+    from edgekit.stages.compress import PruneStep, QuantStep
 
     return compress(digits_run, [PruneStep(0.5, finetune=8), QuantStep("qat", epochs=3)], tmp_path_factory.mktemp("qat") / "qat")
 
@@ -115,7 +115,7 @@ def test_microcontroller_export_fails_when_flash_is_too_small(digits_run, tmp_pa
 
 
 def _tiny_board() -> str:
-    from edgekit.resources import data_dir
+    from edgekit.util.resources import data_dir
 
     text = (data_dir("targets") / "cortex-m4.toml").read_text()
     return (
@@ -188,7 +188,7 @@ def test_target_profiles_validate_and_aliases_resolve(run_cli):
     ],
 )
 def test_bad_target_files_name_file_and_key(digits_run, tmp_path, run_cli, edit, fragment):
-    from edgekit.resources import data_dir
+    from edgekit.util.resources import data_dir
 
     board = tmp_path / "board.toml"
     board.write_text(edit((data_dir("targets") / "rpi4.toml").read_text()))

@@ -12,7 +12,7 @@ from conftest import assert_one_line_error, export, train
 
 
 def _x86_board(tmp_path, isa: list[str]):
-    from edgekit.resources import data_dir
+    from edgekit.util.resources import data_dir
 
     text = (data_dir("targets") / "x86-64.toml").read_text().replace('isa = ["host"]', f"isa = {json.dumps(isa)}")
     path = tmp_path / f"x86-{'-'.join(isa)}.toml"
@@ -115,7 +115,7 @@ def test_folded_int8_weights_get_their_own_zero_point_type():
     import onnx
     from onnx import TensorProto, helper, numpy_helper
 
-    from edgekit.exporter.onnx_graph import fold_weight_quantization
+    from edgekit.formats.convert.onnx_graph import fold_weight_quantization
 
     rng = np.random.default_rng(0)
     w = rng.normal(size=(4, 3)).astype(np.float32)

@@ -36,11 +36,11 @@ def _dequantized_weights(graph) -> list[bool]:
 
 @pytest.fixture(scope="module")
 def digits_parts(digits_run):
-    from edgekit.calibration import calibration_samples
     from edgekit.data import Splits, load_run_data
-    from edgekit.evaluate import predict
-    from edgekit.exporter.models import float_model
+    from edgekit.data.calibration import calibration_samples
+    from edgekit.nn.evaluate import predict
     from edgekit.runs import load_run
+    from edgekit.stages.export.models import float_model
 
     run = load_run(digits_run)
     splits = Splits.of(load_run_data(run.spec, None), run.spec.normalization)

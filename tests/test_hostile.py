@@ -53,7 +53,7 @@ def _npz(tmp: Path, **arrays) -> str:
 
 
 def _target(tmp: Path, edit: Callable[[str], str], name="board.toml") -> Path:
-    from edgekit.resources import data_dir
+    from edgekit.util.resources import data_dir
 
     path = tmp / name
     path.write_text(edit((data_dir("targets") / "rpi4.toml").read_text()))
@@ -459,7 +459,7 @@ def test_stale_partials_of_dead_processes_are_removed_by_the_next_export(ctx, tm
 
 
 def test_a_report_is_written_as_one_set(tmp_path):
-    from edgekit.fsutil import write_set
+    from edgekit.util.fsutil import write_set
 
     (tmp_path / "blocker").write_text("a file where a folder should be")
     with pytest.raises(OSError):

@@ -19,8 +19,8 @@ from conftest import assert_one_line_error, export, require_tool, train
 from sshd import start_sshd
 
 from edgekit.contracts import load_deploy
-from edgekit.measure.harness import Measurement, RunFailed, run_on_device
-from edgekit.measure.transports import LocalTransport, SshTransport
+from edgekit.stages.bench.harness import Measurement, RunFailed, run_on_device
+from edgekit.stages.bench.transports import LocalTransport, SshTransport
 
 QUICK = ["--min-queries", "5", "--min-seconds", "0", "--warmup", "0"]
 FP32 = ["--format", "onnx", "--precision", "fp32"]
@@ -421,7 +421,7 @@ def test_files_named_like_code_in_the_device_folder_never_run_over_ssh(ctx, sshd
 
 def test_files_named_like_code_never_run_on_an_emulated_board(ctx, tmp_path):
     from edgekit.emulate import build_rootfs
-    from edgekit.measure.emulated import EmulatedTransport
+    from edgekit.stages.bench.emulated import EmulatedTransport
 
     require_tool("qemu-aarch64-static", "qemu-user-static")
     require_tool("apt-get", "apt")

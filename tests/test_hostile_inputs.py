@@ -342,4 +342,4 @@ def test_rawfile_stays_device_portable():
         elif isinstance(node, ast.ImportFrom) and node.level == 0:
             roots.add(node.module.split(".")[0])
     assert roots <= {"os", "warnings", "numpy", "PIL", "preprocess"}, roots
-    assert "rawfile.py" in __import__("edgekit.measure.harness", fromlist=["DEVICE_FILES"]).DEVICE_FILES
+    assert "rawfile.py" in __import__("edgekit.stages.bench.harness", fromlist=["DEVICE_FILES"]).DEVICE_FILES

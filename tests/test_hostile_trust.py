@@ -71,7 +71,7 @@ def _evil(tmp: Path, name: str = "evil.py") -> Path:
 
 def _args(**changes) -> dict:
     """A valid train_args.json (the real schema), with `changes` (a value of ... drops that key)."""
-    from edgekit.training.checkpoint import TrainArgs
+    from edgekit.stages.train.checkpoint import TrainArgs
 
     args = TrainArgs(model="digits-cnn", dataset="synthetic:1,8,8:3:60", input_shape=[1, 8, 8], seed=0, device="cpu", started="x")
     merged = {**args.model_dump(mode="json"), **changes}
@@ -389,7 +389,7 @@ def _images(tmp: Path) -> Path:
 
 
 def _target(tmp: Path, name: str) -> Path:
-    from edgekit.resources import data_dir
+    from edgekit.util.resources import data_dir
 
     text = (data_dir("targets") / "x86-64.toml").read_text()
     return _file(tmp, "board.toml", "\n".join(f'name = "{name}"' if line.startswith("name =") else line for line in text.splitlines()))
@@ -548,14 +548,14 @@ def test_recorded_data_is_read_when_it_is_the_training_data_and_moved_data_is_na
 def test_a_second_writer_of_the_same_out_is_one_line_and_a_dead_writers_lock_is_taken_over(tmp_path, run_cli):
     """CONC: a real second process holds the folder's lock; when it dies (kill -9, lock file left behind) the
     next writer takes the folder over."""
-    from edgekit.lock import lock_path
+    from edgekit.util.lock import lock_path
 
     out = tmp_path / "out"
     holder = subprocess.Popen(
         [
             sys.executable,
             "-c",
-            f"from edgekit.lock import writing\nwith writing({str(out)!r}):\n    print('held', flush=True)\n    input()",
+            f"from edgekit.util.lock import writing\nwith writing({str(out)!r}):\n    print('held', flush=True)\n    input()",
         ],
         stdin=subprocess.PIPE,
         stdout=subprocess.PIPE,

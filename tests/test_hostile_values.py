@@ -379,7 +379,7 @@ def test_temporaries_of_dead_writers_are_removed_in_both_name_forms(tmp_path):
     import subprocess
     import sys
 
-    from edgekit.fsutil import write_text
+    from edgekit.util.fsutil import write_text
 
     dead = subprocess.run([sys.executable, "-c", "import os; print(os.getpid())"], capture_output=True, text=True).stdout.strip()
     new_form, old_form = tmp_path / f".ek-{dead}-abc123.tmp", tmp_path / f".f.json.{dead}.abc123.tmp"
@@ -448,7 +448,7 @@ def test_library_warnings_are_held_dropped_on_error_and_shown_once_on_success(ca
     import torch  # noqa: F401  (installs torch's own stream handlers on its loggers, as a command would)
 
     from edgekit.cli.noise import held_warnings
-    from edgekit.quiet import captured_fds
+    from edgekit.util.quiet import captured_fds
 
     with held_warnings() as held:
         for _ in range(3):

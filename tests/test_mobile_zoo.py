@@ -16,8 +16,8 @@ SHAPE = (3, 32, 32)
 
 @pytest.mark.parametrize("family", sorted(BUILDERS))
 def test_each_mobile_architecture_prunes_and_converts(family):
-    from edgekit.compression.prune import structured_prune
-    from edgekit.profile import count_macs
+    from edgekit.nn.profile import count_macs
+    from edgekit.stages.compress.prune import structured_prune
 
     torch.manual_seed(0)
     model = BUILDERS[family](SHAPE, 5, width=0.25).eval()
@@ -78,7 +78,7 @@ class Shuffle(nn.Module):
 
 
 def test_a_layer_the_pruner_cannot_follow_is_excluded_by_name_not_a_crash():
-    from edgekit.compression.prune import structured_prune
+    from edgekit.stages.compress.prune import structured_prune
 
     net = nn.Sequential(
         nn.Conv2d(3, 24, 3, 2, 1),

@@ -22,7 +22,7 @@ def test_wheel_carries_targets_models_and_pipelines(tmp_path):
     zipfile.ZipFile(wheel).extractall(site)
     # A fresh interpreter that sees only the unpacked wheel's edgekit (not the checkout).
     probe = (
-        "import edgekit.resources as r, edgekit.targets as t, edgekit.recipes as m, edgekit.flow as p; "
+        "import edgekit.util.resources as r, edgekit.targets as t, edgekit.recipes as m, edgekit.stages.pipeline as p; "
         "print(r.__file__); print(sorted(t.all_targets())); print(sorted(m.zoo_recipes())); print(p.load_pipeline(None).name)"
     )
     out = subprocess.run(

@@ -52,7 +52,7 @@ def test_pipeline_runs_every_stage_then_resumes_without_redoing_them(tmp_path, r
 
 
 def test_the_embedded_default_pipeline_is_digits_to_rpi4():
-    from edgekit.flow import load_pipeline
+    from edgekit.stages.pipeline import load_pipeline
 
     p = load_pipeline(None)
     assert p.file.train.model == "digits-cnn" and p.file.export.target == "rpi4"

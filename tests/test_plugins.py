@@ -109,7 +109,7 @@ def test_listing_commands_import_no_torch(command):
 def test_the_notebook_api_names_stay_functions_after_their_modules_load():
     import edgekit as ek
 
-    importlib.import_module("edgekit.training")
-    importlib.import_module("edgekit.exporter")
+    importlib.import_module("edgekit.stages.train")
+    importlib.import_module("edgekit.stages.export")
     for name in ek.__all__:
         assert callable(getattr(ek, name)) and not isinstance(getattr(ek, name), type(ek)), name

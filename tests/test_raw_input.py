@@ -43,7 +43,7 @@ def _shorten(text: str, **values) -> str:
 
 
 def test_the_anomaly_pipeline_scores_auc_from_raw_audio_on_the_device(tmp_path, run_cli):
-    from edgekit.resources import data_dir
+    from edgekit.util.resources import data_dir
 
     (tmp_path / "ad.toml").write_text(
         _shorten((data_dir("pipelines") / "anomaly.toml").read_text(), epochs=10, min_queries=50, min_seconds=0.2)
@@ -64,7 +64,7 @@ def test_the_anomaly_pipeline_scores_auc_from_raw_audio_on_the_device(tmp_path, 
 
 def test_the_keyword_pipeline_spots_words_of_unseen_voices_from_raw_audio(tmp_path, run_cli):
     require_tool("espeak-ng", "espeak-ng")
-    from edgekit.resources import data_dir
+    from edgekit.util.resources import data_dir
 
     text = _shorten((data_dir("pipelines") / "kws.toml").read_text(), speakers=10, epochs=30, min_queries=50, min_seconds=0.2)
     (tmp_path / "kws.toml").write_text(

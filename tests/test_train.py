@@ -42,7 +42,7 @@ def test_load_run_rebuilds_the_model_without_unpickling(digits_run, monkeypatch)
     monkeypatch.setattr("pickle.load", no_pickle)
     run = load_run(digits_run)
     from edgekit.data import apply_normalization, load_dataset
-    from edgekit.evaluate import evaluate
+    from edgekit.nn.evaluate import evaluate
 
     data = load_dataset("digits", run.spec.input_shape, seed=run.spec.dataset.seed)
     acc = evaluate(run.model, "classification", apply_normalization(data.x["test"], run.spec.normalization), data.y["test"])

@@ -8,7 +8,7 @@ import pytest
 import torch
 
 from edgekit.contracts import ModelSpec
-from edgekit.profile import count_macs, profile_model
+from edgekit.nn.profile import count_macs, profile_model
 from edgekit.recipes import find_recipe, zoo_recipes
 from edgekit.zoo import build_architecture, build_model
 

@@ -53,7 +53,7 @@ def bench_cmd(
     from rich.progress import Progress, SpinnerColumn, TextColumn, TimeElapsedColumn
 
     from ..errors import EdgekitError
-    from ..measure import Measurement, bench
+    from ..stages.bench import Measurement, bench
 
     m = Measurement(
         min_queries=min_queries,

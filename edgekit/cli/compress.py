@@ -38,7 +38,7 @@ def steps_from_flags(
     force_calib,
     epochs,
 ) -> list:
-    from ..compression import DistillStep, PruneStep, QuantStep
+    from ..stages.compress import DistillStep, PruneStep, QuantStep
 
     if qat and ptq:
         raise click.UsageError("choose one of --qat and --ptq")
@@ -143,11 +143,11 @@ def compress_cmd(
     dataset,
 ):
     """Compress a run: prune, quantize, distill — or chain steps from a --recipe. Writes a new run folder."""
-    from ..compression import compress_run, load_recipe_steps
-    from ..compression.chain import check_max_drop
     from ..errors import BudgetFailed
-    from ..fsutil import check_out_folder
     from ..runs import check_run_folder
+    from ..stages.compress import compress_run, load_recipe_steps
+    from ..stages.compress.chain import check_max_drop
+    from ..util.fsutil import check_out_folder
 
     check_run_folder(run)
     check_max_drop(max_drop)

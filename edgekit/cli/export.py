@@ -114,7 +114,7 @@ def print_export(artifact) -> None:
 @dataset_option
 def export_cmd(run, target, fmt, precision, out, dynamic_batch, calib, force_calib, min_agreement, ropts, no_parity, trust_code, dataset):
     """Export a run for a device, prove parity in the real runtime, write deploy.json."""
-    from ..exporter import export_run
+    from ..stages.export import export_run
     from .options import model_args
 
     artifact = export_run(

@@ -56,7 +56,7 @@ def make_cmd(kind, out, speakers, repeats, seed) -> None:
     (normal hum vs clicks, rattles, shifted harmonics; DCASE 2020 task 2 layout) or shapes (photos of circles,
     squares and triangles of varying sizes; an image folder)."""
     from ..errors import EdgekitError
-    from ..fsutil import check_out_folder
+    from ..util.fsutil import check_out_folder
 
     check_out_folder(out)
     with console.status(f"making {kind} in {out}") as status:

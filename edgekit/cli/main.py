@@ -72,6 +72,9 @@ def main() -> None:
     except (click.exceptions.Abort, KeyboardInterrupt):
         click.echo("interrupted", err=True)
         sys.exit(130)
+    except click.exceptions.NoArgsIsHelpError as e:  # `edgekit` or `edgekit device` alone: the help, not an error
+        click.echo(e.ctx.get_help() if e.ctx else e.format_message())
+        sys.exit(0)
     except click.UsageError as e:  # one line too, with where to look
         where = e.ctx.command_path.replace("python -m ", "").replace("__main__.py", "edgekit") if e.ctx else "edgekit"
         _fail(f"{e.format_message()} — see `{where} --help`", 2, held)

@@ -43,7 +43,7 @@ class Held:
 
 @contextmanager
 def held_warnings() -> Iterator[Held]:
-    from ..quiet import silenced
+    from ..util.quiet import silenced
 
     held = Held()
     original = logging.Logger.callHandlers
@@ -51,7 +51,7 @@ def held_warnings() -> Iterator[Held]:
     # torch gives its loggers their own stream handlers, without propagation, when it is imported (mid-command,
     # since imports are lazy): a root handler or a filter set up front never sees those records. Every record,
     # whichever logger and handler, passes Logger.callHandlers, so that is where library warnings are held.
-    # What a library says inside edgekit's quiet blocks (edgekit/quiet.py) was meant to vanish: it is dropped.
+    # What a library says inside edgekit's quiet blocks (edgekit/util/quiet.py) was meant to vanish: it is dropped.
     def call_handlers(logger: logging.Logger, record: logging.LogRecord) -> None:
         if record.levelno >= logging.WARNING and not record.name.startswith("edgekit"):
             if not silenced():

@@ -25,7 +25,7 @@ def pipeline_cmd(file, out, device, python, ssh_config, trust_code):
     programs it would run ([bench] python, ssh_config) need --trust-code, or the option given here.
     """
     from ..errors import EdgekitError
-    from ..flow import load_pipeline, run_pipeline
+    from ..stages.pipeline import load_pipeline, run_pipeline
     from .bench import print_report
 
     p = load_pipeline(file)

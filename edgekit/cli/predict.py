@@ -20,7 +20,7 @@ def predict_cmd(artifact, files, device, python, ssh_config):
 
     The files go through the preprocessing recorded in deploy.json, exactly as a device's sensor data would.
     """
-    from ..measure.predict import predict
+    from ..stages.bench.predict import predict
 
     result = predict(artifact, list(files), device=device, python=python, ssh_config=ssh_config)
     rows = [[p["file"], p["label"], f"{p['score']:.4f}", f"{p['frontend_ms']:.2f}", f"{p['model_ms']:.2f}"] for p in result["predictions"]]

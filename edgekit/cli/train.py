@@ -46,8 +46,8 @@ def train_cmd(
 
     Under torchrun (several GPUs or nodes) it trains with DistributedDataParallel; only rank 0 writes.
     """
-    from ..training import train_run
-    from ..training.distributed import is_main_process
+    from ..stages.train import train_run
+    from ..stages.train.distributed import is_main_process
 
     if resume and out:
         raise click.UsageError("--resume takes the run folder itself; drop --out")

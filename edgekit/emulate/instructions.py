@@ -53,8 +53,8 @@ import time
 from pathlib import Path
 from typing import Callable, NamedTuple
 
-from ..cache import cache_root
 from ..errors import EdgekitError
+from ..util.cache import cache_root
 from .boards import BOARDS, Board
 
 PLUGIN_SOURCE = Path(__file__).with_name("insn_plugin.c")

@@ -19,8 +19,8 @@ from importlib import metadata
 from pathlib import Path
 from typing import Callable
 
-from ..cache import cache_root
 from ..errors import EdgekitError
+from ..util.cache import cache_root
 from .boards import BOARDS, cpuinfo
 
 READY = "ready.json"

@@ -8,11 +8,11 @@ import numpy as np
 import torch
 
 from ..errors import EdgekitError
-from ..exporter.toolchain import base_toolchain, version
-from ..fold import fold_batchnorm
-from ..progress import status
-from ..quiet import captured_fds, quiet_import
+from ..nn.fold import fold_batchnorm
+from ..util.progress import status
+from ..util.quiet import captured_fds, quiet_import
 from .base import BuildJob, Built, Format
+from .convert.toolchain import base_toolchain, version
 from .float_fallback import record
 
 

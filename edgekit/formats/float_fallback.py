@@ -128,7 +128,7 @@ def pt2e_quantize(model, calibration: np.ndarray, sample, quantizer, kept: int, 
     A dynamic batch axis lets the observers see several samples per call; the artifact keeps batch 1."""
     from torchao.quantization.pt2e.quantize_pt2e import convert_pt2e, prepare_pt2e
 
-    from ..progress import status
+    from ..util.progress import status
     from .tflite import CALIBRATION_BATCH, calibrate
 
     try:

@@ -10,10 +10,10 @@ import numpy as np
 
 from ..device.runtimes import ARENA_MARGIN, quantize
 from ..errors import EdgekitError
-from ..exporter.toolchain import version
-from ..fsutil import write_text
-from ..quiet import captured_fds
+from ..util.fsutil import write_text
+from ..util.quiet import captured_fds
 from .base import BuildJob, Built, Format
+from .convert.toolchain import version
 from .tflite import tflite_toolchain, write_tflite
 
 

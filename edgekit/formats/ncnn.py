@@ -11,10 +11,10 @@ import os
 import torch
 
 from ..errors import EdgekitError
-from ..exporter.toolchain import base_toolchain, version
-from ..progress import status
-from ..quiet import captured_fds
+from ..util.progress import status
+from ..util.quiet import captured_fds
 from .base import BuildJob, Built, Format
+from .convert.toolchain import base_toolchain, version
 
 FILES = ["model.ncnn.param", "model.ncnn.bin"]
 

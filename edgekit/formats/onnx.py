@@ -16,8 +16,8 @@ from pathlib import Path
 import torch
 
 from ..errors import EdgekitError
-from ..exporter.toolchain import base_toolchain, version
 from .base import BuildJob, Built, Format
+from .convert.toolchain import base_toolchain, version
 
 OPSET = 17
 STANDARD_DOMAINS = ("", "ai.onnx")
@@ -90,8 +90,8 @@ def fusion(path: Path) -> dict:
 def _postprocess(path: Path, precision: str) -> dict:
     import onnx
 
-    from ..exporter.compact import compact_onnx
-    from ..exporter.onnx_graph import fold_weight_quantization, remove_identities, topological_sort
+    from .convert.compact import compact_onnx
+    from .convert.onnx_graph import fold_weight_quantization, remove_identities, topological_sort
 
     model = onnx.load(str(path))
     folded = 0
@@ -142,8 +142,8 @@ class OnnxFormat(Format):
         model = job.float_model
         if job.precision == "int8":
             model, built.quantizer, built.reference = self._int8_model(job)
-            from ..compression.quantize import unshare_quantizers
-            from ..nncf_env import import_nncf
+            from ..stages.compress.nncf_env import import_nncf
+            from ..stages.compress.quantize import unshare_quantizers
 
             nncf = import_nncf()
             model = unshare_quantizers(copy.deepcopy(model))
@@ -175,7 +175,7 @@ class OnnxFormat(Format):
         if run.spec.quantization:
             q = run.spec.quantization
             return run.model, f"nncf {version('nncf')} ({q['method']} in the run, {q.get('weights', 'per-channel')} weights)", "run"
-        from ..compression.quantize import quantize_ptq
+        from ..stages.compress.quantize import quantize_ptq
 
         weights = job.int8_scheme.get("weights", "per-channel")
         model, _ = quantize_ptq(

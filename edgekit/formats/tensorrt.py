@@ -11,8 +11,8 @@ from __future__ import annotations
 
 import numpy as np
 
-from ..exporter.toolchain import base_toolchain, version
 from .base import BuildJob, Built, Format
+from .convert.toolchain import base_toolchain, version
 
 
 class TensorRTFormat(Format):

@@ -11,11 +11,11 @@ import torch
 import torch.nn as nn
 
 from ..errors import EdgekitError
-from ..exporter.toolchain import base_toolchain, version
-from ..fold import fold_batchnorm
-from ..progress import progress_bar, status
-from ..quiet import captured_fds, quiet_import
+from ..nn.fold import fold_batchnorm
+from ..util.progress import progress_bar, status
+from ..util.quiet import captured_fds, quiet_import
 from .base import BuildJob, Built, Format
+from .convert.toolchain import base_toolchain, version
 from .float_fallback import record
 
 CALIBRATION_BATCH = 8  # observers see 8 samples per call: 3.2x faster than one at a time (benchmarks/results/calibration.md)
@@ -109,7 +109,7 @@ def write_tflite(job: BuildJob, path: Path, *, float_fallback: bool = False) -> 
         )
     with captured_fds():
         edge.export(str(path))
-    from ..exporter.compact import compact_tflite
+    from .convert.compact import compact_tflite
 
     compact_tflite(path)
     return {"quantizer": quantizer, "ops": tflite_ops(path), "float_layers": kept}

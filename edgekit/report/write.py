@@ -9,7 +9,7 @@ from pathlib import Path
 
 from ..contracts import REPORT_FORMAT, BenchReport
 from ..errors import EdgekitError
-from ..fsutil import json_text, write_set
+from ..util.fsutil import json_text, write_set
 from .build import LEGEND, comparison
 from .plots import plots
 

@@ -38,7 +38,7 @@ from pathlib import Path
 
 import numpy as np
 
-from ..fsutil import staged_dir
+from ..util.fsutil import staged_dir
 
 ESPEAK_MISSING = "espeak-ng is not installed — install it: sudo apt-get install espeak-ng"
 

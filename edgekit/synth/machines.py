@@ -31,7 +31,7 @@ from pathlib import Path
 
 import numpy as np
 
-from ..fsutil import staged_dir
+from ..util.fsutil import staged_dir
 from .keywords import wav_bytes
 
 ANOMALY_KINDS = ("clicks", "harmonic", "rattle", "whine")

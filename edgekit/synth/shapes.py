@@ -9,7 +9,7 @@ from pathlib import Path
 
 import numpy as np
 
-from ..fsutil import staged_dir
+from ..util.fsutil import staged_dir
 
 CLASSES = ("circle", "square", "triangle")
 

@@ -1,0 +1,1 @@
+"""Converter helpers the formats share: toolchain versions, graph compaction, ONNX graph fixes."""

@@ -1,0 +1,1 @@
+"""Model surgery and measurement on torch modules: folding, resizing, profiling, predicting, weight checks."""

@@ -1,0 +1,253 @@
+"""export_run: one run folder → one artifact folder (artifact files, deploy.json, eval.npz, parity.json), checked.
+
+No format is named here: the format plug-in builds the files, the runtime adapter (the same code the device
+runner uses) runs them, and the task plug-in judges the parity.
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+
+from ... import parity as unproven_parity
+from ...contracts import ArtifactInfo, Deploy, EvalInfo, RuntimeInfo, TensorInfo
+from ...data import Splits, load_run_data
+from ...data.calibration import calibration_samples
+from ...device import runtimes
+from ...device.integrity import sha256
+from ...errors import BudgetFailed, EdgekitError
+from ...formats.base import BuildJob
+from ...formats.float_fallback import Validation
+from ...nn.evaluate import predict
+from ...nn.profile import profile_model
+from ...runs import Run, load_run
+from ...targets import find_target
+from ...tasks import get_task
+from ...util.fsutil import check_out_folder, json_text, staged_dir, write_text
+from ...util.manifest import now
+from ...util.progress import progress_bar
+from ...util.quiet import captured_fds
+from .estimate import estimate_latency
+from .models import float_model
+from .plan import plan_export
+
+DEFAULT_CALIBRATION = 300
+
+
+@dataclass
+class Artifact:
+    path: Path
+    deploy: Deploy
+    parity: dict
+    notes: list[str]
+
+
+def check_export_args(calib: int, min_agreement: float | None) -> None:
+    if calib < 1:
+        raise EdgekitError(f"--calib must be ≥ 1, got {calib}", f"pass e.g. --calib {DEFAULT_CALIBRATION}")
+    if min_agreement is not None and not (math.isfinite(min_agreement) and 0 <= min_agreement <= 1):
+        raise EdgekitError(f"--min-agreement must lie between 0 and 1, got {min_agreement}", "pass e.g. --min-agreement 0.98")
+
+
+def run_artifact(folder: Path, deploy_like: dict, x: np.ndarray, *, progress: bool = False, threads: int = 1):
+    """Outputs of the artifact in its real runtime, one model input at a time (as on the device)."""
+    try:
+        with captured_fds():  # runtimes print delegate notices on the C-level stderr
+            adapter = runtimes.open_artifact(folder, deploy_like, threads)
+    except runtimes.MissingRuntime as e:
+        raise EdgekitError(
+            f"the {deploy_like['runtime']['name']} runtime is not installed here ({e.detail})", f"pip install {e.package}"
+        ) from None
+    outs = []
+    with progress_bar(f"parity in {adapter.runtime}", len(x), progress) as advance:
+        for i in range(len(x)):
+            outs.append(adapter.infer(x[i : i + 1]))
+            advance()
+    return adapter, np.concatenate(outs)
+
+
+def _raw_arrays(raws: list) -> dict:
+    """Raw samples for eval.npz: stacked when they share a shape, else one array each."""
+    if raws and len({(r.shape, r.dtype) for r in raws}) == 1:
+        return {"raw": np.stack(raws)}
+    return {f"raw_{i:05d}": r for i, r in enumerate(raws)}
+
+
+def export_run(
+    run,
+    *,
+    target: str = "x86-64",
+    fmt: str | None = None,
+    precision: str | None = None,
+    out: Path | None = None,
+    dynamic_batch: bool = False,
+    calib: int = DEFAULT_CALIBRATION,
+    force_calib: bool = False,
+    min_agreement: float | None = None,
+    trust_code: bool = False,
+    dataset: str | None = None,
+    progress: bool = True,
+    say=lambda m: None,
+    runtime_options: dict | None = None,
+    prove_parity: bool = True,
+) -> Artifact:
+    """prove_parity=False (--no-parity): a latency/size-only artifact of any network, marked "not proven"
+    (edgekit/parity.py); the runtime still runs it on a few samples."""
+    check_export_args(calib, min_agreement)
+    tgt = find_target(target)
+    run = run if isinstance(run, Run) else load_run(run, trust_code=trust_code)
+    plan = plan_export(tgt, quantized_run=bool(run.spec.quantization), fmt=fmt, precision=precision)
+    f = plan.format
+    f.check_available()
+    f.check_runtime_options(runtime_options or {})
+    if dynamic_batch and not f.dynamic_batch:
+        raise EdgekitError(f"a dynamic batch axis is not available for {f.name}", "drop --dynamic-batch or use --format onnx")
+    out = check_out_folder(Path(out) if out else Path("dist") / f"{tgt.name}-{f.name}-{plan.precision}")
+    task = get_task(run.spec.task)
+    read_notes: list[str] = []  # which recorded data file was read, said in the export table
+    where = str(run.path / "model.json") if run.path else "the run's model.json"
+    data = load_run_data(run.spec, dataset, where=where, say=read_notes.append)
+    splits = Splits.of(data, run.spec.normalization)
+    x_test, y_test, g_test = splits.x["test"], splits.y["test"], splits.groups["test"]
+    needs_calib = f.needs_calibration(plan.precision, bool(run.spec.quantization))
+    calibration = (
+        calibration_samples(splits.x["train"], min(calib, len(splits.x["train"])), seed=run.spec.dataset.seed, force=force_calib)
+        if needs_calib
+        else None
+    )
+    fp32 = float_model(run)
+    floor = min_agreement if min_agreement is not None else tgt.budgets.min_int8_agreement
+    x_val = splits.x["val"]
+    ref_val = predict(fp32, x_val)  # also the float reference for the task's options below
+    validation = None
+    if calibration is not None and len(x_val):
+        # formats that may keep early layers float judge their int8 graph here first (never on the test split)
+
+        def judge(out):
+            return task.parity(out, ref_val, x_val, splits.y["val"], splits.groups["val"], precision="int8", floor=floor)
+
+        # a split the task cannot judge on (anomaly detection's normal-only validation clips) has no say
+        validation = Validation(x_val, judge) if judge(ref_val)["passed"] else None
+    started = now()
+    with staged_dir(out) as folder:
+        job = BuildJob(
+            run=run,
+            float_model=fp32,
+            folder=folder,
+            precision=plan.precision,
+            calibration=calibration,
+            samples=x_test[:8],
+            target=tgt,
+            dynamic_batch=dynamic_batch,
+            int8_scheme=plan.int8_scheme,
+            runtime_options=runtime_options or {},
+            say=say,
+            progress=progress,
+            validation=validation,
+        )
+        built = f.build(job)
+        # A format whose runtime needs hardware this machine lacks (TensorRT) names a host stand-in for parity.
+        host = getattr(f, "host_runtime", f.runtime)
+        partial = {"artifact": {"files": built.files}, "runtime": {"name": host, "options": built.runtime_options}}
+        checked = x_test if prove_parity else x_test[: unproven_parity.SMOKE_SAMPLES]
+        adapter, outputs = run_artifact(folder, partial, checked, progress=progress)
+        reference_model = run.model if built.reference == "run" else fp32
+        reference = predict(reference_model, x_test)
+        if prove_parity:
+            parity = task.parity(outputs, reference, x_test, y_test, g_test, precision=plan.precision, floor=floor)
+        else:  # no verdict, and no degenerate guard: an untrained network may be looked at for speed
+            parity = unproven_parity.unproven(outputs, reference[: len(outputs)])
+        if parity["rule"] == "degenerate":
+            raise EdgekitError(
+                f"{parity['degenerate']}: a parity check on it would prove nothing",
+                "train it until it learns (see its metrics.json warnings)",
+            )
+        parity["reference"] = "PyTorch int8 (NNCF, the run's own)" if built.reference == "run" else "PyTorch fp32"
+        parity["runtime"] = adapter.version
+        if prove_parity and plan.precision == "int8" and run.spec.quantization and built.reference != "run":
+            own = task.parity(outputs, predict(run.model, x_test), x_test, y_test, g_test, precision="int8", floor=0.0)
+            parity["vs_run_int8"] = {k: own[k] for k in ("top1_agreement", "accuracy", "auc_diff", "max_abs_diff") if k in own}
+        files = {name: folder / name for name in built.files}
+        total_bytes = sum(p.stat().st_size for p in files.values())
+        cost = profile_model(fp32, run.spec.input_shape)
+        reference_values = task.reference_values(reference, x_test, g_test)
+        val_reference = ref_val if reference_model is fp32 else predict(reference_model, x_val)
+        task_options = task.options(task.reference_values(val_reference, x_val, splits.groups["val"]), splits.y["val"])
+        np.savez_compressed(folder / "eval.npz", **_raw_arrays(data.raw["test"]), y=y_test, reference=reference_values.astype(np.float32))
+        deploy = Deploy(
+            artifact=ArtifactInfo(
+                files=built.files,
+                format=f.name,
+                precision=plan.precision,
+                bytes=total_bytes,
+                sha256={n: sha256(p) for n, p in files.items()},
+            ),
+            runtime=RuntimeInfo(
+                name=f.runtime, packages=runtimes.RUNTIMES[f.runtime], threads=tgt.runtime.threads, options=built.runtime_options
+            ),
+            input=TensorInfo(**adapter.input),
+            output=TensorInfo(**adapter.output),
+            layout=run.spec.layout,
+            sample_shape=run.spec.input_shape,
+            preprocess=run.spec.preprocess,
+            task=run.spec.task,
+            task_options=task_options,
+            labels=run.spec.labels,
+            # names, not host paths: deploy.json travels to boards and colleagues
+            source={
+                "run": run.path.resolve().name if run.path else None,
+                "model": run.spec.name,
+                "stage": run.manifest.stage,
+                "lineage": [Path(p).name for p in run.manifest.lineage] + ([run.path.resolve().name] if run.path else []),
+            },
+            target=tgt.profile,
+            toolchain={**built.toolchain, "quantizer": built.quantizer},
+            calibration=(
+                {"split": "train", "samples": int(len(calibration)), "weights": plan.int8_scheme.get("weights")}
+                if calibration is not None
+                else run.spec.quantization.get("calibration")
+                if plan.precision == "int8"
+                else None
+            ),
+            eval=EvalInfo(
+                file="eval.npz",
+                samples=int(len(y_test)),
+                raw=True,
+                contents="raw: the test split as the sensor delivers it (apply `preprocess`), y: labels, "
+                "reference: the host PyTorch outputs per sample",
+                sha256=sha256(folder / "eval.npz"),
+            ),
+            parity={
+                k: parity[k]
+                for k in ("passed", "rule", "reference", "top1_agreement", "accuracy", "auc", "auc_diff", "max_abs_diff", "cosine", "note")
+                if k in parity
+            },
+            estimate=estimate_latency(tgt, macs=cost.macs, weight_bytes=total_bytes, precision=plan.precision),
+            extras={
+                **built.extras,
+                "int8_scheme": plan.int8_scheme or None,
+                "reasons": list(plan.reasons),
+                **({"sidecar": {n: sha256(folder / n) for n in built.sidecar}} if built.sidecar else {}),
+            },
+            created=started,
+        )
+        write_text(folder / "parity.json", json_text(parity))
+        write_text(folder / "deploy.json", json_text(deploy.model_dump(mode="json")))
+        if prove_parity and not parity["passed"]:
+            measured = ", ".join(
+                f"{k} {parity[k]:.4g}" for k in ("top1_agreement", "auc_diff", "cosine", "max_abs_diff") if parity.get(k) is not None
+            )
+            tried = built.extras.get("float_layers")
+            raise BudgetFailed(
+                f"parity check failed: {f.name} {plan.precision} in {adapter.runtime} misses {parity['rule']} ({measured})"
+                + (
+                    f"; with its first {tried['tried_up_to']} of {tried['layers']} layers float it missed on the validation split too"
+                    if tried and not tried["kept"]
+                    else ""
+                ),
+                "nothing was written; try another --precision or --format, QAT (edgekit compress --qat), or lower --min-agreement deliberately",
+            )
+    return Artifact(path=out, deploy=deploy, parity=parity, notes=[*read_notes, *plan.reasons, *built.notes])

@@ -1,0 +1,319 @@
+"""train_run: the Python API behind `edgekit train` — resolve model and data, train, write the run folder."""
+
+from __future__ import annotations
+
+import re
+import shutil
+from contextlib import nullcontext
+from pathlib import Path
+
+import numpy as np
+import torch
+import torch.nn as nn
+
+from ...contracts import ModelSpec
+from ...data import Splits, compute_normalization, load_dataset
+from ...data.loaders import input_shape_of
+from ...data.normalize import normalize_step
+from ...errors import EdgekitError
+from ...limits import check_shape, check_train_values
+from ...recipes import TRAIN_DEFAULTS, find_recipe
+from ...runs import CHECKPOINT_DIR, Run, refuse_links, write_run_files
+from ...tasks import get_task
+from ...util.fsutil import write_json
+from ...util.lock import writing
+from ...util.manifest import new_manifest, now
+from ...zoo import build_model
+from ...zoo.user import code_record, construct, is_user_ref, resolve_named
+from .checkpoint import ARGS_FILE, CorruptState, TrainArgs, check_state, read_args, write_args
+from .distributed import barrier, init_distributed, is_main_process
+from .loop import TrainConfig, fit, resolve_device
+from .summary import run_metrics
+
+
+def _shape_for(spec_data: str, input_shape, what: str) -> list[int]:
+    if input_shape is not None:
+        return list(input_shape)
+    shape = input_shape_of(spec_data)
+    if shape is None:
+        raise EdgekitError(
+            f"--input-shape is required for {what}: the data set '{spec_data}' fixes none", "pass e.g. --input-shape 3,64,64"
+        )
+    try:
+        return check_shape(shape)
+    except ValueError as e:
+        raise EdgekitError(f"the samples of '{spec_data}' have shape {tuple(shape)}, which {e}", "pass a smaller --input-shape") from None
+
+
+def resolve_spec_base(
+    model, input_shape, dataset: str | None, model_args: dict | None = None, *, named_by: str | None = None, trust_code: bool = False
+):
+    """(spec without data fields, training defaults, data-set spec, user code bytes) for a zoo name, recipe,
+    user reference or nn.Module instance. `named_by`: the file that named `model` (None: the user did), so user
+    code follows the trust rule."""
+    model_args = dict(model_args or {})
+    if isinstance(model, nn.Module):
+        data_spec = dataset or "digits"
+        cls = type(model)
+        spec = ModelSpec(
+            name=cls.__name__,
+            source="user",
+            arch=f"{cls.__module__}:{cls.__qualname__}",
+            input_shape=_shape_for(data_spec, input_shape, cls.__name__),
+        )
+        return spec, dict(TRAIN_DEFAULTS), data_spec, None, None
+    if is_user_ref(model):
+        data_spec = dataset or "digits"
+        res = resolve_named(model, named_by=named_by, trust_code=trust_code, kwargs=model_args)
+        record, code = code_record(res, model)
+        name = res.entry if model.split(":")[0] != "timm" else model.split(":", 1)[1]
+        spec = ModelSpec(
+            name=name,
+            source="user",
+            arch=model if not model.split(":")[0].endswith(".py") else f"{res.source}:{res.entry}",
+            input_shape=_shape_for(data_spec, input_shape, model),
+            kwargs=model_args,
+            code=record,
+        )
+        return spec, dict(TRAIN_DEFAULTS), data_spec, code, res
+    recipe = find_recipe(model)
+    data_spec = dataset or recipe.dataset
+    shape = list(input_shape or recipe.input_shape)
+    if is_user_ref(recipe.arch):  # the recipe file names this code, whoever named the recipe
+        kwargs = {**recipe.kwargs, **model_args}
+        res = resolve_named(recipe.arch, named_by=recipe.path or str(model), trust_code=trust_code, kwargs=kwargs)
+        record, code = code_record(res, recipe.arch)
+        spec = ModelSpec(
+            name=recipe.name,
+            source="user",
+            arch=recipe.arch,
+            task=recipe.task,
+            input_shape=shape,
+            kwargs={**recipe.kwargs, **model_args},
+            code=record,
+        )
+        return spec, recipe.train_settings, data_spec, code, res
+    spec = ModelSpec(
+        name=recipe.name, source="zoo", arch=recipe.arch, task=recipe.task, input_shape=shape, kwargs={**recipe.kwargs, **model_args}
+    )
+    return spec, recipe.train_settings, data_spec, None, None
+
+
+def check_input_shape(model: nn.Module, spec: ModelSpec) -> None:
+    try:
+        with torch.no_grad():
+            out = model.eval()(torch.zeros(2, *spec.input_shape))
+    except Exception as e:
+        reason = str(e).strip().splitlines()[0][:160] if str(e).strip() else type(e).__name__
+        raise EdgekitError(
+            f"model {spec.name} cannot take input shape {tuple(spec.input_shape)}: {reason}",
+            "pass an --input-shape the model accepts (see `edgekit models`)",
+        ) from None
+    task = get_task(spec.task)
+    if task.has_classes and (out.ndim != 2 or out.shape[1] != spec.num_classes):
+        raise EdgekitError(
+            f"model {spec.name} outputs shape {tuple(out.shape[1:])} but the data set has {spec.num_classes} classes",
+            "make it output one logit per class: a factory taking num_classes (or **kwargs) gets it; "
+            "otherwise pass --model-arg num_classes=N or your constructor's own name for it",
+        )
+    if not task.has_classes and tuple(out.shape[1:]) not in (tuple(spec.input_shape), (int(np.prod(spec.input_shape)),)):
+        raise EdgekitError(
+            f"model {spec.name} outputs shape {tuple(out.shape[1:])}; a {task.name} model reproduces its input {tuple(spec.input_shape)}",
+            "make the model output its input's shape",
+        )
+
+
+def _default_out(name: str) -> Path:
+    """runs/<name>, the name made a plain folder name (timm's hf-hub:org/model), never '..' or hidden."""
+    from ...contracts import check_plain_name
+
+    folder = re.sub(r"[^A-Za-z0-9_.+-]", "_", name)
+    try:
+        check_plain_name(folder, "the model name")
+    except ValueError as e:
+        raise EdgekitError(f"{e}, so it cannot name the default output folder runs/<name>", "pass --out") from None
+    base = Path("runs") / folder
+    candidate, n = base, 2
+    while candidate.exists():
+        candidate, n = base.with_name(f"{base.name}-{n}"), n + 1
+    return candidate
+
+
+def prepare(model, dataset, input_shape, seed: int, overrides: dict, model_args: dict | None = None, *, named_by=None, trust_code=False):
+    spec, train_defaults, data_spec, code, res = resolve_spec_base(
+        model, input_shape, dataset, model_args, named_by=named_by, trust_code=trust_code
+    )
+    bundle = load_dataset(data_spec, spec.input_shape, seed=seed, task=spec.task)
+    task = get_task(bundle.task)  # the data can make a reconstruction model an anomaly detector
+    norm = compute_normalization(bundle.x["train"])
+    pipeline = {**bundle.pipeline, "steps": [*bundle.pipeline["steps"], normalize_step(norm)]}
+    spec = spec.replace(
+        **{
+            "task": bundle.task,
+            "num_classes": bundle.num_classes if task.has_classes else None,
+            "labels": bundle.labels if task.has_classes else [],
+            "normalization": norm,
+            "preprocess": pipeline,
+            "dataset": bundle.record(),
+        }
+    )
+    settings = {**train_defaults, **{k: v for k, v in overrides.items() if v is not None}}
+    config = TrainConfig(
+        epochs=int(settings["epochs"]),
+        batch_size=int(settings["batch_size"]),
+        lr=float(settings["lr"]),
+        weight_decay=float(settings["weight_decay"]),
+        label_smoothing=float(settings["label_smoothing"]),
+        seed=seed,
+        device=settings.get("device", "auto"),
+        amp=bool(settings.get("amp", True)),
+    )
+    return spec, bundle, Splits.of(bundle, norm), config, code, res
+
+
+def _check_new_out(out: Path) -> None:
+    """The same rule for an explicit and a default --out: a new or empty folder, never the user's files."""
+    if out.exists() and not out.is_dir():
+        raise EdgekitError(f"{out} is a file, not a folder", "choose another --out")
+    if out.is_dir() and any(out.iterdir()):
+        raise EdgekitError(
+            f"output folder {out} already exists and is not empty",
+            f"choose another --out, or continue an interrupted run with --resume {out}",
+        )
+
+
+def _recorded_model(model, spec: ModelSpec) -> str:
+    """What train_args.json names, so a resume from another working folder finds the same code and recipe."""
+    if not isinstance(model, str) or is_user_ref(model):
+        return spec.arch  # a file reference as its absolute path (what the trust store knows)
+    return str(Path(model).resolve()) if model.endswith(".toml") else model
+
+
+def _resume_args(out: Path) -> TrainArgs:
+    """An interrupted run's recorded arguments, validated; its folder holds its own files (no links followed)."""
+    refuse_links(out)
+    ckpt = out / CHECKPOINT_DIR
+    if not (ckpt / ARGS_FILE).is_file():
+        raise EdgekitError(
+            f"{out} has no interrupted training to resume",
+            "pass the --out folder of a `edgekit train` run that was stopped before it finished",
+        )
+    args = read_args(ckpt)
+    check_state(ckpt)  # a corrupt state is one line now, not a failed run after loading the data
+    return args
+
+
+def _mark_failed(out: Path, started: str, failure: str) -> None:
+    """A crashed run says so in its manifest; the checkpoint stays for --resume."""
+    manifest = new_manifest("train", started=started, status="failed", failure=failure[:300])
+    try:
+        write_json(out / "manifest.json", manifest.model_dump(mode="json"))
+    except OSError:
+        pass
+
+
+def train_run(
+    model="digits-cnn",
+    dataset: str | None = None,
+    *,
+    out: Path | None = None,
+    input_shape=None,
+    seed: int = 0,
+    epochs=None,
+    batch_size=None,
+    lr=None,
+    weight_decay=None,
+    device: str = "auto",
+    amp: bool = True,
+    resume: Path | None = None,
+    progress: bool = True,
+    model_args: dict | None = None,
+    trust_code: bool = False,
+    named_by: str | None = None,
+) -> Run:
+    """Train and write a run folder; with `resume`, continue that folder's interrupted or failed run.
+    `named_by`: the file that named `model` (a pipeline), so user code it names follows the trust rule, like the
+    code a resumed run's train_args.json names; `trust_code`: the user allows it."""
+    if resume is not None:
+        out = Path(resume)
+        args = _resume_args(out)
+        device = device if device != "auto" else args.device
+        model, dataset, input_shape, seed = args.model, args.dataset, args.input_shape, args.seed
+        model_args = args.model_args
+        overrides = {**args.overrides.model_dump(), "device": device}
+        named_by = str(out / CHECKPOINT_DIR / ARGS_FILE)  # what it names is the file's word, not the user's
+    else:
+        overrides = {"epochs": epochs, "batch_size": batch_size, "lr": lr, "weight_decay": weight_decay, "device": device, "amp": amp}
+        if out is not None:
+            _check_new_out(Path(out))
+    check_train_values(seed=seed, input_shape=input_shape, model_args=model_args)  # edgekit/limits.py, before any work
+    resolve_device(device)  # fail on a bad --device before reading any data
+    TrainConfig(**{k: v for k, v in overrides.items() if v is not None and k in TrainConfig.__dataclass_fields__})
+    spec, bundle, data, config, code, res = prepare(
+        model, dataset, input_shape, seed, overrides, model_args, named_by=named_by, trust_code=trust_code
+    )
+    torch.manual_seed(seed)
+    if isinstance(model, nn.Module):
+        net = model
+    elif res is not None:
+        net = construct(res, spec.arch, num_classes=spec.num_classes, input_shape=spec.input_shape, kwargs=spec.kwargs)
+    else:
+        net = build_model(spec)
+    check_input_shape(net, spec)
+
+    ctx = init_distributed(resolve_device(config.device).type)
+    out = Path(out) if out else _default_out(spec.name)
+    barrier(ctx)  # every rank has settled on `out` before rank 0 creates it
+    # One writer per folder: a second `train --out SAME` is one line naming the first, never a crash in its files.
+    with writing(out) if is_main_process() else nullcontext():
+        if resume is None and ctx.is_main:
+            _check_new_out(out)  # again, under the lock: another writer may have filled it meanwhile
+        return _train_into(
+            out,
+            net,
+            spec,
+            data,
+            config,
+            code,
+            res,
+            ctx,
+            resume=resume,
+            progress=progress,
+            args=TrainArgs(
+                model=_recorded_model(model, spec),
+                dataset=dataset,
+                input_shape=list(spec.input_shape),
+                seed=seed,
+                device=device,
+                started=now(),
+                model_args=model_args or {},
+                overrides={k: v for k, v in overrides.items() if k != "device"},
+            ),
+        )
+
+
+def _train_into(out: Path, net, spec, data, config, code, res, ctx, *, resume, progress: bool, args: TrainArgs) -> Run:
+    ckpt = out / CHECKPOINT_DIR
+    if ctx.is_main and resume is None:
+        ckpt.mkdir(parents=True, exist_ok=True)
+        write_args(ckpt, args)
+    barrier(ctx)
+    started = read_args(ckpt).started
+    try:
+        result = fit(net, spec.task, data, config, checkpoint_dir=ckpt, progress=progress, label=f"train {spec.name}")
+    except CorruptState:  # the run did not fail: its saved state cannot be read back (said in one line)
+        raise
+    except Exception as e:  # Ctrl-C is not a failure: the checkpoint resumes it
+        if ctx.is_main:
+            _mark_failed(out, started, e.message if isinstance(e, EdgekitError) else f"{type(e).__name__}: {e}")
+        raise
+    metrics = run_metrics(result, spec, data, config)
+    manifest = new_manifest("train", started=started)
+    if ctx.is_main:
+        net_cpu = result.model.to("cpu")
+        write_run_files(out, net_cpu, spec, metrics, manifest, code=code)
+        shutil.rmtree(ckpt, ignore_errors=True)
+        said = [res.warning] if res is not None and res.warning else []  # this machine's trust store, not the run's
+        metrics = metrics.replace(**{"file_bytes": (out / "model.safetensors").stat().st_size, "warnings": [*metrics.warnings, *said]})
+    barrier(ctx)
+    return Run(path=out, model=result.model.to("cpu").eval(), spec=spec, metrics=metrics, manifest=manifest)
