@@ -146,7 +146,7 @@ def main() -> None:
                         "bytes": path.stat().st_size,
                         "p50_ms": min(rounds[who]),
                         "fp32_accuracy": fp32_acc,
-                        "edgekit_agreement": art.parity["top1_agreement"] if who == "edgekit" else None,
+                        "edgekit_agreement": art.parity.metrics["top1_agreement"] if who == "edgekit" else None,
                     }
                     results.append(r)
                     label = (

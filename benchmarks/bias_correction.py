@@ -43,7 +43,7 @@ def main() -> None:
             cells = {}
             for label, on in (("bias correction on (NNCF default)", True), ("off (edgekit)", False)):
                 art = export_int8(run, tmp / f"{name}-{on}", bias_correction=on)
-                cells[label] = {"agreement": art.parity["top1_agreement"], "accuracy": art.parity["accuracy"]}
+                cells[label] = {"agreement": art.parity.metrics["top1_agreement"], "accuracy": art.parity.metrics["accuracy"]}
             results[name] = {"fp32_accuracy": run.metrics.test["accuracy"], "epochs": epochs, **cells}
             rows.append(
                 [name, f"{run.metrics.test['accuracy']:.4f}", *(f"{c['agreement']:.2%} / {c['accuracy']:.4f}" for c in cells.values())]

@@ -47,8 +47,8 @@ def main() -> None:
                     )
                     cell[fmt] = {
                         "seconds": round(time.perf_counter() - t0, 1),
-                        "agreement": art.parity["top1_agreement"],
-                        "accuracy": art.parity["accuracy"],
+                        "agreement": art.parity.metrics["top1_agreement"],
+                        "accuracy": art.parity.metrics["accuracy"],
                     }
                 results[name]["sizes"][n] = cell
                 rows.append(

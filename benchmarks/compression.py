@@ -48,7 +48,7 @@ def main() -> None:
                 "params": m.cost.params,
                 "onnx_p50_ms": lat,
                 "latency_vs_parent": lat / base_lat,
-                "onnxruntime_accuracy": art.parity["accuracy"],
+                "onnxruntime_accuracy": art.parity.metrics["accuracy"],
             }
             results.append(r)
             rows.append(

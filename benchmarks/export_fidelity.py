@@ -31,7 +31,7 @@ def main() -> None:
             fp32 = {}
             for fmt, precision in VARIANTS:
                 art = ek.export(run, format=fmt, precision=precision, out=Path(tmp) / f"{name}-{fmt}-{precision}", progress=False)
-                model_file, p = art.path / art.deploy.artifact.files[0], art.parity
+                model_file, p = art.path / art.deploy.artifact.files[0], art.parity.metrics
                 lat = {t: bare_latency(model_file, threads=t)["p50_ms"] for t in (1, 2)}
                 r = {
                     "model": name,

@@ -1,4 +1,4 @@
-"""Why int8 that misses the floor keeps its *first* layers float (edgekit/formats/float_fallback.py): MobileNetV1
+"""Why int8 that misses the floor keeps its *first* layers float (edgekit/formats/convert/pt2e.py): MobileNetV1
 x0.25 trained on digits (96x96, 15 epochs), quantized with the XNNPACK quantizer (PT2E, 300 calibration samples)
 with the first k of its 28 layers left float, k = 0, 1, 2, 4, 8. Per k: the share of MACs in float, top-1
 agreement with PyTorch fp32 on the validation and test splits, and the logits' mean squared error to fp32 on the
@@ -19,8 +19,8 @@ from _common import write_results
 import edgekit as ek
 from edgekit.data import Splits, load_run_data
 from edgekit.data.calibration import calibration_samples
+from edgekit.formats.convert.pt2e import Validation, outputs
 from edgekit.formats.executorch import _int8
-from edgekit.formats.float_fallback import Validation, outputs
 from edgekit.nn.evaluate import predict
 from edgekit.stages.export.models import float_model
 

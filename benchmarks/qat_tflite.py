@@ -32,22 +32,24 @@ def main() -> None:
         ]
         for i, (label, run, kw) in enumerate(cases):
             art = ek.export(run, precision="int8", min_agreement=0.0, out=tmp / f"case{i}", progress=False, **kw)
-            p = art.parity
-            vs_run = p.get("vs_run_int8", {}).get("top1_agreement") if p["reference"] == "PyTorch fp32" else p["top1_agreement"]
+            p, m = art.parity, art.parity.metrics
+            vs_run = (
+                p.versus.get("the run's own int8 model", {}).get("top1_agreement") if p.reference == "PyTorch fp32" else m["top1_agreement"]
+            )
             results[label] = {
-                "reference": p["reference"],
-                "agreement_with_reference": p["top1_agreement"],
-                "accuracy": p["accuracy"],
+                "reference": p.reference,
+                "agreement_with_reference": m["top1_agreement"],
+                "accuracy": m["accuracy"],
                 "agreement_with_run_int8": vs_run if run is qat else None,
                 "quantizer": art.deploy.toolchain["quantizer"],
             }
             rows.append(
                 [
                     label,
-                    p["reference"],
-                    f"{p['top1_agreement']:.2%}",
+                    p.reference,
+                    f"{m['top1_agreement']:.2%}",
                     "—" if run is not qat or vs_run is None else f"{vs_run:.2%}",
-                    f"{p['accuracy']:.4f}",
+                    f"{m['accuracy']:.4f}",
                 ]
             )
         results["torch"] = {"fp32_accuracy": base.metrics.test["accuracy"], "qat_int8_accuracy": qat.metrics.test["accuracy"]}

@@ -32,8 +32,10 @@ def all_digits_from_raw(art) -> float:
     d = load_digits()
     deploy = art.deploy.model_dump(mode="json")
     adapter = runtimes.open_artifact(art.path, deploy, 1)
+    name, out = adapter.inputs[0]["name"], adapter.outputs[0]["name"]
     hits = [
-        int(adapter.infer(preprocess.run(deploy["preprocess"], img.astype(np.uint8))).argmax()) == y for img, y in zip(d.images, d.target)
+        int(adapter.infer({name: preprocess.run(deploy["preprocess"], img.astype(np.uint8))})[out].argmax()) == y
+        for img, y in zip(d.images, d.target)
     ]
     return float(np.mean(hits))
 
@@ -99,10 +101,10 @@ def main() -> None:
                 ek.export(run, target="x86-64", format="onnx", precision="fp32", out=tmp / f"{label.split()[0]}-fp32", progress=False),
             ]
             for art, r in zip(arts, bench_pair(arts, report=tmp / "r.html")):
-                same = r.quality["accuracy"] == art.parity["accuracy"]
+                same = r.quality["accuracy"] == art.parity.metrics["accuracy"]
                 results[f"{label} {art.deploy.artifact.format} {art.deploy.artifact.precision}"] = {
                     "runner_from_raw": r.quality["accuracy"],
-                    "export_parity": art.parity["accuracy"],
+                    "export_parity": art.parity.metrics["accuracy"],
                     "equal": same,
                     "frontend_p50_ms": r.frontend_ms.p50,
                     "model_p50_ms": r.latency_ms.p50,
@@ -112,7 +114,7 @@ def main() -> None:
                         label,
                         f"{art.deploy.artifact.format} {art.deploy.artifact.precision}",
                         f"{r.quality['accuracy']:.4f}",
-                        f"{art.parity['accuracy']:.4f}",
+                        f"{art.parity.metrics['accuracy']:.4f}",
                         "yes" if same else "NO",
                         f"{r.frontend_ms.p50:.3f}",
                         f"{r.latency_ms.p50:.3f}",
@@ -135,7 +137,7 @@ def main() -> None:
             p = art.deploy.artifact.precision
             results[f"keywords {p}"] = {
                 "runner_from_raw": r.quality["accuracy"],
-                "export_parity": art.parity["accuracy"],
+                "export_parity": art.parity.metrics["accuracy"],
                 "emu_rpi4": e.quality["accuracy"],
                 "frontend_p50_ms": r.frontend_ms.p50,
                 "model_p50_ms": r.latency_ms.p50,
@@ -145,8 +147,8 @@ def main() -> None:
                     "spoken keywords (unseen voices)",
                     f"tflite {p}",
                     f"{r.quality['accuracy']:.4f}",
-                    f"{art.parity['accuracy']:.4f}",
-                    "yes" if r.quality["accuracy"] == art.parity["accuracy"] else "NO",
+                    f"{art.parity.metrics['accuracy']:.4f}",
+                    "yes" if r.quality["accuracy"] == art.parity.metrics["accuracy"] else "NO",
                     f"{r.frontend_ms.p50:.3f}",
                     f"{r.latency_ms.p50:.3f}",
                 ]
@@ -166,7 +168,7 @@ def main() -> None:
             results[f"anomaly {p}"] = {
                 "auc": r.quality["auc"],
                 "pauc": r.quality["pauc"],
-                "export_parity_auc": art.parity["auc"],
+                "export_parity_auc": art.parity.metrics["auc"],
                 "frontend_p50_ms": r.frontend_ms.p50,
                 "model_p50_ms_per_clip": r.latency_ms.p50 * n,
             }
@@ -175,8 +177,8 @@ def main() -> None:
                     "machine sounds (AUC)",
                     f"tflite {p}",
                     f"{r.quality['auc']:.4f}",
-                    f"{art.parity['auc']:.4f}",
-                    "yes" if r.quality["auc"] == art.parity["auc"] else "NO",
+                    f"{art.parity.metrics['auc']:.4f}",
+                    "yes" if r.quality["auc"] == art.parity.metrics["auc"] else "NO",
                     f"{r.frontend_ms.p50:.3f}",
                     f"{r.latency_ms.p50 * n:.3f}",
                 ]

@@ -52,7 +52,7 @@ def timed(fn, *args, **kwargs):
 def cell(art, seconds, error, what="agreement"):
     if error:
         return {"seconds": round(seconds, 1), "error": error}
-    p = art.parity
+    p = art.parity.metrics
     return {
         "seconds": round(seconds, 1),
         "agreement": p.get("top1_agreement"),

@@ -39,7 +39,7 @@ def main() -> None:
                     model_file = art.path / art.deploy.artifact.files[0]
                     lat[precision] = {t: bare_latency(model_file, threads=t)["p50_ms"] for t in (1, 2)}
                     size[precision] = model_file.stat().st_size
-                    agreement = art.parity["top1_agreement"]  # the int8 one, exported last
+                    agreement = art.parity.metrics["top1_agreement"]  # the int8 one, exported last
                 r = {
                     "model": model,
                     "runtime": art.deploy.runtime.name,

@@ -80,9 +80,9 @@ def main() -> None:
                     "refused_at_floor": refused[i],
                     "float_layers": kept or None,
                     "bytes": art.deploy.artifact.bytes,
-                    "max_abs_diff": art.parity["max_abs_diff"],
-                    "agreement": art.parity["top1_agreement"],
-                    "accuracy": art.parity["accuracy"],
+                    "max_abs_diff": art.parity.metrics["max_abs_diff"],
+                    "agreement": art.parity.metrics["top1_agreement"],
+                    "accuracy": art.parity.metrics["accuracy"],
                     "p50_vs_onnx_fp32": {t: statistics.median(times[t][i]) for t in (1, 2)},
                 }
                 for board, entries in emu.items():

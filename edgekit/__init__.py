@@ -2,6 +2,7 @@
 
     import edgekit as ek
     run = ek.train("digits-cnn", epochs=10)            # or ek.train(MyNet(), data=(x, y))
+    run = ek.adopt(MyNet(), data=(x, y))               # or a model trained elsewhere: nothing is trained
     small = ek.compress(run, prune=0.5, qat=True)
     art = ek.export(small, target="rpi4")
     report = ek.bench(art, device="emu:rpi4")
@@ -9,8 +10,9 @@
 Everything is imported on first use, so `import edgekit` (and the CLI's --help) stays instant.
 """
 
-__version__ = "0.2.0"
-__all__ = ["train", "compress", "export", "bench", "predict", "pipeline", "load_run"]
+from ._version import __version__ as __version__
+
+__all__ = ["train", "adopt", "compress", "export", "bench", "predict", "pipeline", "load_run"]
 
 
 def __getattr__(name):

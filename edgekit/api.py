@@ -75,6 +75,43 @@ def train(
 
 
 @edge
+def adopt(
+    model: ModelRef,
+    weights: dict | None = None,
+    data: str | tuple | list | dict | None = None,
+    *,
+    preprocess: dict | None = None,
+    labels: list[str] | None = None,
+    input_shape: Sequence[int] | None = None,
+    task: str | None = None,
+    out: str | Path | None = None,
+    seed: int = 0,
+    model_args: dict | None = None,
+    trust_code: bool = False,
+):
+    """Adopt a model trained elsewhere: an nn.Module holding its weights, or a zoo name / `file.py:Class` /
+    `package.module:factory` / `timm:NAME` with `weights` (its state dict). Scored on `data`'s test split, it becomes
+    a run folder compress, export and bench take like a trained one; nothing is trained. `preprocess`: the mean, std,
+    scale, resize method or steps it was trained with (else the data set's, normalised on its train split);
+    `labels`: its class names in its output order. Returns the Run."""
+    from .stages.adopt import adopt_run
+
+    return adopt_run(
+        model,
+        weights,
+        _data_spec(data),
+        preprocess=preprocess,
+        labels=labels,
+        input_shape=input_shape,
+        task=task,
+        out=Path(out) if out is not None else None,
+        seed=seed,
+        model_args=model_args,
+        trust_code=trust_code,
+    )
+
+
+@edge
 def load_run(path: str | Path, *, trust_code: bool = False, model: Any = None):
     """Open a run folder. `model`: the nn.Module architecture for runs trained from a notebook class."""
     from .runs import load_run as _load

@@ -18,30 +18,21 @@ from pydantic import Field, StrictBool, StrictFloat, StrictInt, StrictStr, field
 
 from . import limits
 from .errors import EdgekitError
-from .schema import Loose, Strict, dump, parse
+from .records import Parity
+from .schema import Loose, Strict, check_plain_name, dump, parse  # noqa: F401 (check_plain_name: the one rule, imported from here)
 from .targets import TargetProfile
 from .util.fsutil import BadData, read_json
 
 MODEL_FORMAT = "edgekit.model/2"
 METRICS_FORMAT = "edgekit.metrics/1"
-MANIFEST_FORMAT = "edgekit.util.manifest/2"
-DEPLOY_FORMAT = "edgekit.deploy/2"
+MANIFEST_FORMAT = "edgekit.manifest/2"
+DEPLOY_FORMAT = "edgekit.deploy/3"
 RUNNER_FORMAT = "edgekit.runner/2"
 REPORT_FORMAT = "edgekit.report/2"
 
 Scalar = Union[StrictStr, StrictBool, StrictInt, StrictFloat, None]
 # Constructor arguments a run folder may pass: JSON scalars and lists of them, never objects.
 KwargValue = Union[Scalar, list[Union[Scalar, list[Scalar]]]]
-
-_PLAIN = re.compile(r"^[A-Za-z0-9_][A-Za-z0-9_.+-]*$")
-
-
-def check_plain_name(name: str, what: str = "file name") -> str:
-    """A name that stays inside its folder: no separators, no '..', not hidden, not absolute."""
-    if not isinstance(name, str) or not _PLAIN.match(name) or name in (".", "..") or ".." in name.split("."):
-        raise ValueError(f"{what} {name!r} must be a plain name inside its folder (letters, digits, _ . + -)")
-    return name
-
 
 PlainName = StrictStr
 
@@ -161,7 +152,7 @@ class Metrics(Strict):
     """One shape for every stage: `test` holds the task's scores, `steps` the compression table (train: none)."""
 
     format: Literal["edgekit.metrics/1"] = METRICS_FORMAT
-    stage: Literal["train", "compress"]
+    stage: Literal["train", "adopt", "compress"]  # adopt: weights trained elsewhere (edgekit/stages/adopt.py)
     task: str
     quality: str  # the headline key of `test`
     higher_is_better: bool
@@ -189,8 +180,8 @@ class Metrics(Strict):
 
 
 class Manifest(Strict):
-    format: Literal["edgekit.util.manifest/2"] = MANIFEST_FORMAT
-    stage: Literal["train", "compress"]
+    format: Literal["edgekit.manifest/2"] = MANIFEST_FORMAT
+    stage: Literal["train", "adopt", "compress"]  # adopt: weights trained elsewhere (edgekit/stages/adopt.py)
     status: Literal["ok", "failed"] = "ok"
     failure: Optional[str] = None
     parent: Optional[str] = None
@@ -317,11 +308,12 @@ class EvalInfo(Strict):
 
 
 class Deploy(Strict):
-    format: Literal["edgekit.deploy/2"] = DEPLOY_FORMAT
+    format: Literal["edgekit.deploy/3"] = DEPLOY_FORMAT
     artifact: ArtifactInfo
     runtime: RuntimeInfo
-    input: TensorInfo
-    output: TensorInfo
+    # the model's tensors in its order, by the runtime's names, as the adapter that ran the artifact at export saw them
+    inputs: list[TensorInfo]
+    outputs: list[TensorInfo]
     layout: str
     sample_shape: list[int]
     preprocess: dict[str, Any]
@@ -333,10 +325,18 @@ class Deploy(Strict):
     toolchain: dict[str, Any]
     calibration: Optional[dict[str, Any]] = None
     eval: EvalInfo
-    parity: dict[str, Any]
+    parity: Parity  # export's verdict (edgekit/records.py): a task's figures, never keys generic code knows
     estimate: Optional[dict[str, Any]] = None
     extras: dict[str, Any] = Field(default_factory=dict)
     created: str
+
+    @field_validator("inputs", "outputs")
+    @classmethod
+    def _tensors(cls, v):
+        names = [t.name for t in v]
+        if not v or len(set(names)) != len(names):
+            raise ValueError("must list the model's tensors, at least one, each name once")
+        return v
 
     @model_validator(mode="after")
     def _distinct(self):
@@ -412,7 +412,7 @@ class ReportEntry(Strict):
     bytes: int
     task: str
     quality: str
-    export_parity: dict[str, Any]
+    export_parity: Parity
     status: Literal["ok", "failed"]
     error: Optional[str] = None
     result: Optional[RunnerResult] = None

@@ -3,6 +3,7 @@ naming the file and the key, raised before any work starts."""
 
 from __future__ import annotations
 
+import re
 from typing import Any, TypeVar
 
 from pydantic import BaseModel, ConfigDict, ValidationError
@@ -10,6 +11,15 @@ from pydantic import BaseModel, ConfigDict, ValidationError
 from .errors import EdgekitError
 
 M = TypeVar("M", bound=BaseModel)
+_PLAIN = re.compile(r"^[A-Za-z0-9_][A-Za-z0-9_.+-]*$")
+
+
+def check_plain_name(name: str, what: str = "file name") -> str:
+    """A name that stays inside its folder: no separators, no '..', not hidden, not absolute. Every name a received
+    file holds goes through it (callers import it from contracts)."""
+    if not isinstance(name, str) or not _PLAIN.match(name) or name in (".", "..") or ".." in name.split("."):
+        raise ValueError(f"{what} {name!r} must be a plain name inside its folder (letters, digits, _ . + -)")
+    return name
 
 
 class Strict(BaseModel):

@@ -7,10 +7,10 @@ from functools import cached_property
 from pathlib import Path
 from typing import Annotated, Literal, Optional
 
-from pydantic import Field, field_validator
+from pydantic import Field, field_validator, model_validator
 
 from .errors import EdgekitError
-from .schema import Strict, parse
+from .schema import Strict, check_plain_name, parse
 from .util.fsutil import read_toml
 from .util.resources import data_dir
 
@@ -74,13 +74,37 @@ class RuntimeSection(Strict):
         return v
 
 
+# Quality budgets before [budgets.quality] held them: named in the message that refuses them.
+MOVED = {"min_accuracy": "accuracy", "min_auc": "auc", "max_mse": "mse"}
+
+
 class Budgets(Strict):
     latency_p90_ms: Positive
     max_memory_mb: Positive
     min_int8_agreement: Share
-    min_accuracy: Optional[Share] = None  # classification
-    min_auc: Optional[Share] = None  # anomaly detection
-    max_mse: Optional[Annotated[float, Field(ge=0)]] = None  # reconstruction
+    # {metric = limit} on the device's quality; each task declares the metrics it scores and which way each goes
+    # (a "min" limit is a floor). A target serves many tasks: a metric another task declares is skipped for this one.
+    quality: dict[str, float] = Field(default_factory=dict)
+
+    @model_validator(mode="before")
+    @classmethod
+    def _moved(cls, data):
+        old = [k for k in MOVED if isinstance(data, dict) and k in data]
+        if old:
+            k = old[0]
+            raise ValueError(f"'{k}' moved under [budgets.quality] as `{MOVED[k]} = {data[k]}`")
+        return data
+
+    @field_validator("quality")
+    @classmethod
+    def _known(cls, v):
+        from .tasks import budget_metrics
+
+        known = budget_metrics()
+        unknown = sorted(set(v) - set(known))
+        if unknown:
+            raise ValueError(f"no task scores a metric '{unknown[0]}' (budgetable: {', '.join(sorted(known))})")
+        return v
 
 
 class TargetProfile(Strict):
@@ -95,8 +119,6 @@ class TargetProfile(Strict):
     @field_validator("name")
     @classmethod
     def _name(cls, v):
-        from .contracts import check_plain_name  # contracts imports this module
-
         return check_plain_name(v, "the target name")
 
 

@@ -36,6 +36,18 @@ class CliResult:
     err: str
 
 
+# Fixtures that alone take more than a few seconds: every test that needs one (directly or through another fixture)
+# is marked slow, so `pytest -m "not slow"` (the quick check) never pays for them. Tests slow in their own right
+# carry @pytest.mark.slow where they are defined.
+SLOW_FIXTURES = {"digits_run"}  # the 30-epoch digits-cnn training
+
+
+def pytest_collection_modifyitems(items):
+    for item in items:
+        if SLOW_FIXTURES & set(getattr(item, "fixturenames", ())):
+            item.add_marker(pytest.mark.slow)
+
+
 @pytest.fixture(autouse=True)
 def _work_in_tmp(tmp_path, monkeypatch):
     """Every test runs in its own folder: default outputs (runs/, dist/, reports/) never land in the checkout."""

@@ -40,6 +40,7 @@ def _leftovers() -> set[str]:
     return set(glob.glob("/tmp/edgekit-bench.*"))
 
 
+@pytest.mark.slow
 def test_local_bench_of_several_artifacts_writes_the_reports(artifacts, tmp_path, run_cli):
     before = _leftovers()
     report = tmp_path / "r" / "report.html"
@@ -52,7 +53,7 @@ def test_local_bench_of_several_artifacts_writes_the_reports(artifacts, tmp_path
         r = e["result"]
         # The runner starts from the raw digits (0..16 pixels) and applies deploy.json's preprocessing on its own:
         # its accuracy equals export parity's, which ran on the host loader's tensors.
-        assert r["raw_input"] and r["quality"]["accuracy"] == pytest.approx(e["export_parity"]["accuracy"])
+        assert r["raw_input"] and r["quality"]["accuracy"] == pytest.approx(e["export_parity"]["metrics"]["accuracy"])
         assert r["quality"]["agreement"] >= 0.98 and r["frontend_ms"]["p50"] > 0
         assert r["queries"] >= 200 and r["seconds"] >= 0.5 and r["latency_ms"]["p50"] <= r["latency_ms"]["p90"] <= r["latency_ms"]["p99"]
         assert r["peak_rss_mb"] > 0 and r["load_ms"] > 0 and r["env"]["cores"] and r["env"]["python"]
@@ -82,10 +83,11 @@ def test_runner_needs_only_numpy_and_the_runtime(artifacts, tmp_path):
         (blocker / name).mkdir()
         (blocker / name / "__init__.py").write_text("raise ImportError('not on the device')\n")
     proc = subprocess.run(
-        [sys.executable, str(device / "code" / "runner.py"), str(device / "data"), *QUICK[:4]],
+        [sys.executable, "-m", "edgekit_device", str(device / "data"), *QUICK[:4]],
         capture_output=True,
         text=True,
         env={"PYTHONPATH": str(blocker), "PATH": "/usr/bin:/bin"},
+        cwd=device / "code",
     )
     result = json.loads(proc.stdout.strip().splitlines()[-1])
     assert result["status"] == "ok" and result["quality"]["accuracy"] > 0.95, result
@@ -172,7 +174,7 @@ def test_ssh_run_that_times_out_is_stopped_and_cleaned_up(artifacts, sshd, run_c
 
 
 def _remote_runners(folder_prefix="/tmp/edgekit-bench.") -> list[str]:
-    out = subprocess.run(["pgrep", "-af", f"{folder_prefix}.*runner.py"], capture_output=True, text=True).stdout
+    out = subprocess.run(["pgrep", "-af", f"edgekit_device {folder_prefix}"], capture_output=True, text=True).stdout
     return [line for line in out.splitlines() if "pgrep" not in line]
 
 

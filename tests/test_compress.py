@@ -35,6 +35,7 @@ def test_structured_pruning_gives_a_smaller_dense_model_that_reloads(pruned_run,
     assert conv.out_channels == 8  # 16 channels, half pruned; the new count is what model.json recorded
 
 
+@pytest.mark.slow
 def test_pruning_keeps_residual_and_depthwise_layers_consistent(tmp_path):
 
     for model, data in (("resnet8", "synthetic:3,32,32:4:120"), ("mobilenetv1-025", "synthetic:3,96,96:2:60")):
@@ -153,6 +154,7 @@ def test_recipe_errors(digits_run, tmp_path, run_cli, body, fragment):
     assert not (tmp_path / "o").exists()
 
 
+@pytest.mark.slow
 def test_nncf_native_kernels_compile_nothing_and_telemetry_is_off(tmp_path):
     import subprocess
     import sys

@@ -22,6 +22,7 @@ def _x86_board(tmp_path, isa: list[str]):
     return path
 
 
+@pytest.mark.slow
 def test_x86_without_vnni_gets_fp32_by_default_and_per_tensor_int8_when_asked(digits_run, tmp_path):
     avx2 = _x86_board(tmp_path, ["avx2", "fma"])
     _, auto = export(digits_run, target=str(avx2), out=tmp_path / "auto")
@@ -62,15 +63,20 @@ def test_a_model_that_learned_nothing_is_refused_not_called_equal(tmp_path, run_
 
 def test_logits_that_move_but_always_pick_one_class_are_degenerate():
     """100% top-1 agreement is trivially true for such a model (seen: SqueezeNet after pruning, accuracy 0.100)."""
+    from edgekit.stages.export.judge import compare
     from edgekit.tasks.classification import TASK
+
+    def parity(outputs, reference, y):  # export's path: both sides through the device task, then the task's rule
+        c = compare(TASK, {"logits": outputs}, {"logits": reference}, np.zeros((len(y), 1), np.float32), y, None, {})
+        return TASK.parity(c, precision="int8", floor=0.98)
 
     rng = np.random.default_rng(0)
     reference = rng.normal(size=(50, 4)) + np.array([10.0, 0, 0, 0])  # varied logits, class 0 always wins
     y = np.arange(50) % 4
-    res = TASK.parity(reference + 0.01, reference, None, y, None, precision="int8", floor=0.98)
-    assert res["rule"] == "degenerate" and not res["passed"] and "predicts class 0 for every test input" in res["degenerate"]
+    res = parity(reference + 0.01, reference, y)
+    assert res.rule == "degenerate" and not res.passed and "predicts class 0 for every test input" in res.degenerate
     learned = np.eye(4)[y] * 5 + rng.normal(size=(50, 4))
-    assert TASK.parity(learned, learned, None, y, None, precision="int8", floor=0.98)["passed"]
+    assert parity(learned, learned, y).passed
 
 
 def test_centred_cosine_does_not_call_a_constant_bias_agreement():
@@ -90,6 +96,7 @@ def unet_run(tmp_path_factory):
     return train("tiny-unet", "digits", input_shape=(3, 32, 32), epochs=12, out=root / "run")
 
 
+@pytest.mark.slow
 def test_stride2_padding_upsampling_se_hardswish_and_concat_convert_to_full_int8_tflite(unet_run, tmp_path):
     """The user module whose full-int8 TFLite once stopped at tfl.pad: every tensor int8 now, in LiteRT and TFLite Micro."""
     from ai_edge_litert.interpreter import Interpreter
@@ -100,6 +107,7 @@ def test_stride2_padding_upsampling_se_hardswish_and_concat_convert_to_full_int8
     assert {"PAD", "RESIZE_NEAREST_NEIGHBOR", "CONCATENATION", "HARD_SWISH"} <= set(deploy["extras"]["ops"])
 
 
+@pytest.mark.slow
 def test_int8_onnx_of_a_concat_model_is_standard_qdq(unet_run, tmp_path):
     import onnx
 

@@ -7,7 +7,7 @@ import pytest
 import torch
 import torch.nn as nn
 
-from edgekit.formats.float_fallback import Validation, float_layers
+from edgekit.formats.convert.pt2e import Validation, float_layers
 
 
 def test_layers_are_cut_at_each_conv_and_linear_with_their_share_of_macs():

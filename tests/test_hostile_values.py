@@ -415,7 +415,7 @@ def test_no_parity_exports_any_network_and_every_report_says_not_proven(untraine
     assert parity["passed"] is False and parity["rule"] == "not proven" and "--no-parity" in parity["note"]
 
     # no accuracy budget in this profile, so nothing but the missing proof keeps the artifact from passing
-    lenient = _write(tmp_path / "t.toml", (REPO / "targets" / "x86-64.toml").read_text().replace("min_accuracy = 0.90\n", ""))
+    lenient = _write(tmp_path / "t.toml", (REPO / "targets" / "x86-64.toml").read_text().replace("accuracy = 0.90\n", ""))
     bench = run_cli("bench", art, *QUICK, "--target", lenient, "--report", tmp_path / "r" / "report.html")
     assert_one_line_error(bench, "parity not proven", "--no-parity", code=1)
     assert "NOT PROVEN" in bench.out and "parity not proven" in bench.out
@@ -433,7 +433,7 @@ def test_no_parity_from_the_api_and_a_failing_budget_stays_failed(untrained, tmp
     import edgekit as ek
 
     art = ek.export(untrained, format="onnx", precision="fp32", out=tmp_path / "art", parity=False, progress=False)
-    assert art.deploy.parity["rule"] == "not proven"
+    assert art.deploy.parity.rule == "not proven" and not art.deploy.parity.proven
     report = ek.bench(art, min_queries=5, min_seconds=0, warmup=0, report=tmp_path / "r.html")
     checks = {c.check: c.status for c in report.entries[0].checks}
     assert checks["accuracy"] == "FAIL"  # chance accuracy under a 0.9 floor: measured, and failed
@@ -463,6 +463,7 @@ def test_library_warnings_are_held_dropped_on_error_and_shown_once_on_success(ca
     assert held.shown() == ["UserWarning: Initializing zero-element tensors is a no-op", "something a user may want to know"]
 
 
+@pytest.mark.slow
 def test_in_a_real_process_the_error_line_comes_alone_and_debug_shows_what_was_held(tmp_path):
     """N-big end to end: numpy's overflow RuntimeWarning, printed before the line before, is held (fd 2 included);
     --debug shows it with the traceback."""

@@ -136,6 +136,7 @@ def fp32_model(tmp_path_factory) -> Path:
     return path
 
 
+@pytest.mark.slow
 def test_litert_fp32_inferences_count_the_same_in_two_runs(boards, fp32_model, tmp_path):
     n = 5
     runs = [_run("rpi4", tmp_path / f"a72-{i}", INFER_SCRIPT, fp32_model, n) for i in (1, 2)]
@@ -188,6 +189,7 @@ def test_counting_argv_shape(plugin, tmp_path):
     assert argv[-1] == str(rootfs / "usr/bin/python3.11") and argv[argv.index("-L") + 1] == str(rootfs)
 
 
+@pytest.mark.slow
 def test_bench_counts_arm_work_deterministically_and_int8_does_less_on_the_a76(boards, plugin, digits_run, tmp_path, run_cli):
     """`edgekit bench --count-instructions` on the emulated Pi 5: the same artifact twice gives the same LiteRT count
     (by construction, whatever the host's load), and full-int8 runs fewer instructions than fp32 (SDOT kernels)."""

@@ -15,6 +15,7 @@ SHAPE = (3, 32, 32)
 
 
 @pytest.mark.parametrize("family", sorted(BUILDERS))
+@pytest.mark.slow
 def test_each_mobile_architecture_prunes_and_converts(family):
     from edgekit.nn.profile import count_macs
     from edgekit.stages.compress.prune import structured_prune
@@ -38,6 +39,7 @@ FULL_INT8 = sorted(set(BUILDERS) - {"mobilevit_xxs"})  # attention (layer norm, 
 
 
 @pytest.mark.parametrize("family", FULL_INT8)
+@pytest.mark.slow
 def test_full_int8_tflite_has_no_float_tensor(family, tmp_path):
     from ai_edge_litert.interpreter import Interpreter
 

@@ -35,6 +35,7 @@ warmup = 10
 """
 
 
+@pytest.mark.slow
 def test_pipeline_runs_every_stage_then_resumes_without_redoing_them(tmp_path, run_cli):
     (tmp_path / "quick.toml").write_text(QUICK)
     out = tmp_path / "p"

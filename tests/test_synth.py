@@ -153,16 +153,21 @@ def test_missing_espeak_is_a_clear_error(tmp_path, monkeypatch):
     assert not (tmp_path / "ds").exists()
 
 
-def test_resampler_keeps_the_band_and_removes_aliases():
+def test_resampler_is_the_devices_and_keeps_the_band_and_removes_aliases():
+    """The data set is resampled by the device package's one resampler (scipy's resample_poly design, checked against
+    scipy in test_preprocess.py): Kaiser beta 5, so a passband ripple of about 0.1 % and aliases near -57 dB."""
+    from edgekit.device import preprocess
+
+    assert resample is preprocess.resample
     t = np.arange(22050) / 22050
-    for freq, lo, hi in ((1000, 0.999, 1.001), (5000, 0.99, 1.01), (10000, 0.0, 1e-3)):
+    for freq, lo, hi in ((1000, 0.998, 1.002), (5000, 0.99, 1.01), (10000, 0.0, 2e-3)):
         y = resample(np.sin(2 * np.pi * freq * t), 22050, 16000)
         assert len(y) == 16000
         amplitude = np.sqrt(2 * np.mean(y[500:-500] ** 2))
         assert lo <= amplitude <= hi, (freq, amplitude)
     y = resample(np.sin(2 * np.pi * 1000 * t), 22050, 16000)
     ref = np.sin(2 * np.pi * 1000 * np.arange(16000) / 16000)
-    assert np.max(np.abs(y[500:-500] - ref[500:-500])) < 1e-3  # in phase, no delay
+    assert np.max(np.abs(y[500:-500] - ref[500:-500])) < 2e-3  # in phase, no delay
 
 
 # ---------------------------------------------------------------------------------------------- machine set

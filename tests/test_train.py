@@ -49,6 +49,7 @@ def test_load_run_rebuilds_the_model_without_unpickling(digits_run, monkeypatch)
     assert acc["accuracy"] == pytest.approx(run.metrics.test["accuracy"])
 
 
+@pytest.mark.slow
 def test_same_seed_gives_the_same_result_twice(tmp_path):
 
     a = train("digits-cnn", out=tmp_path / "a", epochs=3)
@@ -70,6 +71,7 @@ def _checkpoint_epoch(folder):
         return 0
 
 
+@pytest.mark.slow
 def test_resume_after_hard_kill_loses_no_epoch_and_matches_a_straight_run(tmp_path):
     args = ["train", "--epochs", "30"]
     straight = run_subprocess(*args, "--out", tmp_path / "straight")
@@ -94,6 +96,7 @@ def test_resume_after_hard_kill_loses_no_epoch_and_matches_a_straight_run(tmp_pa
     assert not (killed / ".checkpoint").exists()
 
 
+@pytest.mark.slow
 def test_ddp_two_gloo_ranks_agree_and_only_rank_0_writes(tmp_path):
     out = tmp_path / "ddp"
     proc = subprocess.run(

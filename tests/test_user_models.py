@@ -70,6 +70,7 @@ def libraries(tmp_path, monkeypatch):
         del sys.modules[name]
 
 
+@pytest.mark.slow
 def test_a_torchvision_factory_gets_num_classes_and_model_args(libraries, tmp_path, run_cli):
     result = run_cli(
         "train",
@@ -92,6 +93,7 @@ def test_a_torchvision_factory_gets_num_classes_and_model_args(libraries, tmp_pa
     assert run.spec.kwargs == {"width_mult": 0.5} and run.spec.arch == "torchvision.models:mobilenet_v3_small"
 
 
+@pytest.mark.slow
 def test_timm_by_name_gets_classes_and_input_channels_and_the_data_sets_shape(libraries, tmp_path, run_cli):
     result = run_cli("train", "--model", "timm:lcnet_050", "--model-arg", "drop_rate=0.1", "--epochs", "3", "--out", tmp_path / "run")
     assert result.code == 0, result.err  # no --input-shape: digits fixes 1x8x8
@@ -105,6 +107,7 @@ def test_timm_by_name_gets_classes_and_input_channels_and_the_data_sets_shape(li
     assert exported.code == 0, exported.err
 
 
+@pytest.mark.slow
 def test_a_recipe_may_name_a_user_architecture_with_kwargs(libraries, tmp_path, run_cli):
     recipe = tmp_path / "mine.toml"
     recipe.write_text('name = "mine"\narch = "timm:lcnet_050"\ninput_shape = [1, 8, 8]\n[kwargs]\ndrop_rate = 0.2\n[train]\nepochs = 2\n')

@@ -46,6 +46,7 @@ def test_mac_counter_counts_conv_and_linear_by_hand():
     assert count_macs(net, (3, 4, 4)) == 16 * 8 * 27 + 16 * 8 * 9 + 128 * 5
 
 
+@pytest.mark.slow
 def test_every_recipe_builds_and_runs_its_input_shape_and_its_counted_cost_is_right():
     """`edgekit models` lists [counted] from the recipes (no torch): they must match the built models."""
     for recipe in zoo_recipes().values():

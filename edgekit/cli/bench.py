@@ -63,7 +63,7 @@ def bench_cmd(
         timeout=timeout,
         count_instructions=COUNTED_INFERENCES if count_instructions else 0,
     )
-    with Progress(SpinnerColumn(), TextColumn("{task.description}"), TimeElapsedColumn(), console=console, transient=True) as bar:
+    with Progress(SpinnerColumn(), TextColumn("{task.description}"), TimeElapsedColumn(), console=console.real, transient=True) as bar:
         job = bar.add_task(f"benchmarking {len(artifacts)} artifact(s) on {device}", total=len(artifacts))
 
         def done(entry):

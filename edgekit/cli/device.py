@@ -3,9 +3,8 @@
 from __future__ import annotations
 
 import click
-from rich.markup import escape
 
-from .tables import console
+from .tables import console, escape
 
 
 @click.group("device")

@@ -34,26 +34,30 @@ def targets_cmd() -> None:
     console.print("Your own profile: --target ./my-board.toml (same keys as targets/rpi4.toml).")
 
 
-def _parity_rows(parity: dict) -> list[list]:
-    rows = [["reference", parity["reference"]], ["samples", parity["samples"]]]
-    if "top1_agreement" in parity:
-        rows += [
-            ["top-1 agreement", f"{parity['top1_agreement']:.2%}"],
-            ["accuracy (runtime / reference)", f"{parity['accuracy']:.4f} / {parity['reference_accuracy']:.4f}"],
-        ]
-    if "auc" in parity:
-        rows += [["ROC AUC (runtime / reference)", f"{parity['auc']:.4f} / {parity['reference_auc']:.4f}"]]
-    if "vs_run_int8" in parity:
-        rows += [["vs the run's own int8", ", ".join(f"{k} {v:.4g}" for k, v in parity["vs_run_int8"].items())]]
-    return rows + [
-        ["max |Δ output|", f"{parity['max_abs_diff']:.2e}"],
-        ["centred cosine", f"{parity['cosine']:.6f}"],
-        ["verdict", ("PASS " if parity["passed"] else "FAIL ") + parity["rule"]],
-    ]
+def _shown(template: str, metrics: dict) -> str:
+    """A parity row's template filled from the metrics; — when one it needs is missing or not measurable."""
+    import string
+
+    keys = {field.split(".")[0].split("[")[0] for _, field, _, _ in string.Formatter().parse(template) if field}
+    return template.format_map(metrics) if all(metrics.get(k) is not None for k in keys) else "—"
+
+
+def _parity_rows(parity, task) -> list[list]:
+    """The task's parity rows (its parity_columns over the record's metrics), then the verdict."""
+    rows = [["reference", parity.reference], ["samples", parity.samples]]
+    rows += [[label, _shown(template, parity.metrics)] for label, template in task.parity_columns()]
+    for other, metrics in parity.versus.items():
+        rows.append([f"vs {other}", parity.brief(metrics)])
+    return rows + [["verdict", ("PASS " if parity.passed else "FAIL ") + parity.rule]]
+
+
+def _tensor_label(kind: str, tensor, tensors: list) -> str:
+    return kind if len(tensors) == 1 else f"{kind} {tensor.name}"
 
 
 def print_export(artifact) -> None:
     from ..parity import proven
+    from ..tasks import get_task
 
     d, parity = artifact.deploy, artifact.parity
     a, e = d.artifact, d.estimate
@@ -61,7 +65,8 @@ def print_export(artifact) -> None:
         ["artifact", f"{', '.join(a.files)} ({a.format} {a.precision}, {human_bytes(a.bytes)})"],
         ["runtime", d.runtime.name],
         ["target", d.target.name],
-        ["input", f"{d.input.dtype} {d.input.shape} {d.layout}"],
+        *[[_tensor_label("input", t, d.inputs), f"{t.dtype} {t.shape} {d.layout}"] for t in d.inputs],
+        *[[_tensor_label("output", t, d.outputs), f"{t.dtype} {t.shape}"] for t in d.outputs],
         ["raw input", f"{d.preprocess['input']['kind']}: " + " → ".join(s["op"] for s in d.preprocess["steps"])],
     ]
     if "arena_bytes" in d.runtime.options:
@@ -71,11 +76,11 @@ def print_export(artifact) -> None:
     rows.append(["quantizer", d.toolchain.get("quantizer") or "—"])
     console.print(table(f"exported {artifact.path}", ["", ""], rows))
     if proven(parity):
-        console.print(table(f"parity in {parity['runtime']}", ["", ""], _parity_rows(parity)))
+        console.print(table(f"parity in {parity.runtime}", ["", ""], _parity_rows(parity, get_task(d.task))))
     else:  # --no-parity: no figure that could read as agreement, one unmissable verdict
-        rows = [["ran in the runtime", f"{parity['samples']} samples, finite outputs of the model's shape"], ["verdict", "NOT PROVEN"]]
-        console.print(table(f"parity in {parity['runtime']}: NOT PROVEN", ["", ""], rows))
-        warn(parity["note"])
+        rows = [["ran in the runtime", f"{parity.samples} samples, finite outputs of the model's shape"], ["verdict", "NOT PROVEN"]]
+        console.print(table(f"parity in {parity.runtime}: NOT PROVEN", ["", ""], rows))
+        warn(parity.note)
     for n in artifact.notes:
         note(n)
     if e:

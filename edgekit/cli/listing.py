@@ -5,9 +5,8 @@ from __future__ import annotations
 from pathlib import Path
 
 import click
-from rich.markup import escape
 
-from .tables import console, human, table
+from .tables import console, escape, human, table
 
 
 @click.command("models")

@@ -5,11 +5,10 @@ from __future__ import annotations
 
 import os
 import sys
-import traceback
 
 import click
 
-from ..errors import EdgekitError, from_os_error
+from ..errors import BUG_EXIT_CODE, BUG_FIX, EdgekitError, InternalError, edgekit_frame, from_os_error
 from .bench import bench_cmd
 from .compress import compress_cmd
 from .device import device_group
@@ -50,14 +49,26 @@ def _show(held: Held | None) -> None:
         click.secho(f"warning: {message}", fg="yellow", err=True)
 
 
-def _fail(message: str, code: int, held: Held | None = None) -> None:
+def _fail(message: str, code: int, held: Held | None = None, prefix: str = "error") -> None:
     if os.environ.get("EDGEKIT_DEBUG"):
         _show(held)  # an error line comes alone; library warnings only with --debug
+        import traceback  # only here: it costs the CLI's start ~15 ms
+
         traceback.print_exc()
     from .tables import printable  # text from received files never reaches the terminal as control codes
 
-    click.secho(f"error: {printable(message)}", fg="red", err=True)
+    click.secho(f"{prefix}: {printable(message)}", fg="red", err=True)
     sys.exit(code)
+
+
+def _bug(e: BaseException) -> str:
+    """What broke, for an exception edgekit did not expect: its type, first line and the innermost edgekit line."""
+    text = str(e).strip().splitlines()[0][:200] if str(e).strip() else ""
+    if isinstance(e, InternalError):
+        return text or "an internal error"  # it says what and where itself
+    where = edgekit_frame(e)
+    what = f"{type(e).__name__}: {text}" if text else type(e).__name__
+    return f"{what} (at {where})" if where else what
 
 
 def main() -> None:
@@ -81,9 +92,11 @@ def main() -> None:
     except click.ClickException as e:
         e.show()
         sys.exit(e.exit_code)
-    except BaseException:  # a bug's traceback (or an exit): the warnings may explain it
+    except (SystemExit, GeneratorExit):
         _show(held)
         raise
+    except Exception as e:  # edgekit's bug, not the user's input: say so, and how to report it
+        _fail(f"{_bug(e)} — {BUG_FIX}", BUG_EXIT_CODE, held, prefix="edgekit bug")
     _show(held)
     # standalone_mode=False returns the exit code of ctx.exit() instead of raising SystemExit
     sys.exit(0)

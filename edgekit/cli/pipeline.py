@@ -5,10 +5,9 @@ from __future__ import annotations
 from pathlib import Path
 
 import click
-from rich.markup import escape
 
 from .options import trust_code_option
-from .tables import console
+from .tables import console, escape
 
 
 @click.command("pipeline")

@@ -6,12 +6,34 @@ import os
 import re
 import sys
 
-from rich.console import Console
-from rich.markup import escape
-from rich.table import Table
 
-# Off a terminal (logs, CI, pipes) rich would wrap at 80 columns and squeeze the tables.
-console = Console(width=int(os.environ.get("COLUMNS", 0)) or (None if sys.stdout.isatty() else 160))
+class _Console:
+    """rich's Console, made on first use: importing rich costs the CLI's start about a third of its 100 ms budget,
+    and `edgekit --help` or an error line never print through it."""
+
+    _made = None
+
+    @property
+    def real(self):
+        if _Console._made is None:
+            from rich.console import Console
+
+            # Off a terminal (logs, CI, pipes) rich would wrap at 80 columns and squeeze the tables.
+            _Console._made = Console(width=int(os.environ.get("COLUMNS", 0)) or (None if sys.stdout.isatty() else 160))
+        return _Console._made
+
+    def __getattr__(self, name):
+        return getattr(self.real, name)
+
+
+console = _Console()
+
+
+def escape(text: str) -> str:
+    """rich.markup.escape, imported on first use."""
+    from rich.markup import escape as rich_escape
+
+    return rich_escape(text)
 
 
 # Terminal control characters (C0, DEL, C1, and the bidi overrides that reorder what is shown): text from a received
@@ -48,7 +70,9 @@ def human_bytes(n: int) -> str:
     return f"{n} B"
 
 
-def table(title: str, columns: list[str], rows: list[list]) -> Table:
+def table(title: str, columns: list[str], rows: list[list]):
+    from rich.table import Table
+
     t = Table(title=safe(title), title_justify="left")
     for i, c in enumerate(columns):
         t.add_column(safe(c), justify="left" if i == 0 else "right", no_wrap=i == 0)

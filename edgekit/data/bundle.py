@@ -3,7 +3,7 @@ recorded preprocessing makes of them (one numpy implementation: edgekit/device/p
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 
 import numpy as np
 
@@ -37,6 +37,14 @@ class DataBundle:
         """One label per row of x (a clip's label repeated over its vectors)."""
         g = self.groups[split]
         return self.y[split] if g is None else self.y[split][g]
+
+    def in_order(self, labels: list[str]) -> DataBundle:
+        """The same samples with the classes numbered as `labels` orders the same names (a model adopted with its own
+        class order, edgekit/stages/adopt.py). Other names leave the numbering as it is."""
+        if not labels or labels == self.labels or len(set(labels)) != len(labels) or sorted(labels) != sorted(self.labels):
+            return self
+        index = np.array([labels.index(name) for name in self.labels], dtype=np.int64)
+        return replace(self, y={s: index[v] for s, v in self.y.items()}, labels=list(labels))
 
     def record(self) -> dict:
         """What model.json keeps, so later stages rebuild exactly the same splits."""

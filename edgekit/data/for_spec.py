@@ -23,7 +23,12 @@ def load_run_data(
     spec: ModelSpec, dataset: str | None = None, *, where: str = "the run's model.json", say: Callable[[str], None] | None = None
 ) -> DataBundle:
     """`dataset` points at the same data elsewhere (a run folder from another machine). `where` names the
-    model.json in messages; `say` hears which recorded file was read."""
+    model.json in messages; `say` hears which recorded file was read. Classes are numbered in the run's label
+    order (an adopted model's may differ from the data set's)."""
+    return _recorded_data(spec, dataset, where, say).in_order(spec.labels)
+
+
+def _recorded_data(spec: ModelSpec, dataset: str | None, where: str, say: Callable[[str], None] | None) -> DataBundle:
     d = spec.dataset
     kwargs = {"seed": d.seed, "fractions": tuple(d.fractions), "task": spec.task, "steps": recorded_steps(spec, where)}
     if dataset is not None:

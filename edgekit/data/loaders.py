@@ -218,12 +218,14 @@ def load_dataset(
     task: str = "classification",
     source: Source | None = None,
     steps: list[dict] | None = None,
+    fingerprint: str | None = None,
 ) -> DataBundle:
     """Read `spec`, make model inputs of `input_shape` (None: the data's own shape), split by `seed`. `steps`: the
-    preprocessing a run recorded (before its normalisation), used instead of the data set's default steps."""
+    preprocessing a run recorded (before its normalisation), used instead of the data set's default steps.
+    `fingerprint`: the sha256 read_fingerprinted() gave with `source`, recorded with the data."""
     from ..tasks import get_task
 
-    fingerprinted = None
+    fingerprinted = fingerprint
     if source is None:
         source, fingerprinted = read_fingerprinted(spec)
     src = source

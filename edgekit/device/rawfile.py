@@ -2,7 +2,7 @@
 
 The one reader of such files in training (edgekit/data/imagefolder.py, audio.py) and on the device (runner.py
 predict), so that a phone photo, a 16-bit PNG or a loud float clip becomes the same array in both.  Copied to
-devices beside the runner: Python 3.8, stdlib + numpy, Pillow only when an image is read.  Every problem is a
+devices in the device package: Python 3.8, stdlib + numpy, Pillow only when an image is read.  Every problem is a
 one-line ValueError describing the file's content ("not an image Pillow can read"); the caller puts the file's
 name in front.
 """
@@ -12,10 +12,7 @@ import warnings
 
 import numpy as np
 
-try:
-    from . import preprocess
-except ImportError:  # on the device: a sibling file
-    import preprocess
+from . import preprocess
 
 MAX_PIXELS = 50000000  # a decompression bomb is refused before it is decoded
 IMAGE_SUFFIXES = (".png", ".jpg", ".jpeg", ".bmp", ".gif", ".tif", ".tiff", ".webp", ".ppm", ".pgm")

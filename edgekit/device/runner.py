@@ -1,145 +1,28 @@
-#!/usr/bin/env python3
 """edgekit device runner: benchmarks one exported artifact ON THE DEVICE and prints one JSON result.
 
-Self-contained on purpose: it needs only Python 3.8+, numpy and the artifact's runtime — never edgekit or
-torch. The harness makes a private folder on the device, runs the runner there and reads its last stdout line:
+It needs only Python 3.8+, numpy and the artifact's runtime, never edgekit or torch. The harness makes a private
+folder on the device and runs `python -m edgekit_device data [options]` in its code/ folder:
 
-    code/    this runner and its siblings from edgekit/device/ (runtimes.py, preprocess.py, ...). Python puts the
-             script's folder first on sys.path, so this folder, which holds edgekit's files only, is the only
-             place an import can come from: nothing received is ever imported.
-    data/    deploy.json, the eval file and the artifact's files (received files: data, never code)
-    inputs/  predict only: the user's files under generated names, and inputs.json mapping them to the user's names
-
-    python3 code/runner.py data [--threads N] [--min-queries N] [--min-seconds S] [--warmup N]
-    python3 code/runner.py data --inputs inputs     # raw files (.wav, .npy, images with Pillow)
+    code/edgekit_device/  this package (edgekit/device/): the only importable thing the harness sends
+    data/                 deploy.json, the eval file and the artifact's files (received files: data, never code)
+    inputs/               predict only: the user's files under generated names, and inputs.json mapping them
 
 The eval samples are the sensor's raw form (uint8 images, PCM audio, raw arrays): the runner applies the
-preprocessing deploy.json records, so the accuracy it reports is what a device gets from its own sensor.
+preprocessing deploy.json records, runs the model through the runtime adapter (runtimes/), and the task
+(tasks/) post-processes, reduces and scores exactly as export's parity check does on the host.
 """
 
-import argparse
 import json
 import os
-import platform
-import resource
-import subprocess
-import sys
 import time
 import zipfile
 
-SCHEMA = "edgekit.runner/2"
-EXIT_MISSING_RUNTIME = 3
-EXIT_BAD_ARTIFACT = 4
-EXIT_ERROR = 5
-EXIT_BAD_INPUT = 6
-# MIDR part numbers of Arm cores seen on edge boards (what /proc/cpuinfo's "CPU part" says).
-ARM_PARTS = {"0xd03": "Cortex-A53", "0xd04": "Cortex-A35", "0xd05": "Cortex-A55", "0xd07": "Cortex-A57", "0xd08": "Cortex-A72",
-             "0xd09": "Cortex-A73", "0xd0a": "Cortex-A75", "0xd0b": "Cortex-A76", "0xd0d": "Cortex-A77", "0xd41": "Cortex-A78",
-             "0xd42": "Cortex-A78AE", "0xd44": "Cortex-X1", "0xd46": "Cortex-A510", "0xd47": "Cortex-A710", "0xd4b": "Cortex-A78C"}
+import numpy as np
 
-
-def emit(result, code=0):
-    result.setdefault("schema", SCHEMA)
-    print(json.dumps(result))
-    sys.stdout.flush()
-    sys.exit(code)
-
-
-def missing(package, detail):
-    emit({"status": "missing_runtime", "package": package, "python": sys.executable, "detail": detail}, EXIT_MISSING_RUNTIME)
-
-
-def bad_input(detail, what="artifact"):
-    """A received file is wrong (what: "artifact" = deploy.json, the eval file or a model file; "input" = a predict
-    input). `detail` starts with the file's name: the host names it and the fix, not the runtime."""
-    emit({"status": "bad_input", "what": what, "detail": detail}, EXIT_BAD_INPUT)
-
-
-def first_line(e):
-    text = str(e).splitlines()[0][:300] if str(e) else ""
-    return "%s: %s" % (type(e).__name__, text) if text else type(e).__name__
-
-
-try:
-    import numpy as np
-except ImportError as e:  # the runner cannot even read the eval data
-    missing("numpy", str(e))
-
-try:
-    from . import integrity, marker, preprocess, quality, rawfile, runtimes
-except ImportError:  # on the device: the harness copies these files beside the runner
-    import integrity
-    import marker
-    import preprocess
-    import quality
-    import rawfile
-    import runtimes
-
-
-def read_first(path):
-    try:
-        with open(path) as f:
-            return f.read().strip()
-    except OSError:
-        return None
-
-
-def environment(runtime_version):
-    cpuinfo = read_first("/proc/cpuinfo") or ""
-    model = None
-    for key in ("model name", "Model", "Hardware", "cpu model"):
-        for line in cpuinfo.splitlines():
-            if line.startswith(key) and ":" in line:
-                model = line.split(":", 1)[1].strip()
-                break
-        if model:
-            break
-    parts = [ln.split(":", 1)[1].strip() for ln in cpuinfo.splitlines() if ln.startswith("CPU part") and ":" in ln]
-    flags = next((ln.split(":", 1)[1].split() for ln in cpuinfo.splitlines() if ln.startswith(("flags", "Features")) and ":" in ln), [])
-    os_name = None
-    for line in (read_first("/etc/os-release") or "").splitlines():
-        if line.startswith("PRETTY_NAME="):
-            os_name = line.split("=", 1)[1].strip('"')
-    env = {"machine": platform.machine(), "cpu_model": model, "cpu_part": parts[0] if parts else None,
-           "cpu_core": ARM_PARTS.get(parts[0].lower()) if parts else None,
-           "isa": sorted(f for f in flags if f.startswith(("avx", "asimd", "sve", "i8mm", "fma")) or f in ("dotprod", "bf16")),
-           "cores": os.cpu_count(), "os": os_name or platform.platform(), "kernel": platform.release(),
-           "python": platform.python_version(), "numpy": np.__version__, "runtime_version": runtime_version,
-           "governor": read_first("/sys/devices/system/cpu/cpu0/cpufreq/scaling_governor"),
-           "cpu_mhz": None, "temperature_c": None, "throttled": None}
-    freq = read_first("/sys/devices/system/cpu/cpu0/cpufreq/scaling_cur_freq")
-    env["cpu_mhz"] = int(freq) / 1000 if freq and freq.isdigit() else None
-    temp = read_first("/sys/class/thermal/thermal_zone0/temp")
-    env["temperature_c"] = int(temp) / 1000 if temp and temp.lstrip("-").isdigit() else None
-    try:  # Raspberry Pi firmware: under-voltage / throttling flags
-        out = subprocess.run(["vcgencmd", "get_throttled"], stdout=subprocess.PIPE, stderr=subprocess.PIPE,
-                             universal_newlines=True, timeout=5)
-        env["throttled"] = out.stdout.strip().split("=", 1)[-1] if out.returncode == 0 else None
-    except (OSError, subprocess.SubprocessError):
-        pass
-    return env
-
-
-def peak_rss_mb():
-    """Peak resident memory of this process. VmHWM belongs to the process's own address space; ru_maxrss can
-    carry the parent's peak across fork + exec on Linux, so it is only the fallback."""
-    for line in (read_first("/proc/self/status") or "").splitlines():
-        if line.startswith("VmHWM:"):
-            return int(line.split()[1]) / 1024.0
-    return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024.0
-
-
-def percentile(sorted_values, q):
-    k = (len(sorted_values) - 1) * q / 100.0
-    lo, hi = int(k), min(int(k) + 1, len(sorted_values) - 1)
-    return sorted_values[lo] + (sorted_values[hi] - sorted_values[lo]) * (k - lo)
-
-
-def stats(times):
-    st = sorted(times)
-    mean = sum(times) / len(times)
-    return {"p50": percentile(st, 50), "p90": percentile(st, 90), "p99": percentile(st, 99), "mean": mean,
-            "std": (sum((t - mean) ** 2 for t in times) / len(times)) ** 0.5, "min": st[0], "max": st[-1]}
+from . import integrity, marker, preprocess, rawfile, runtimes, tasks
+from .envinfo import environment
+from .measure import peak_rss_mb, stats
+from .record import EXIT_BAD_ARTIFACT, EXIT_BAD_INPUT, bad_input, emit, first_line, missing
 
 
 def raw_samples(ev):
@@ -171,27 +54,39 @@ def input_fix(pipeline, shape):
 
 
 class Model:
-    """The artifact behind the runtime adapter, fed from raw samples through the recorded preprocessing."""
+    """The artifact behind its runtime adapter, fed from raw samples through the recorded preprocessing, its outputs
+    made final by the device task. The pipeline makes one model input: it feeds the model's only input tensor."""
 
     def __init__(self, deploy, folder, threads):
-        self.deploy, self.task = deploy, quality.TASKS[deploy["task"]]
+        try:
+            self.task = tasks.get(deploy["task"])
+        except ValueError as e:
+            bad_input("deploy.json: key 'task': %s" % e)
+        self.deploy, self.options = deploy, deploy.get("task_options") or {}
         self.pipeline = deploy["preprocess"]
         self.adapter = runtimes.open_artifact(folder, deploy, threads)
-        self.input, self.output = self.adapter.input, self.adapter.output
+        if len(self.adapter.inputs) != 1:
+            bad_input("deploy.json: the model takes %d input tensors (%s), its preprocess makes one"
+                      % (len(self.adapter.inputs), ", ".join(t["name"] for t in self.adapter.inputs)))
+        self.input = self.adapter.inputs[0]
 
     def features(self, raw):
         return preprocess.run(self.pipeline, raw)
 
-    def encoded(self, features):
-        return [runtimes.encode(features[i:i + 1], self.input) for i in range(len(features))]
+    def feeds(self, features):
+        """One runtime feed per model-input row (an audio clip makes several), encoded to the tensor's dtype once."""
+        name = self.input["name"]
+        return [{name: runtimes.encode(features[i:i + 1], self.input)} for i in range(len(features))]
 
-    def outputs(self, encoded):
-        outs = []
-        for x in encoded:
-            self.adapter.set_input(x)
-            self.adapter.invoke()
-            outs.append(runtimes.decode(np.array(self.adapter.get_output()), self.output))
-        return np.concatenate(outs)
+    def outputs(self, feeds):
+        """The model's outputs for these feeds, in model space, each output's rows stacked: name -> (rows, ...)."""
+        rows = [self.adapter.run(feed) for feed in feeds]
+        return dict((t["name"], np.concatenate([runtimes.decode(r[t["name"]], t) for r in rows]))
+                    for t in self.adapter.outputs)
+
+    def value(self, features, feeds):
+        """One raw sample's value: its outputs post-processed and reduced by the task (as export's parity does)."""
+        return self.task.reduce(features, self.task.postprocess(self.outputs(feeds), self.options))
 
 
 def predict(model, folder, files, shown):
@@ -221,25 +116,58 @@ def predict(model, folder, files, shown):
         except ValueError as e:  # about this file's content: the pipeline was validated above
             emit({"status": "bad_input", "what": "input", "detail": "%s: %s" % (name, str(e).splitlines()[0][:300]),
                   "fix": input_fix(model.pipeline, want)}, EXIT_BAD_INPUT)
-        out = model.outputs(model.encoded(feats))
+        value = model.value(feats, model.feeds(feats))
         t2 = time.perf_counter()
-        value = model.task.reduce(feats, out)
-        label, index, score = model.task.label(value, labels, model.deploy.get("task_options") or {})
-        rows.append({"file": name, "label": label, "index": index, "score": score, "frontend_ms": (t1 - t0) * 1e3,
-                     "model_ms": (t2 - t1) * 1e3, "output": [float(v) for v in value[:64]], "notes": notes})
+        row = {"file": name}
+        row.update(model.task.describe(value, labels, model.options))
+        row.update({"frontend_ms": (t1 - t0) * 1e3, "model_ms": (t2 - t1) * 1e3, "notes": notes})
+        rows.append(row)
     emit({"status": "ok", "predictions": rows, "env": environment(model.adapter.version)})
 
 
-def main():
-    ap = argparse.ArgumentParser()
-    ap.add_argument("folder")
-    ap.add_argument("--threads", type=int, default=None)
-    ap.add_argument("--min-queries", type=int, default=1024)
-    ap.add_argument("--min-seconds", type=float, default=10.0)
-    ap.add_argument("--warmup", type=int, default=50)
-    ap.add_argument("--inputs", default=None, help="predict: the folder holding inputs.json and the files it lists")
-    ap.add_argument("--count-instructions", type=int, default=0, help="under edgekit's qemu counter: N inferences between markers")
-    args = ap.parse_args()
+def read_eval(folder, eval_file, task):
+    """(raw samples, labels, host reference) as the task stores them; a bad file is the artifact's fault."""
+    try:
+        with np.load(os.path.join(folder, eval_file), allow_pickle=False) as ev:
+            raws, labels, reference = raw_samples(ev), task.load_labels(ev), task.load_reference(ev)
+    except (OSError, ValueError, KeyError, EOFError, zipfile.BadZipFile) as e:
+        bad_input("%s: %s" % (eval_file, first_line(e)))
+    if not raws or not len(raws) == len(labels) == len(reference):
+        bad_input("%s: %d raw samples, %d labels, %d reference outputs (needs as many of each, at least one)"
+                  % (eval_file, len(raws), len(labels), len(reference)))
+    return raws, labels, reference
+
+
+def timed_loop(adapter, feeds, min_queries, min_seconds):
+    """Single stream: one query at a time until both the query count and the duration are reached. The timed region
+    is the runtime's invoke() alone, like LiteRT's benchmark_model."""
+    times, started, i = [], time.perf_counter(), 0
+    while len(times) < min_queries or time.perf_counter() - started < min_seconds:
+        adapter.set_inputs(feeds[i % len(feeds)])
+        t0 = time.perf_counter_ns()
+        adapter.invoke()
+        times.append((time.perf_counter_ns() - t0) / 1e6)
+        i += 1
+    return times, time.perf_counter() - started
+
+
+def count_instructions(model, feeds, raws, n):
+    """A fixed number of inferences (and of front-end runs) between markers: the qemu plugin counts the guest
+    instructions in between, independent of the host's load. No timing calls inside."""
+    m = min(n, len(raws))
+    marker.mark(1)
+    for i in range(n):
+        model.adapter.set_inputs(feeds[i % len(feeds)])
+        model.adapter.invoke()
+    marker.mark(2)
+    marker.mark(3)
+    for i in range(m):
+        model.features(raws[i])
+    marker.mark(4)
+    return {"inferences": n, "frontend_samples": m}
+
+
+def main(args):
     try:
         with open(os.path.join(args.folder, "deploy.json")) as f:
             deploy = json.load(f)
@@ -264,17 +192,9 @@ def main():
         predict(model, args.inputs, [e["file"] for e in listed], [e["name"] for e in listed])
 
     eval_file = deploy["eval"]["file"]
-    try:
-        with np.load(os.path.join(args.folder, eval_file), allow_pickle=False) as ev:
-            raws, y, reference = raw_samples(ev), ev["y"], ev["reference"]
-    except (OSError, ValueError, KeyError, EOFError, zipfile.BadZipFile) as e:
-        bad_input("%s: %s" % (eval_file, first_line(e)))
-    if not raws or not len(raws) == len(y) == len(reference):
-        bad_input("%s: %d raw samples, %d labels, %d reference outputs (needs as many of each, at least one)"
-                  % (eval_file, len(raws), len(y), len(reference)))
-
-    # Accuracy pass: raw sample → preprocessing (timed: the front end) → model, for every shipped eval sample.
-    frontend, encoded, first_ms, values = [], [], None, []
+    raws, labels, reference = read_eval(args.folder, eval_file, model.task)
+    # Accuracy pass: raw sample -> preprocessing (timed: the front end) -> model -> task, for every eval sample.
+    frontend, feeds, first_ms, values = [], [], None, []
     want = model.input["shape"][1:]
     for k, raw in enumerate(raws):
         t0 = time.perf_counter()
@@ -283,57 +203,36 @@ def main():
         except ValueError as e:
             bad_input("%s sample %d: deploy.json's preprocess fails on it: %s" % (eval_file, k, first_line(e)))
         frontend.append((time.perf_counter() - t0) * 1e3)
+        if not len(feats):
+            bad_input("%s sample %d: deploy.json's preprocess makes no model input of it" % (eval_file, k))
         if min(want + [0]) >= 0 and list(feats.shape[1:]) != list(want):
             bad_input("deploy.json: its preprocess makes %s samples of shape %s, the model takes %s"
                       % (eval_file, list(feats.shape[1:]), list(want)))
-        enc = model.encoded(feats)
+        sample_feeds = model.feeds(feats)
         if first_ms is None:
             t0 = time.perf_counter()
-            model.outputs(enc[:1])  # first inference: cold caches, lazy allocations
+            model.adapter.run(sample_feeds[0])  # first inference: cold caches, lazy allocations
             first_ms = (time.perf_counter() - t0) * 1e3
-        values.append(model.task.reduce(feats, model.outputs(enc)))
-        encoded.extend(enc)
+        values.append(model.value(feats, sample_feeds))
+        feeds.extend(sample_feeds)
     try:
-        result_quality = model.task.score(np.stack(values), reference, y)
+        result_quality = model.task.score(values, reference, labels)
     except ValueError as e:
         bad_input("deploy.json: task '%s' does not fit the model's output or %s's reference (%s)"
                   % (deploy["task"], eval_file, first_line(e)))
 
     for i in range(args.warmup):
-        model.adapter.set_input(encoded[i % len(encoded)])
-        model.adapter.invoke()
-    counted = None
-    if args.count_instructions:
-        # A fixed number of inferences (and of front-end runs) between markers: the qemu plugin counts the guest
-        # instructions in between, independent of the host's load. No timing calls inside.
-        n, m = args.count_instructions, min(args.count_instructions, len(raws))
-        marker.mark(1)
-        for i in range(n):
-            model.adapter.set_input(encoded[i % len(encoded)])
-            model.adapter.invoke()
-        marker.mark(2)
-        marker.mark(3)
-        for i in range(m):
-            model.features(raws[i])
-        marker.mark(4)
-        counted = {"inferences": n, "frontend_samples": m}
-    # Single stream: one query at a time until both the query count and the duration are reached.
-    # The timed region is the runtime's invoke()/run() alone, like LiteRT's benchmark_model.
-    times, started, i = [], time.perf_counter(), 0
-    while len(times) < args.min_queries or time.perf_counter() - started < args.min_seconds:
-        model.adapter.set_input(encoded[i % len(encoded)])
-        t0 = time.perf_counter_ns()
-        model.adapter.invoke()
-        times.append((time.perf_counter_ns() - t0) / 1e6)
-        i += 1
-    elapsed = time.perf_counter() - started
+        model.adapter.run(feeds[i % len(feeds)])
+    counted = count_instructions(model, feeds, raws, args.count_instructions) if args.count_instructions else None
+    times, elapsed = timed_loop(model.adapter, feeds, args.min_queries, args.min_seconds)
     art = deploy["artifact"]
     result = {
         "status": "ok", "artifact": {"files": art["files"], "format": art["format"], "precision": art["precision"],
                                      "bytes": sum(os.path.getsize(os.path.join(args.folder, n)) for n in art["files"])},
         "threads": threads, "load_ms": load_ms, "first_inference_ms": first_ms, "warmup": args.warmup,
         "queries": len(times), "seconds": elapsed, "throughput_qps": len(times) / elapsed, "latency_ms": stats(times),
-        "frontend_ms": stats(frontend), "invokes_per_sample": len(encoded) / max(len(raws), 1), "latencies_ms": times[:20000], "peak_rss_mb": peak_rss_mb(), "rss_before_load_mb": rss_before,
+        "frontend_ms": stats(frontend), "invokes_per_sample": len(feeds) / max(len(raws), 1),
+        "latencies_ms": times[:20000], "peak_rss_mb": peak_rss_mb(), "rss_before_load_mb": rss_before,
         "quality": result_quality, "eval_samples": len(raws), "raw_input": bool(deploy["eval"]["raw"]),
         "env": environment(model.adapter.version),
     }
@@ -343,12 +242,3 @@ def main():
         result["runtime_details"] = model.adapter.details  # e.g. the precision each TensorRT layer really ran in
     result.update(model.adapter.result_extras(result))
     emit(result)
-
-
-if __name__ == "__main__":
-    try:
-        main()
-    except SystemExit:
-        raise
-    except Exception as e:  # a result record, never a bare traceback on the device
-        emit({"status": "error", "detail": first_line(e)}, EXIT_ERROR)

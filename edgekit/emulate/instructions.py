@@ -15,8 +15,8 @@ Host side::
 
     plugin = build_plugin()
     folder = ready_rootfs("rpi4")
-    argv = counting_argv(folder / "rootfs", plugin, outfile) + ["code/runner.py", "data", ...]
-    subprocess.run(argv, env=counting_env("rpi4"))      # the WHOLE environment: do not merge os.environ
+    argv = counting_argv(folder / "rootfs", plugin, outfile) + ["-m", "edgekit_device", "../data", ...]
+    subprocess.run(argv, env=counting_env("rpi4"), cwd="code")   # the WHOLE environment: do not merge os.environ
     (s0, v0), (s1, v1) = read_counts(outfile)           # one (total, vector) per marker
     per_inference = (s1 - s0) / n
 
@@ -31,8 +31,8 @@ would move it between runs — address-space randomisation (setarch -R), qemu's 
 Python's hash seed, bytecode caches written into the shared root folder (PYTHONDONTWRITEBYTECODE), the
 environment itself (env -i equivalent), BLAS/OpenMP threads. Run the runtime at 1 thread: with several
 threads the sum is still complete but the threads' spinning and work split depend on the host's scheduling.
-What the guest itself sees must stay the same too: the script's folder is on sys.path, so its file names
-(Python lists it) and the length of its path shape the heap, and a heap laid out differently moves the
+What the guest itself sees must stay the same too: the working folder (code/, with `-m`) is on sys.path, so
+its file names (Python lists it) and the length of its path shape the heap, and a heap laid out differently moves the
 count of a loop by a few instructions per inference (alignment-dependent copies, hash probes). A fresh
 mkdtemp folder with a fixed prefix and the same files gives identical counts; keep the outfile outside it.
 The startup before the first marker is not reproducible to the instruction (numpy.random seeds itself from
@@ -60,7 +60,7 @@ from .boards import BOARDS, Board
 PLUGIN_SOURCE = Path(__file__).with_name("insn_plugin.c")
 QEMU = "qemu-aarch64"
 HEADER = "include/qemu/qemu-plugin.h"
-# The guest side is edgekit/device/marker.py (copied to the device with the runner); its constants are the protocol.
+# The guest side is edgekit/device/marker.py (shipped in the device package); its constants are the protocol.
 from ..device.marker import ENV_FLAG  # noqa: E402
 
 # Defines mark(tag=0) in a guest script that cannot import edgekit: the marker module's own text.

@@ -1,6 +1,6 @@
 """Formats as plug-ins: one module per artifact format, each exposing `FORMAT` (see base.Format).
 
-Adding a format = one module here, one line in FORMATS, a runtime adapter in edgekit/device/runtimes.py if
+Adding a format = one module here, one line in FORMATS, a runtime module in edgekit/device/runtimes/ if
 it brings a new runtime, and its tests. Nothing else names a format: an unknown one is an error, never a
 fallback.
 """

@@ -28,7 +28,7 @@ class BuildJob:
     runtime_options: dict = field(default_factory=dict)  # --runtime-option KEY=VALUE, checked against the format's keys
     say: Callable[[str], None] = lambda m: None
     progress: bool = True
-    validation: Any = None  # float_fallback.Validation: int8 that misses the floor on it may keep early layers float
+    validation: Any = None  # convert.pt2e.Validation: int8 that misses the floor on it may keep early layers float
 
     @property
     def input_shape(self) -> list[int]:
@@ -51,7 +51,7 @@ class Built:
 
 class Format:
     name: str
-    runtime: str  # key of edgekit/device/runtimes.RUNTIMES
+    runtime: str  # key of edgekit/device/runtimes/__init__.py RUNTIMES
     precisions: tuple[str, ...]
     dynamic_batch: bool = False
     # (importable module, pip extra) this format's converter needs beyond edgekit's defaults

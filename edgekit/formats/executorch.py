@@ -12,15 +12,13 @@ from ..nn.fold import fold_batchnorm
 from ..util.progress import status
 from ..util.quiet import captured_fds, quiet_import
 from .base import BuildJob, Built, Format
+from .convert.pt2e import pt2e_quantize, quantize_with_fallback, record
 from .convert.toolchain import base_toolchain, version
-from .float_fallback import record
 
 
 def _int8(model, calibration: np.ndarray, example, progress: bool, validation=None, say=lambda m: None):
-    """The model quantized for XNNPACK; early layers stay float if full int8 misses the floor (float_fallback)."""
+    """The model quantized for XNNPACK; early layers stay float if full int8 misses the floor (convert/pt2e.py)."""
     from executorch.backends.xnnpack.quantizer.xnnpack_quantizer import XNNPACKQuantizer, get_symmetric_quantization_config
-
-    from .float_fallback import pt2e_quantize, quantize_with_fallback
 
     fold_batchnorm(model)
 
@@ -74,7 +72,6 @@ class ExecuTorchFormat(Format):
         built = Built(
             files=["model.pte"],
             quantizer=quantizer,
-            runtime_options={"input_shape": [1, *job.input_shape]},
             toolchain=base_toolchain() | {"converter": f"executorch {version('executorch')} (XNNPACK partitioner)"},
         )
         if job.precision == "int8":

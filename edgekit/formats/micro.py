@@ -8,7 +8,8 @@ from pathlib import Path
 
 import numpy as np
 
-from ..device.runtimes import ARENA_MARGIN, quantize
+from ..device.runtimes import quantize
+from ..device.runtimes.micro import ARENA_MARGIN
 from ..errors import EdgekitError
 from ..util.fsutil import write_text
 from ..util.quiet import captured_fds

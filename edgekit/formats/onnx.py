@@ -38,9 +38,26 @@ QUANTIZED_OPS = {
 COMPUTE_OPS = {"Conv", "Gemm", "MatMul"}
 
 
+def output_names(model, example) -> list[str]:
+    """The model's outputs, named from the model in its order: a dict's keys, output_0, output_1, ... for a tuple,
+    `output` for one tensor (deploy.json lists them; the runtime adapters read them back from the ONNX graph)."""
+    with torch.no_grad():
+        out = model.eval()(example)
+    if isinstance(out, torch.Tensor):
+        return ["output"]
+    values = list(out.values()) if isinstance(out, dict) else list(out) if isinstance(out, (tuple, list)) else None
+    if not values or not all(isinstance(v, torch.Tensor) for v in values):
+        raise EdgekitError(
+            f"the model's forward() returns {type(out).__name__}, which ONNX export cannot name as outputs",
+            "return a tensor, a tuple of tensors or a dict of tensors",
+        )
+    return [str(k) for k in out] if isinstance(out, dict) else [f"output_{i}" for i in range(len(values))]
+
+
 def _torch_export(model, input_shape, path: Path, dynamic_batch: bool) -> None:
     example = torch.zeros(1, *input_shape)
-    axes = {"input": {0: "batch"}, "output": {0: "batch"}} if dynamic_batch else None
+    names = output_names(model, example)
+    axes = {name: {0: "batch"} for name in ["input", *names]} if dynamic_batch else None
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")
         try:
@@ -52,7 +69,7 @@ def _torch_export(model, input_shape, path: Path, dynamic_batch: bool) -> None:
                 dynamo=False,
                 opset_version=OPSET,
                 input_names=["input"],
-                output_names=["output"],
+                output_names=names,
                 dynamic_axes=axes,
                 do_constant_folding=True,
             )

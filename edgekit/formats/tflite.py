@@ -12,13 +12,11 @@ import torch.nn as nn
 
 from ..errors import EdgekitError
 from ..nn.fold import fold_batchnorm
-from ..util.progress import progress_bar, status
+from ..util.progress import status
 from ..util.quiet import captured_fds, quiet_import
 from .base import BuildJob, Built, Format
+from .convert.pt2e import litert_quantizer, prepare_for_int8, pt2e_quantize, quantize_with_fallback, record
 from .convert.toolchain import base_toolchain, version
-from .float_fallback import record
-
-CALIBRATION_BATCH = 8  # observers see 8 samples per call: 3.2x faster than one at a time (benchmarks/results/calibration.md)
 
 
 def _op_hint(text: str) -> str:
@@ -46,30 +44,18 @@ def convert(model, sample, quant_config=None, what="TFLite"):
         ) from e
 
 
-def calibrate(graph, calibration: np.ndarray, *, progress: bool, batch: int = CALIBRATION_BATCH) -> None:
-    with torch.no_grad(), progress_bar("calibrating int8 ranges", len(calibration), progress) as advance:
-        for i in range(0, len(calibration), batch):
-            chunk = calibration[i : i + batch]
-            graph(torch.from_numpy(chunk))
-            advance(len(chunk))
-
-
 def pt2e_int8(model: nn.Module, calibration: np.ndarray, sample: torch.Tensor, *, progress: bool, validation=None, say=lambda m: None):
     """The model quantized by PT2E with LiteRT's int8 scheme (per-channel symmetric weights, per-tensor activations).
-    With `validation`, early layers stay float if full int8 misses the floor on it (float_fallback)."""
+    With `validation`, early layers stay float if full int8 misses the floor on it (convert/pt2e.py)."""
     litert()
     from litert_torch.quantize.quant_config import QuantConfig
-
-    from .float_fallback import pt2e_quantize, quantize_with_fallback
-    from .pt2e_ops import prepare_for_int8
-    from .pt2e_ops import quantizer as int8_quantizer
 
     fold_batchnorm(model)
     model = prepare_for_int8(model)
     quantizers = {}  # the converter needs the quantizer that made the graph it converts
 
     def quantize(kept: int):
-        quantizers[kept] = int8_quantizer()
+        quantizers[kept] = litert_quantizer()
         converted, batch, info = pt2e_quantize(model, calibration, sample, quantizers[kept], kept, progress=progress, fold_quantize=False)
         converted.training = False  # its ops were exported in eval mode; the flag only says so to the converter
         return converted, batch, info

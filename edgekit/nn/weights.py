@@ -14,8 +14,9 @@ from ..errors import EdgekitError
 FIX = "re-create the run folder (`edgekit train` / `edgekit compress`), or restore its model.safetensors"
 
 
-def check_weights(state: dict[str, torch.Tensor], model: nn.Module, file: Path) -> None:
-    """Every tensor the model also has: the same dtype, and finite when it is floating point."""
+def check_weights(state: dict[str, torch.Tensor], model: nn.Module, file: Path | str, fix: str = FIX) -> None:
+    """Every tensor the model also has: the same dtype, and finite when it is floating point. `file` names where
+    the weights came from in messages, `fix` what to do."""
     expected = model.state_dict()
     for name, tensor in state.items():
         want = expected.get(name)
@@ -25,7 +26,7 @@ def check_weights(state: dict[str, torch.Tensor], model: nn.Module, file: Path) 
             raise EdgekitError(
                 f"{file}: tensor '{name}' is {str(tensor.dtype).replace('torch.', '')}, "
                 f"the model's is {str(want.dtype).replace('torch.', '')}",
-                FIX,
+                fix,
             )
         if tensor.is_floating_point() and not bool(torch.isfinite(tensor).all()):
-            raise EdgekitError(f"{file}: tensor '{name}' holds NaN or infinite values", FIX)
+            raise EdgekitError(f"{file}: tensor '{name}' holds NaN or infinite values", fix)

@@ -82,8 +82,9 @@ LEGEND = (
 def comparison(report) -> tuple[list[str], list[list[str]]]:
     """(header, rows): one row per artifact, ordered by model so every runtime of a model stands side by side."""
     entries = sorted(report.entries, key=lambda e: (e.model, report.entries.index(e)))
-    task = get_task(entries[0].task) if entries else get_task("classification")
-    cols = task.columns()
+    # each task's quality columns, once each in order of appearance; an entry fills those of its own task
+    own = {name: get_task(name).columns() for name in dict.fromkeys(e.task for e in entries)}
+    cols = list(dict.fromkeys(c for columns in own.values() for c in columns))
     counted = any(_instr(e) for e in entries)
     header = [
         "artifact",
@@ -122,7 +123,7 @@ def comparison(report) -> tuple[list[str], list[list[str]]]:
                 ]
             )
             continue
-        quality = [_fmt(f, r.quality.get(k)) if e.task == task.name else "—" for _, k, f in cols]
+        quality = [_fmt(f, r.quality.get(k)) if (h, k, f) in own[e.task] else "—" for h, k, f in cols]
         verdict = "FAIL" if any(c.failed for c in e.checks) else "PASS"
         if verdict == "PASS" and any(c.status == NOT_PROVEN for c in e.checks):
             verdict = "NOT PROVEN"  # --no-parity: latency and size only (edgekit/parity.py)

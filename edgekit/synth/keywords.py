@@ -15,8 +15,9 @@ parameters, so the same voice always gets the same id. Each clip varies a little
 ±8 %, pitch ±5, end punctuation for the intonation, gain ±2 dB, placement inside the second, a faint noise
 floor). Everything is drawn from `seed`: the same seed and espeak-ng build give bit-identical files.
 
-espeak-ng writes 22.05 kHz; `resample` brings it to 16 kHz with a Kaiser-windowed sinc polyphase filter in
-numpy, so espeak-ng is the only program needed.
+espeak-ng writes 22.05 kHz; the device package's one resampler (the `resample` preprocessing op: a Kaiser-windowed
+sinc polyphase filter in numpy, scipy's resample_poly design) brings it to 16 kHz and its one WAV reader reads
+espeak-ng's output, so espeak-ng is the only program needed.
 """
 
 from __future__ import annotations
@@ -24,7 +25,6 @@ from __future__ import annotations
 import hashlib
 import io
 import json
-import math
 import re
 import shutil
 import subprocess
@@ -33,11 +33,11 @@ import wave
 import zlib
 from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
-from functools import lru_cache
 from pathlib import Path
 
 import numpy as np
 
+from ..device.preprocess import decode_wav, pcm_to_float, resample
 from ..util.fsutil import staged_dir
 
 ESPEAK_MISSING = "espeak-ng is not installed — install it: sudo apt-get install espeak-ng"
@@ -52,89 +52,12 @@ VOICE_FAMILIES = ("en-gb", "en-us", "en-gb-scotland", "en-gb-x-rp", "en-gb-x-gbc
 # Variants (`espeak-ng --voices=variant`, files under voices/!v) that sound like a person talking. Left out on
 # purpose: whisper, whisperf, Demonic, announcer, robosoft*, RicishayMax*, UniRobot, anikaRobot, fast,
 # "Mr serious" (a space in its name): robotic, whispered or effect voices a real recording would not have.
-VARIANTS = (
-    "m1",
-    "m2",
-    "m3",
-    "m4",
-    "m5",
-    "m6",
-    "m7",
-    "m8",
-    "f1",
-    "f2",
-    "f3",
-    "f4",
-    "f5",
-    "croak",
-    "klatt",
-    "klatt2",
-    "klatt3",
-    "klatt4",
-    "klatt5",
-    "klatt6",
-    "adam",
-    "Alex",
-    "Alicia",
-    "Andrea",
-    "Andy",
-    "Annie",
-    "AnxiousAndy",
-    "antonio",
-    "aunty",
-    "belinda",
-    "benjamin",
-    "boris",
-    "caleb",
-    "david",
-    "Denis",
-    "Diogo",
-    "ed",
-    "edward",
-    "edward2",
-    "Gene",
-    "Gene2",
-    "grandma",
-    "grandpa",
-    "gustave",
-    "Henrique",
-    "Hugo",
-    "iven",
-    "iven2",
-    "iven3",
-    "iven4",
-    "Jacky",
-    "john",
-    "kaukovalta",
-    "Lee",
-    "linda",
-    "marcelo",
-    "Marco",
-    "Mario",
-    "max",
-    "Michael",
-    "michel",
-    "miguel",
-    "Mike",
-    "norbert",
-    "Nguyen",
-    "pablo",
-    "paul",
-    "pedro",
-    "quincy",
-    "rob",
-    "robert",
-    "sandro",
-    "shelby",
-    "steph",
-    "steph2",
-    "steph3",
-    "Storm",
-    "travis",
-    "Tweaky",
-    "victor",
-    "zac",
-    "anika",
+VARIANTS = tuple(
+    "m1 m2 m3 m4 m5 m6 m7 m8 f1 f2 f3 f4 f5 croak klatt klatt2 klatt3 klatt4 klatt5 klatt6 adam Alex "
+    "Alicia Andrea Andy Annie AnxiousAndy antonio aunty belinda benjamin boris caleb david Denis Diogo ed "
+    "edward edward2 Gene Gene2 grandma grandpa gustave Henrique Hugo iven iven2 iven3 iven4 Jacky john "
+    "kaukovalta Lee linda marcelo Marco Mario max Michael michel miguel Mike norbert Nguyen pablo paul "
+    "pedro quincy rob robert sandro shelby steph steph2 steph3 Storm travis Tweaky victor zac anika".split()
 )
 
 SPEED_WPM = (120, 200)  # speaker's base speed, words per minute (espeak-ng -s)
@@ -169,73 +92,9 @@ def wav_bytes(x: np.ndarray, sample_rate: int) -> bytes:
 
 
 def read_wav(path: Path) -> tuple[np.ndarray, int]:
-    """(float32 samples in [-1, 1), sample rate) of a 16-bit mono WAV file."""
-    with wave.open(str(path), "rb") as w:
-        if w.getsampwidth() != 2 or w.getnchannels() != 1:
-            raise ValueError(f"{path}: not 16-bit mono PCM")
-        data = w.readframes(w.getnframes())
-        return np.frombuffer(data, dtype="<i2").astype(np.float32) / 32768.0, w.getframerate()
-
-
-def _parse_wav_stream(data: bytes) -> tuple[np.ndarray, int]:
-    """espeak-ng --stdout writes a streaming WAV whose sizes are placeholders: take everything after `data`."""
-    if data[:4] != b"RIFF" or data[8:12] != b"WAVE":
-        raise RuntimeError("espeak-ng wrote something that is not a WAV file")
-    pos, rate, bits, channels = 12, None, None, None
-    while pos + 8 <= len(data):
-        cid, size = data[pos : pos + 4], int.from_bytes(data[pos + 4 : pos + 8], "little")
-        body = pos + 8
-        if cid == b"fmt ":
-            channels = int.from_bytes(data[body + 2 : body + 4], "little")
-            rate = int.from_bytes(data[body + 4 : body + 8], "little")
-            bits = int.from_bytes(data[body + 14 : body + 16], "little")
-        elif cid == b"data":
-            if rate is None or bits != 16 or channels != 1:
-                raise RuntimeError(f"espeak-ng wrote an unexpected WAV format ({channels} ch, {bits} bit)")
-            pcm = data[body:]
-            pcm = pcm[: len(pcm) // 2 * 2]
-            return np.frombuffer(pcm, dtype="<i2").astype(np.float64) / 32768.0, rate
-        pos = body + size + (size & 1)
-    raise RuntimeError("espeak-ng wrote a WAV file without audio")
-
-
-# ------------------------------------------------------------------------------------------------ resampling
-
-
-@lru_cache(maxsize=8)
-def _polyphase_table(up: int, down: int, half: int, cutoff: float, beta: float) -> np.ndarray:
-    """Filter taps for each of `up` phases: row p holds h(j - p/up) for j = -half+1 .. half."""
-    j = np.arange(-half + 1, half + 1, dtype=np.float64)
-    d = j[None, :] - np.arange(up, dtype=np.float64)[:, None] / up  # distance in input samples
-    inside = np.clip(1.0 - (d / half) ** 2, 0.0, None)
-    window = np.i0(beta * np.sqrt(inside)) / np.i0(beta) * (np.abs(d) <= half)
-    h = 2 * cutoff * np.sinc(2 * cutoff * d) * window
-    return h / h.sum(axis=1, keepdims=True)  # unit gain at DC for every phase
-
-
-def resample(x: np.ndarray, sr_in: int, sr_out: int, *, half_width: int = 32, beta: float = 8.6, rolloff: float = 0.94) -> np.ndarray:
-    """Band-limited resampling by a rational factor: a Kaiser-windowed sinc, evaluated as a polyphase filter.
-
-    Output sample n sits at input time t = n·sr_in/sr_out; it is the sum of the input samples within
-    `half_width` (scaled by the downsampling ratio) of t, weighted by a sinc low-pass whose cutoff is `rolloff`
-    × the lower Nyquist frequency (0.94 × 8 kHz for 22.05 → 16 kHz), tapered by a Kaiser window (beta 8.6:
-    about 80 dB stop-band). Because t·sr_out is an integer, only sr_out/gcd distinct fractional offsets occur:
-    their taps are tabulated once (the polyphase table) and applied with one gather and one sum.
-    """
-    x = np.asarray(x, dtype=np.float64)
-    if sr_in == sr_out:
-        return x.copy()
-    g = math.gcd(sr_in, sr_out)
-    up, down = sr_out // g, sr_in // g
-    ratio = min(1.0, up / down)
-    half = math.ceil(half_width / ratio)
-    table = _polyphase_table(up, down, half, 0.5 * ratio * rolloff, beta)
-    n_out = (len(x) * up + down - 1) // down
-    t = np.arange(n_out, dtype=np.int64) * down
-    base, phase = t // up, t % up
-    padded = np.concatenate([np.zeros(half), x, np.zeros(half + 1)])
-    idx = base[:, None] + np.arange(-half + 1, half + 1)[None, :] + half
-    return np.einsum("nj,nj->n", padded[idx], table[phase])
+    """(float32 samples in [-1, 1), sample rate) of a WAV file, read by the device package's one WAV reader."""
+    samples, rate = decode_wav(Path(path).read_bytes())
+    return pcm_to_float(samples), rate
 
 
 # -------------------------------------------------------------------------------------------------- espeak-ng
@@ -277,7 +136,11 @@ def _speak(exe: str, voice: str, speed: int, pitch: int, text: str) -> tuple[np.
     if r.returncode != 0:
         tail = r.stderr.decode(errors="replace").strip().splitlines()[-1:] or ["no message"]
         raise RuntimeError(f"espeak-ng failed on {text!r} with voice {voice}: {tail[0]}")
-    return _parse_wav_stream(r.stdout)
+    try:  # espeak-ng --stdout writes a streaming WAV (placeholder sizes): the reader takes what follows `data`
+        samples, rate = decode_wav(r.stdout)
+    except ValueError as e:
+        raise RuntimeError(f"espeak-ng wrote an unreadable WAV for {text!r} with voice {voice}: {e}") from None
+    return pcm_to_float(samples).astype(np.float64), rate
 
 
 # ---------------------------------------------------------------------------------------------------- speakers
@@ -541,8 +404,8 @@ def make_keywords(
                 "espeak_amplitude": ESPEAK_AMPLITUDE,
                 "placement": "uniform random offset inside the second; longer words keep their first second",
             },
-            "resampler": "Kaiser-windowed sinc polyphase (numpy), half-width 32 taps at the output rate, beta 8.6, "
-            "cutoff 0.94 x output Nyquist",
+            "resampler": "edgekit's device resampler (the `resample` preprocessing op): Kaiser-windowed sinc polyphase, "
+            "beta 5, scipy.signal.resample_poly's design",
             "background_noise": noise,
             "splits": {
                 "validation": len(val),
@@ -600,7 +463,7 @@ def _readme(m: dict, families, variants) -> str:
         f"Variants drawn from: {', '.join(variants)}.",
         "",
         "Each clip: speed x (1 +- 8 %), pitch +- 5, end punctuation '', '.', '!' or '?' (intonation), espeak-ng",
-        "output (22.05 kHz) resampled to 16 kHz with a Kaiser-windowed sinc polyphase filter, silence trimmed,",
+        "output (22.05 kHz) resampled to 16 kHz as the `resample` preprocessing op does, silence trimmed,",
         "scaled to the speaker's level +- 2 dB, placed at a random offset in the second (zero-padded; words",
         "longer than 1 s keep their first second), plus a white noise floor 50-65 dB below the peak.",
         "",

@@ -1,7 +1,8 @@
-"""Tasks as plug-ins: what a model is trained for and how it is scored, one module each.
+"""Tasks as plug-ins: what a model is trained for, how it is scored and judged, one module each.
 
-Adding a task = one module here (a `TASK` object following `base.Task`), its numpy scoring in
-edgekit/device/quality.py (the device runs it too), and one line below.
+A new task = a module here (a `TASK` following `base.Task`), its device half in edgekit/device/tasks/ (post-process,
+per-sample value, label, score: the device runs it, and export's parity check runs the same code), and one line
+in each TASKS table. Generic code (train, compress, export, bench, report) names no task.
 """
 
 from __future__ import annotations
@@ -21,3 +22,11 @@ def get_task(name: str):
     if name not in TASKS:
         raise EdgekitError(f"unknown task '{name}'", f"use one of {', '.join(TASKS)}")
     return importlib.import_module(TASKS[name]).TASK
+
+
+def budget_metrics() -> dict[str, str]:
+    """Every metric a target's [budgets.quality] may set, across the registered tasks → "min" | "max"."""
+    known: dict[str, str] = {}
+    for name in TASKS:
+        known.update(get_task(name).budget_metrics)
+    return known

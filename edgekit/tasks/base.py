@@ -1,18 +1,42 @@
-"""The Task protocol: loss, score and its direction, validation key, parity rule, budget checks, report columns."""
+"""The Task protocol: everything edgekit does differently per task, so generic code names no task and picks no
+metric by name.
+
+A task owns its labels (how they batch for training, how eval.npz stores them without pickle), its model's outputs
+(the check every stage runs, the loss, a distillation loss or none), its score (→ Quality) and direction, its
+parity rule (→ Parity), the metrics a target may budget, the report and parity columns, and its device half
+(edgekit/device/tasks/<device_task>.py: post-processing, per-sample value, label, score), which export's parity
+check and the device runner both run.
+
+Model outputs on the host are what `nn.evaluate.predict` returns: one array for a one-tensor model, a tuple or dict
+of arrays for a model giving several. In export's parity check both sides are dicts by output name (`Compared`).
+"""
 
 from __future__ import annotations
 
+from dataclasses import dataclass
 from typing import Any
 
 import numpy as np
+
+from ..errors import EdgekitError
+from ..records import Parity, Quality
 
 # A model is degenerate when its outputs hardly move across inputs: parity on it proves nothing.
 DEGENERATE_SPREAD = 1e-3
 
 
-def output_spread(reference: np.ndarray) -> float:
+def flat(outputs) -> np.ndarray:
+    """Every output of each row side by side, float64 (an array, a tuple/list or a dict of arrays)."""
+    if isinstance(outputs, dict):
+        outputs = list(outputs.values())
+    if isinstance(outputs, (tuple, list)):
+        return np.concatenate([flat(o) for o in outputs], axis=1) if outputs else np.zeros((0, 0))
+    return np.asarray(outputs).reshape(len(outputs), -1).astype(np.float64)
+
+
+def output_spread(reference) -> float:
     """How much the reference outputs vary across samples, relative to their size (0 = constant)."""
-    r = reference.reshape(len(reference), -1).astype(np.float64)
+    r = flat(reference)
     if len(r) < 2:
         return float("inf")
     return float(r.std(axis=0).max() / (np.abs(r).mean() + 1e-6))
@@ -20,10 +44,22 @@ def output_spread(reference: np.ndarray) -> float:
 
 def centred_cosine(o: np.ndarray, r: np.ndarray) -> float:
     """Cosine after removing the reference's per-output mean: a constant bias no longer reads as agreement."""
-    o, r = o.reshape(len(o), -1).astype(np.float64), r.reshape(len(r), -1).astype(np.float64)
+    o, r = flat(o), flat(r)
     mu = r.mean(axis=0, keepdims=True)
     o, r = o - mu, r - mu
     return float((o * r).sum() / (np.linalg.norm(o) * np.linalg.norm(r) + 1e-12))
+
+
+def fidelity(outputs, reference) -> dict:
+    """How close the artifact's raw outputs are to the reference's, over every output tensor."""
+    o, r = flat(outputs), flat(reference)
+    diff = np.abs(o - r)
+    return {
+        "max_abs_diff": float(diff.max()) if diff.size else 0.0,
+        "mean_abs_diff": float(diff.mean()) if diff.size else 0.0,
+        "cosine": centred_cosine(o, r),
+        "output_spread": output_spread(r),
+    }
 
 
 def per_sample(values: np.ndarray, groups: np.ndarray | None) -> np.ndarray:
@@ -47,18 +83,72 @@ def check(name: str, value, limit: float, direction: str, unit: str = "", on_tar
     }
 
 
+@dataclass
+class Compared:
+    """What export's parity check hands the task: both sides' raw outputs by output name (one row per model input),
+    the labels, and the device task's scores of the artifact's and the reference's per-sample values (post-processed
+    and reduced by the device task, exactly as on the device)."""
+
+    outputs: dict[str, np.ndarray]
+    reference: dict[str, np.ndarray]
+    labels: Any
+    samples: int
+    quality: dict  # device task score: artifact values against the reference values
+    reference_quality: dict  # device task score: reference values against themselves
+
+
 class Task:
     name: str
     quality: str  # headline metric key of `score`
     higher_is_better: bool
-    has_classes: bool
+    has_classes: bool  # the model tells named classes apart: model.json records num_classes and the label names
     stratify: bool  # stratified splits by label
     unit: str  # what --max-drop counts in
-    device: Any  # the numpy scorer in edgekit/device/quality.py
+    device_task: str  # key of edgekit.device.tasks.TASKS
+    budget_metrics: dict[str, str] = {}  # metric of the device's quality → "min" | "max": what [budgets.quality] may set
+    metric_names: dict[str, str] = {}  # how checks and tables name a metric key (default: the key)
+    distill_loss = None  # a method (student_out, teacher_out, temperature) -> loss, or None: no distillation
+
+    @property
+    def device(self):
+        """The device half (edgekit/device/tasks/), as export's parity check and the runner use it."""
+        from ..device import tasks
+
+        return tasks.get(self.device_task)
+
+    def metric_name(self, key: str) -> str:
+        return self.metric_names.get(key, key)
+
+    # ---------------------------------------------------------------- labels
+
+    def collate(self, labels, index: np.ndarray, device):
+        """A training batch's labels (rows `index` of the split's per-row labels) on `device`."""
+        import torch
+
+        return torch.from_numpy(np.asarray(labels)[index]).to(device, non_blocking=True)
+
+    def store_labels(self, y) -> dict:
+        """eval.npz entries for the labels (plain arrays; ragged data as a flat array plus `<key>_offsets`),
+        read back on the device by the device task's load_labels."""
+        return {"y": np.asarray(y)}
+
+    def store_reference(self, values: list) -> dict:
+        """eval.npz entries for the host reference's per-sample values, read back by the device task's load_reference."""
+        return {"reference": np.stack(values).astype(np.float32)}
+
+    # ---------------------------------------------------------------- outputs, loss, score
+
+    def check_output(self, out, spec) -> None:
+        """Raise EdgekitError when `out` (the model's output for a batch of 2 zeros) is not what this task scores,
+        naming what it expects."""
 
     def loss(self, output, x, y, label_smoothing: float = 0.0): ...
 
-    def score(self, outputs: np.ndarray, x: np.ndarray, y: np.ndarray, groups: np.ndarray | None = None) -> dict: ...
+    def batch_metrics(self, output, y) -> dict[str, float]:
+        """Sums over one training batch, shown per epoch as averages (e.g. train_accuracy)."""
+        return {}
+
+    def score(self, outputs, x: np.ndarray, y, groups: np.ndarray | None = None) -> Quality: ...
 
     def validation_key(self, scores: dict) -> tuple: ...
 
@@ -70,20 +160,75 @@ class Task:
     def fmt(self, scores: dict) -> str:
         return f"{scores[self.quality]:.4f}"
 
-    def reference_values(self, reference: np.ndarray, x: np.ndarray, groups: np.ndarray | None) -> np.ndarray:
-        """The per-sample values the device scores (device/quality.py `reduce`), from full model outputs."""
-        ...
+    def warnings(self, spec, scores: dict) -> list[str]:
+        """What a training run should say about its test scores (a classifier near chance)."""
+        return []
 
-    def parity(
-        self, outputs: np.ndarray, reference: np.ndarray, x: np.ndarray, y: np.ndarray, groups, *, precision: str, floor: float
-    ) -> dict: ...
+    # ---------------------------------------------------------------- export and the device
 
-    def budget_checks(self, quality: dict, budgets, precision: str, floor: float, on_target: bool) -> list[dict]: ...
+    def degenerate(self, reference, y) -> str | None:
+        """Why a parity check against these reference outputs would prove nothing, or None."""
+        spread = output_spread(reference)
+        if spread < DEGENERATE_SPREAD:
+            return f"the model's outputs hardly change across inputs (spread {spread:.1e})"
+        return None
 
-    def options(self, values: np.ndarray, y: np.ndarray) -> dict:
-        """What the device needs beyond the model to label a sample (per-sample values of the validation split)."""
+    def postprocess_options(self) -> dict:
+        """Fixed settings of the device task's postprocess (e.g. NMS thresholds); recorded in task_options."""
         return {}
+
+    def options(self, values: list, y) -> dict:
+        """What the device needs beyond the model to label a sample, from the reference's per-sample values on the
+        validation split (the anomaly threshold)."""
+        return {}
+
+    def parity(self, c: Compared, *, precision: str, floor: float) -> Parity: ...
+
+    def parity_record(self, c: Compared, metrics: dict, passed: bool, rule: str) -> Parity:
+        """A Parity with this task's summary keys; refused as degenerate when the reference says nothing."""
+        why = self.degenerate(c.reference, c.labels)
+        if why:
+            passed, rule = False, "degenerate"
+        return Parity(passed=passed, rule=rule, samples=c.samples, metrics=metrics, summary=self.parity_summary(), degenerate=why)
+
+    def parity_summary(self) -> list[str]:
+        """Metric keys a one-line verdict quotes (export's failure message, the float-fallback tries)."""
+        return ["max_abs_diff"]
+
+    def parity_columns(self) -> list[tuple[str, str]]:
+        """The export table's parity rows: (label, template over the metrics, e.g. "{accuracy:.4f}")."""
+        return [("max |Δ output|", "{max_abs_diff:.2e}"), ("centred cosine", "{cosine:.6f}")]
+
+    # ---------------------------------------------------------------- bench
+
+    def reference_checks(self, quality: dict, precision: str, floor: float) -> list[dict]:
+        """Checks of the device's figures against the host reference shipped in eval.npz (held everywhere)."""
+        return []
 
     def columns(self) -> list[tuple[str, str, str]]:
         """Report columns: (header, key in the device quality dict, format)."""
         ...
+
+    def check_eval(self, deploy, labels, reference) -> str | None:
+        """What is wrong between a received deploy.json's tensors and its eval file's labels and reference (or
+        None): said after "deploy.json says task '...' but"."""
+        return None
+
+
+def only_output(out, task: str):
+    """The output tensor of a one-output model; an EdgekitError naming what the task expects otherwise."""
+    if isinstance(out, dict):
+        out = list(out.values())
+    if isinstance(out, (tuple, list)):
+        if len(out) != 1:
+            raise EdgekitError(
+                f"the model gives {len(out)} outputs; a {task} model gives one tensor", "make forward() return a single tensor"
+            )
+        out = out[0]
+    return out
+
+
+def per_sample_size(shape: list[int]) -> int | None:
+    """Values per sample of a tensor shape (batch axis first); None when a dimension is dynamic."""
+    dims = shape[1:]
+    return int(np.prod(dims)) if all(d > 0 for d in dims) else None

@@ -21,6 +21,7 @@ ARCHITECTURES = {
     "mobilenet_v1": "edgekit.zoo.mobilenet",
     "fc_autoencoder": "edgekit.zoo.autoencoder",
     "mobile": "edgekit.zoo.mobile",  # family = mobilenet_v2 | mobilenet_v3_small | shufflenet_v2 | squeezenet | ...
+    "tiny": "edgekit.zoo.tiny",  # family = cnn | autoencoder: seconds to train, for the tests' walk over the plug-ins
 }
 
 

@@ -15,6 +15,6 @@ def version(dist: str) -> str | None:
 def base_toolchain() -> dict:
     import torch
 
-    from ... import __version__
+    from ..._version import __version__
 
     return {"edgekit": __version__, "torch": torch.__version__}

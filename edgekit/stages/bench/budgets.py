@@ -30,7 +30,14 @@ def check_budgets(result: RunnerResult, deploy: Deploy, target: TargetProfile, *
         checks.append(check("peak memory", result.peak_rss_mb, b.max_memory_mb, "max", "MiB", on_target, why))
     precision = deploy.artifact.precision
     floor = b.min_int8_agreement if precision in ("int8", "dynamic") else FLOAT_AGREEMENT
-    quality = get_task(deploy.task).budget_checks(result.quality, b, precision, floor, True)
+    task = get_task(deploy.task)
+    # [budgets.quality] names metrics of many tasks: this artifact's task judges those it declares
+    quality = [
+        check(task.metric_name(metric), result.quality.get(metric), limit, task.budget_metrics[metric])
+        for metric, limit in b.quality.items()
+        if metric in task.budget_metrics
+    ]
+    quality += task.reference_checks(result.quality, precision, floor)
     if not proven(deploy.parity):  # --no-parity: quality is measured and shown; a FAIL stays, a PASS is not one
         quality = [{**c, "status": NOT_PROVEN, "note": NOTE} if c["status"] == "PASS" else c for c in quality]
     return [Check(**c) for c in checks + quality]

@@ -1,8 +1,9 @@
-"""Run the device runner on a device: lay out a private folder there — code/ with edgekit's device files only,
-data/ with the artifact's files, deploy.json and its eval data, inputs/ with predict's files under generated
-names — run `python code/runner.py data`, fetch the JSON result, and stop and remove everything whatever happens
-(error, timeout, Ctrl-C). Python puts the script's folder (code/) first on the import path, so no received file
-is ever importable: they are data, whatever their names."""
+"""Run the device runner on a device: lay out a private folder there — code/edgekit_device/ with the device package
+(edgekit/device/, one unit), data/ with the artifact's files, deploy.json and its eval data, inputs/ with predict's
+files under generated names — run `python -m edgekit_device <folder>/data` in code/, fetch the JSON result, and stop
+and remove everything whatever happens (error, timeout, Ctrl-C). `-m` puts the working directory (code/, which holds
+the package only) first on the import path, so no received file is ever importable: they are data, whatever their
+names."""
 
 from __future__ import annotations
 
@@ -18,11 +19,10 @@ from .received import check_artifact_folder
 from .transports import Layout, Transport
 
 DEVICE_DIR = Path(__file__).resolve().parents[2] / "device"  # edgekit/device
-# What the device needs of edgekit: the runner and its numpy-only siblings — every .py file of edgekit/device/
-# (a new sibling ships without a list to update), nothing else. Paths relative to it, shipped as a tree under
-# code/ (a sub-folder here becomes one there).
+# What the device needs of edgekit: the device package — every .py file of edgekit/device/ (a new module ships without
+# a list to update), nothing else. Paths relative to it, shipped as the same tree under code/edgekit_device/.
 DEVICE_FILES = tuple(sorted(p.relative_to(DEVICE_DIR).as_posix() for p in DEVICE_DIR.rglob("*.py") if "__pycache__" not in p.parts))
-RUNNER = DEVICE_DIR / "runner.py"
+PACKAGE = "edgekit_device"  # the device package's name on the device (edgekit.device on the host)
 INPUTS_LIST = "inputs.json"  # in inputs/: [{"file": generated name, "name": the user's name}, ...]
 
 __all__ = ["Measurement", "RunFailed", "check_artifact_folder", "device_layout", "run_on_device", "runner_result"]
@@ -60,11 +60,11 @@ class RunFailed(EdgekitError):
 
 
 def device_layout(folder: Path, deploy: Deploy, inputs: list[Path] = ()) -> Layout:
-    """The private folder's tree: code/ (edgekit's files), data/ (the artifact's, by the names deploy.json gives,
+    """The private folder's tree: code/edgekit_device/ (the device package), data/ (the artifact's, by the names deploy.json gives,
     which its schema keeps plain and not code), inputs/ (predict's files as input-0000.png ..., keeping the suffix,
     so a user's name is never an option, a clash or a path on the device)."""
     folder = Path(folder)
-    layout: Layout = {f"code/{rel}": DEVICE_DIR / rel for rel in DEVICE_FILES}
+    layout: Layout = {f"code/{PACKAGE}/{rel}": DEVICE_DIR / rel for rel in DEVICE_FILES}
     for name in ("deploy.json", deploy.eval.file, *deploy.artifact.files):
         layout[f"data/{name}"] = folder / name
     if inputs:
@@ -84,9 +84,11 @@ def run_on_device(
     remote = transport.mkdtemp()
     try:
         transport.put(device_layout(folder, deploy, inputs), remote)
+        workdir = f"{remote}/code"  # the runner's working directory: `-m` puts it, and nothing else here, on the import path
         argv = [
             *transport.python_argv,
-            f"{remote}/code/runner.py",
+            "-m",
+            PACKAGE,
             f"{remote}/data",
             "--min-queries",
             str(m.min_queries),
@@ -102,14 +104,14 @@ def run_on_device(
         if m.count_instructions:
             argv += ["--count-instructions", str(m.count_instructions)]
         try:
-            done = transport.run(argv, timeout=m.timeout, cwd=remote)
+            done = transport.run(argv, timeout=m.timeout, cwd=workdir)
         except TimeoutError:
             raise RunFailed(
                 f"the benchmark on {transport.name} did not finish within {m.timeout:g} s",
                 "raise --timeout, or lower --min-seconds / --min-queries",
             ) from None
         except BaseException:  # Ctrl-C: the runner must not live on on the device
-            transport.stop(remote)
+            transport.stop(workdir)  # where run() started it (an SSH run records its process group there)
             raise
     finally:
         transport.remove(remote)

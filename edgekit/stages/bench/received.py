@@ -41,13 +41,14 @@ def check_artifact_folder(folder: Path) -> Deploy:
             f"{folder}: {', '.join(bad)} missing or not matching the sha256 in deploy.json (changed or corrupt)",
             "re-export with `edgekit export`",
         )
-    y, reference, first = _check_eval(folder / deploy.eval.file, deploy)
+    task = _task(deploy_json, deploy)
+    labels, reference, first = _check_eval(folder / deploy.eval.file, deploy, task)
     try:
         preprocess.validate(deploy.preprocess)
     except ValueError as e:
         raise EdgekitError(f"{deploy_json}: key 'preprocess': {e}", DEPLOY_FIX) from None
     _check_preprocess_output(deploy_json, deploy, first)
-    _check_task(deploy_json, deploy, y, reference)
+    _check_task(deploy_json, deploy, task, labels, reference)
     return deploy
 
 
@@ -57,7 +58,12 @@ def _check_preprocess_output(deploy_json: Path, deploy: Deploy, first: np.ndarra
         out = preprocess.run(deploy.preprocess, first)
     except ValueError as e:
         raise EdgekitError(f"{deploy_json}: key 'preprocess' fails on the first eval sample: {e}", DEPLOY_FIX) from None
-    want = deploy.input.shape[1:]
+    if len(deploy.inputs) != 1:  # the runner feeds the pipeline's one model input
+        names = ", ".join(t.name for t in deploy.inputs)
+        raise EdgekitError(
+            f"{deploy_json}: key 'inputs' lists {len(deploy.inputs)} tensors ({names}), its preprocess makes one", DEPLOY_FIX
+        )
+    want = deploy.inputs[0].shape[1:]
     if all(d > 0 for d in want) and list(out.shape[1:]) != list(want):
         raise EdgekitError(
             f"{deploy_json}: key 'preprocess' makes samples of shape {list(out.shape[1:])}, the model's input takes {want}", DEPLOY_FIX
@@ -83,73 +89,76 @@ def _headers(path: Path) -> None:
         raise EdgekitError(f"{path} declares {total / 2**30:,.0f} GiB of arrays (at most {MAX_EVAL_BYTES >> 30} GiB)", DEPLOY_FIX)
 
 
-def _check_eval(path: Path, deploy: Deploy) -> np.ndarray:
-    """The eval file as the runner reads it: `y`, `reference` and the raw samples (`raw`, or `raw_00000`...), as many
-    of each, at least one, numbers only, finite. Returns (y, reference, the first raw sample) for the checks after."""
+class _Read(dict):
+    """The eval file's arrays, remembering which keys the device task read (named in messages)."""
+
+    def __init__(self, arrays: dict):
+        super().__init__(arrays)
+        self.read: list[str] = []
+
+    def __getitem__(self, key):
+        self.read.append(key)
+        return super().__getitem__(key)
+
+
+def _load(path: Path, read, arrays: _Read):
+    """(what the device task's loader returns, the keys it read); a missing key or bad data is one line."""
+    before = len(arrays.read)
+    try:
+        return read(arrays), ", ".join(arrays.read[before:])
+    except KeyError as e:
+        raise EdgekitError(f"{path}: key {str(e.args[0])!r} missing", DEPLOY_FIX) from None
+    except ValueError as e:
+        raise EdgekitError(f"{path}: {e}", DEPLOY_FIX) from None
+
+
+def _check_eval(path: Path, deploy: Deploy, task) -> tuple:
+    """The eval file as the runner reads it: the labels and the reference (as the device task loads them) and the raw
+    samples (`raw`, or `raw_00000`...), as many of each, at least one, numbers only, finite. Returns (labels,
+    reference, the first raw sample) for the checks after."""
     fix = DEPLOY_FIX
     try:
         _headers(path)
         with np.load(path, allow_pickle=False) as ev:
-            arrays = {k: ev[k] for k in ev.files}
+            arrays = _Read({k: ev[k] for k in ev.files})
     except (ValueError, OSError, EOFError, zipfile.BadZipFile) as e:
         # numpy's own words would advise loading it "unsafely using allow_pickle": never that for a received file
         why = str(e).splitlines()[0][:120] if "pickle" not in str(e) else "it holds pickled Python objects"
         raise EdgekitError(f"{path} is not a plain array file ({why})", fix) from None
-    for key in ("y", "reference"):
-        if key not in arrays:
-            raise EdgekitError(f"{path}: key '{key}' missing", fix)
+    labels, label_keys = _load(path, task.device.load_labels, arrays)
+    reference, _ = _load(path, task.device.load_reference, arrays)
     stacked = "raw" in arrays  # else one array per sample: raw_00000, raw_00001, ...
     raws = [("raw", arrays["raw"])] if stacked else [(k, arrays[k]) for k in sorted(k for k in arrays if k.startswith("raw_"))]
     if not raws:
         raise EdgekitError(f"{path}: key 'raw' missing (the raw samples the device checks accuracy on)", fix)
-    y, reference = arrays["y"], arrays["reference"]
     count = len(raws[0][1]) if stacked and raws[0][1].ndim else len(raws)
-    for key, a in (("y", y), ("reference", reference), *raws):
+    for key, a in dict.items(arrays):
         if a.dtype.kind not in "biuf" or a.ndim == 0:
             raise EdgekitError(f"{path}: key '{key}' must be an array of numbers, not {a.dtype} of shape {list(a.shape)}", fix)
         if a.dtype.kind == "f" and not np.isfinite(a).all():
             raise EdgekitError(f"{path}: key '{key}' holds NaN or infinite values", fix)
-    if y.ndim != 1 or y.dtype.kind not in "biu":
-        raise EdgekitError(f"{path}: key 'y' must be a 1-D array of integer labels, not {y.dtype} of shape {list(y.shape)}", fix)
-    if count < 1 or not count == len(y) == len(reference):
+    if count < 1 or not count == len(labels) == len(reference):
         raise EdgekitError(
-            f"{path}: {count} raw samples, {len(y)} labels (y) and {len(reference)} reference outputs (needs as many of each, at least one)",
+            f"{path}: {count} raw samples, {len(labels)} labels ({label_keys}) and {len(reference)} reference outputs "
+            "(needs as many of each, at least one)",
             fix,
         )
     if count != deploy.eval.samples:
         raise EdgekitError(f"{path} holds {count} samples, deploy.json's key 'eval.samples' says {deploy.eval.samples}", fix)
-    return y, reference, raws[0][1][0] if stacked else raws[0][1]
+    return labels, reference, raws[0][1][0] if stacked else raws[0][1]
 
 
-def _check_task(deploy_json: Path, deploy: Deploy, y: np.ndarray, reference: np.ndarray) -> None:
-    """The task scores the model's output: classification needs one score per class, reconstruction and anomaly
-    detection an output shaped like the input (their score is the reconstruction error)."""
+def _task(deploy_json: Path, deploy: Deploy):
     from ...tasks import get_task
 
     try:
-        task = get_task(deploy.task)
+        return get_task(deploy.task)
     except EdgekitError as e:
         raise EdgekitError(f"{deploy_json}: key 'task': {e.problem}", DEPLOY_FIX) from None
-    said = f"{deploy_json} says task '{deploy.task}' but"
-    out, inp = deploy.output.shape[1:], deploy.input.shape[1:]
-    per_out = math.prod(out) if all(d > 0 for d in out) else None
-    per_in = math.prod(inp) if all(d > 0 for d in inp) else None
-    per_ref = int(np.prod(reference.shape[1:]))
-    if task.has_classes:
-        if per_out is not None and per_out < 2:
-            raise EdgekitError(f"{said} its output shape {deploy.output.shape} holds no class scores", DEPLOY_FIX)
-        if per_out is not None and per_ref != per_out:
-            raise EdgekitError(
-                f"{said} its output holds {per_out} class scores and the eval reference {per_ref} values per sample", DEPLOY_FIX
-            )
-        if y.min() < 0 or y.max() >= per_ref:
-            raise EdgekitError(f"{said} the eval labels (y) run {y.min()}..{y.max()}, outside its {per_ref} classes", DEPLOY_FIX)
-    else:
-        if per_out is not None and per_in is not None and per_out != per_in:
-            raise EdgekitError(
-                f"{said} its output shape {deploy.output.shape} is not its input shape {deploy.input.shape} "
-                f"({deploy.task} scores how well the model reconstructs its input)",
-                DEPLOY_FIX,
-            )
-        if per_ref != 1:
-            raise EdgekitError(f"{said} the eval reference holds {per_ref} values per sample, not one score", DEPLOY_FIX)
+
+
+def _check_task(deploy_json: Path, deploy: Deploy, task, labels, reference: np.ndarray) -> None:
+    """The task scores the model's outputs: it says what does not fit between them, the labels and the reference."""
+    problem = task.check_eval(deploy, labels, reference)
+    if problem:
+        raise EdgekitError(f"{deploy_json} says task '{deploy.task}' but {problem}", DEPLOY_FIX)

@@ -32,11 +32,12 @@ def check_students(steps: list, trust_code: bool) -> None:
             trust.check(student, named_by=named_by, trust_code=trust_code)
 
 
-def check_order(quantized: bool, steps: list) -> None:
-    """Refuse a chain that would fail half-way (pruning or quantizing a quantized model) before any work: the
+def check_order(quantized: bool, steps: list, task: str) -> None:
+    """Refuse a chain that would fail half-way (pruning or quantizing a quantized model, distilling a task without a
+    distillation loss) before any work: the
     quantized parent is known from its model.json, so this costs nothing, where the failing step came after
     loading, measuring and the steps before it."""
-    from .steps import DistillStep, PruneStep, QuantStep
+    from .steps import DistillStep, PruneStep, QuantStep, check_distillable
 
     for i, step in enumerate(steps, 1):
         where = f"step {i} ({describe(step)})"
@@ -45,6 +46,8 @@ def check_order(quantized: bool, steps: list) -> None:
         if isinstance(step, PruneStep) and quantized:
             raise EdgekitError(f"{where}: cannot prune a quantized model", "prune first, then quantize (start from the float run)")
         quantized = isinstance(step, QuantStep) or (quantized and not isinstance(step, DistillStep))  # a student starts float
+        if isinstance(step, DistillStep):
+            check_distillable(task)
 
 
 def compress_run(
@@ -66,7 +69,7 @@ def compress_run(
     check_students(steps, trust_code)
     out = check_out_folder(Path(out))
     parent_spec = parent.spec if isinstance(parent, Run) else load_spec(check_run_folder(Path(parent)) / "model.json")
-    check_order(bool(parent_spec.quantization), steps)
+    check_order(bool(parent_spec.quantization), steps, parent_spec.task)
     started = now()
     run = parent if isinstance(parent, Run) else load_run(parent, trust_code=trust_code)
     task = get_task(run.spec.task)
@@ -108,7 +111,7 @@ def compress_run(
         task=run.spec.task,
         quality=task.quality,
         higher_is_better=task.higher_is_better,
-        test={k: final[k] for k in (task.quality, "loss", *[k for k in ("pauc",) if k in final])},
+        test={k: final[k] for k in state.quality_keys},
         cost=Cost(**{k: final[k] for k in cost_keys}),
         steps=rows,
         wall_seconds=sum(r.get("seconds", 0) for r in rows),

@@ -1,23 +1,22 @@
-"""Knowledge distillation: the student learns the teacher's softened outputs plus the labels (Hinton et al.)."""
+"""Knowledge distillation: the student learns the teacher's outputs (the task's distillation loss, e.g. softened
+logits for classification, Hinton et al.) plus the labels (the task's loss)."""
 
 from __future__ import annotations
 
 import torch
 import torch.nn as nn
-import torch.nn.functional as F
 
 
-def distillation_loss(teacher: nn.Module, *, temperature: float, alpha: float):
-    """loss = alpha * T² * KL(teacher_T || student_T) + (1 - alpha) * CE(student, labels)."""
+def distillation_loss(task, teacher: nn.Module, *, temperature: float, alpha: float):
+    """loss = alpha * task.distill_loss(student, teacher, T) + (1 - alpha) * task.loss(student, labels)."""
     teacher.eval()
     for p in teacher.parameters():
         p.requires_grad_(False)
 
     def loss_fn(student, xb, yb):
         with torch.no_grad():
-            soft = F.softmax(teacher.to(xb.device)(xb).float() / temperature, dim=1)
+            soft = teacher.to(xb.device)(xb)
         out = student(xb)
-        kd = F.kl_div(F.log_softmax(out.float() / temperature, dim=1), soft, reduction="batchmean") * temperature**2
-        return alpha * kd + (1 - alpha) * F.cross_entropy(out.float(), yb), out
+        return alpha * task.distill_loss(out, soft, temperature) + (1 - alpha) * task.loss(out, xb, yb), out
 
     return loss_fn

@@ -24,6 +24,7 @@ class ChainState:
     progress: bool = True
     code: bytes | None = None  # the user module's source the model needs (copied into the new run folder)
     trust_code: bool = False  # the user allows code a recipe names (a distillation student)
+    quality_keys: tuple = ()  # the task's metric keys in the last measure() row
 
     def measure(self) -> dict:
         """Test scores and cost, the row every step reports."""
@@ -33,7 +34,8 @@ class ChainState:
         if self.spec.quantization:
             # int8 storage: one byte per weight of quantized layers, the rest (biases) at 4 bytes.
             cost["size_bytes"] = quantized_bytes(self.model)
-        return {**scores, **cost}
+        self.quality_keys = tuple(scores.metrics)  # which keys of the row are the task's (metrics.json's `test`)
+        return {**scores.metrics, **cost}
 
 
 def quantized_bytes(model: nn.Module) -> int:

@@ -129,6 +129,17 @@ class QuantStep:
         return state, {"method": self.method, "calibration": calibration}
 
 
+def check_distillable(task_name: str) -> None:
+    """Distillation needs the task's distillation loss (tasks without one refuse before any work)."""
+    from ...tasks import get_task
+
+    if get_task(task_name).distill_loss is None:
+        raise EdgekitError(
+            f"the teacher is a {task_name} model, and that task defines no distillation loss",
+            "distill from a run of a task that has one (classification), or compress with --prune / --ptq / --qat",
+        )
+
+
 @dataclass
 class DistillStep:
     student: str
@@ -149,10 +160,7 @@ class DistillStep:
             )
 
     def student_spec(self, teacher: ModelSpec, *, trust_code: bool = False) -> ModelSpec:
-        from ...tasks import get_task
-
-        if not get_task(teacher.task).has_classes:
-            raise EdgekitError("distillation needs a classifier teacher", "distill from a classification run")
+        check_distillable(teacher.task)
         fresh = {"resized_layers": {}, "bn_folded": False, "quantization": {}}
         if is_user_ref(self.student):  # code a file names follows the trust rule (edgekit/trust.py)
             res = resolve_named(self.student, named_by=self.named_by, trust_code=trust_code)
@@ -171,6 +179,7 @@ class DistillStep:
     def apply(self, state: ChainState) -> tuple[ChainState, dict]:
         import torch
 
+        from ...tasks import get_task
         from ...zoo import build_model
         from ..train.api import check_input_shape
 
@@ -180,7 +189,7 @@ class DistillStep:
         check_input_shape(student, spec)
         teacher = copy.deepcopy(state.model)
         state.spec, state.model = spec, student
-        loss = distillation_loss(teacher, temperature=self.temperature, alpha=self.alpha)
+        loss = distillation_loss(get_task(spec.task), teacher, temperature=self.temperature, alpha=self.alpha)
         config = replace(state.train_config, epochs=self.epochs)
         state.model = fit(
             student, spec.task, state.data, config, loss_fn=loss, progress=state.progress, label=f"distill → {spec.name}"

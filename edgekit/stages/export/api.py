@@ -20,9 +20,9 @@ from ...device import runtimes
 from ...device.integrity import sha256
 from ...errors import BudgetFailed, EdgekitError
 from ...formats.base import BuildJob
-from ...formats.float_fallback import Validation
-from ...nn.evaluate import predict
+from ...formats.convert.pt2e import Validation
 from ...nn.profile import profile_model
+from ...records import Parity
 from ...runs import Run, load_run
 from ...targets import find_target
 from ...tasks import get_task
@@ -30,6 +30,7 @@ from ...util.fsutil import check_out_folder, json_text, staged_dir, write_text
 from ...util.manifest import now
 from ...util.progress import progress_bar
 from ...util.quiet import captured_fds
+from . import judge
 from .estimate import estimate_latency
 from .models import float_model
 from .plan import plan_export
@@ -41,7 +42,7 @@ DEFAULT_CALIBRATION = 300
 class Artifact:
     path: Path
     deploy: Deploy
-    parity: dict
+    parity: Parity
     notes: list[str]
 
 
@@ -61,12 +62,19 @@ def run_artifact(folder: Path, deploy_like: dict, x: np.ndarray, *, progress: bo
         raise EdgekitError(
             f"the {deploy_like['runtime']['name']} runtime is not installed here ({e.detail})", f"pip install {e.package}"
         ) from None
+    if len(adapter.inputs) != 1:
+        names = ", ".join(t["name"] for t in adapter.inputs)
+        raise EdgekitError(
+            f"the exported model takes {len(adapter.inputs)} input tensors ({names}); edgekit's preprocessing makes one",
+            "export a model whose forward() takes one tensor",
+        )
     outs = []
+    name = adapter.inputs[0]["name"]  # the pipeline's one model input
     with progress_bar(f"parity in {adapter.runtime}", len(x), progress) as advance:
         for i in range(len(x)):
-            outs.append(adapter.infer(x[i : i + 1]))
+            outs.append(adapter.infer({name: x[i : i + 1]}))
             advance()
-    return adapter, np.concatenate(outs)
+    return adapter, {t["name"]: np.concatenate([o[t["name"]] for o in outs]) for t in adapter.outputs}
 
 
 def _raw_arrays(raws: list) -> dict:
@@ -74,6 +82,11 @@ def _raw_arrays(raws: list) -> dict:
     if raws and len({(r.shape, r.dtype) for r in raws}) == 1:
         return {"raw": np.stack(raws)}
     return {f"raw_{i:05d}": r for i, r in enumerate(raws)}
+
+
+def _refuse_degenerate(why: str | None) -> None:
+    if why:
+        raise EdgekitError(f"{why}: a parity check on it would prove nothing", "train it until it learns (see its metrics.json warnings)")
 
 
 def export_run(
@@ -121,16 +134,28 @@ def export_run(
     fp32 = float_model(run)
     floor = min_agreement if min_agreement is not None else tgt.budgets.min_int8_agreement
     x_val = splits.x["val"]
-    ref_val = predict(fp32, x_val)  # also the float reference for the task's options below
+    # PyTorch runs once per model and split; the reference, the task options, the degenerate check and the float
+    # fallback's validation all reuse these outputs.
+    models = {"fp32": fp32, "run": run.model}
+    predictions = judge.Predictions(models, splits)
+    options = judge.Options(task, predictions, splits)
+    if prove_parity:  # before the build: a model that says nothing makes every parity check pass trivially
+        _refuse_degenerate(task.degenerate(predictions("fp32", "test"), y_test))
     validation = None
     if calibration is not None and len(x_val):
         # formats that may keep early layers float judge their int8 graph here first (never on the test split)
 
-        def judge(out):
-            return task.parity(out, ref_val, x_val, splits.y["val"], splits.groups["val"], precision="int8", floor=floor)
+        def judged(out) -> Parity:
+            ref = predictions("fp32", "val")
+            c = judge.compare(task, judge.named(out, list(ref)), ref, x_val, splits.y["val"], splits.groups["val"], options("fp32"))
+            return task.parity(c, precision="int8", floor=floor)
+
+        def verdict(out) -> dict:
+            p = judged(out)
+            return {"passed": p.passed, "rule": p.brief() or p.rule}
 
         # a split the task cannot judge on (anomaly detection's normal-only validation clips) has no say
-        validation = Validation(x_val, judge) if judge(ref_val)["passed"] else None
+        validation = Validation(x_val, verdict) if judged(predictions("fp32", "val")).passed else None
     started = now()
     with staged_dir(out) as folder:
         job = BuildJob(
@@ -154,29 +179,35 @@ def export_run(
         partial = {"artifact": {"files": built.files}, "runtime": {"name": host, "options": built.runtime_options}}
         checked = x_test if prove_parity else x_test[: unproven_parity.SMOKE_SAMPLES]
         adapter, outputs = run_artifact(folder, partial, checked, progress=progress)
-        reference_model = run.model if built.reference == "run" else fp32
-        reference = predict(reference_model, x_test)
+        role = "run" if built.reference == "run" else "fp32"  # the run's own int8 model, or the float one
+        names = [t["name"] for t in adapter.outputs]
+        reference = judge.named(predictions(role, "test"), names)
+        task_options = options(role)
         if prove_parity:
-            parity = task.parity(outputs, reference, x_test, y_test, g_test, precision=plan.precision, floor=floor)
+            c = judge.compare(task, outputs, reference, x_test, y_test, g_test, task_options)
+            parity = task.parity(c, precision=plan.precision, floor=floor)
+            _refuse_degenerate(parity.degenerate)
         else:  # no verdict, and no degenerate guard: an untrained network may be looked at for speed
-            parity = unproven_parity.unproven(outputs, reference[: len(outputs)])
-        if parity["rule"] == "degenerate":
-            raise EdgekitError(
-                f"{parity['degenerate']}: a parity check on it would prove nothing",
-                "train it until it learns (see its metrics.json warnings)",
-            )
-        parity["reference"] = "PyTorch int8 (NNCF, the run's own)" if built.reference == "run" else "PyTorch fp32"
-        parity["runtime"] = adapter.version
-        if prove_parity and plan.precision == "int8" and run.spec.quantization and built.reference != "run":
-            own = task.parity(outputs, predict(run.model, x_test), x_test, y_test, g_test, precision="int8", floor=0.0)
-            parity["vs_run_int8"] = {k: own[k] for k in ("top1_agreement", "accuracy", "auc_diff", "max_abs_diff") if k in own}
+            parity = unproven_parity.unproven(outputs, {k: v[: len(checked)] for k, v in reference.items()}, len(checked))
+        versus = {}
+        if prove_parity and plan.precision == "int8" and run.spec.quantization and role != "run":
+            own = judge.named(predictions("run", "test"), names)
+            c = judge.compare(task, outputs, own, x_test, y_test, g_test, task_options)
+            versus = {"the run's own int8 model": task.parity(c, precision="int8", floor=0.0).metrics}
+        parity = parity.model_copy(
+            update={
+                "reference": "PyTorch int8 (NNCF, the run's own)" if role == "run" else "PyTorch fp32",
+                "runtime": adapter.version,
+                "versus": versus,
+            }
+        )
         files = {name: folder / name for name in built.files}
         total_bytes = sum(p.stat().st_size for p in files.values())
         cost = profile_model(fp32, run.spec.input_shape)
-        reference_values = task.reference_values(reference, x_test, g_test)
-        val_reference = ref_val if reference_model is fp32 else predict(reference_model, x_val)
-        task_options = task.options(task.reference_values(val_reference, x_val, splits.groups["val"]), splits.y["val"])
-        np.savez_compressed(folder / "eval.npz", **_raw_arrays(data.raw["test"]), y=y_test, reference=reference_values.astype(np.float32))
+        dtask = task.device
+        ref_values = judge.sample_values(dtask, x_test, reference, len(y_test), g_test, task_options)
+        eval_arrays = {**task.store_labels(y_test), **task.store_reference(ref_values)}
+        np.savez_compressed(folder / "eval.npz", **_raw_arrays(data.raw["test"]), **eval_arrays)
         deploy = Deploy(
             artifact=ArtifactInfo(
                 files=built.files,
@@ -186,10 +217,10 @@ def export_run(
                 sha256={n: sha256(p) for n, p in files.items()},
             ),
             runtime=RuntimeInfo(
-                name=f.runtime, packages=runtimes.RUNTIMES[f.runtime], threads=tgt.runtime.threads, options=built.runtime_options
+                name=f.runtime, packages=runtimes.packages(f.runtime), threads=tgt.runtime.threads, options=built.runtime_options
             ),
-            input=TensorInfo(**adapter.input),
-            output=TensorInfo(**adapter.output),
+            inputs=[TensorInfo(**t) for t in adapter.inputs],
+            outputs=[TensorInfo(**t) for t in adapter.outputs],
             layout=run.spec.layout,
             sample_shape=run.spec.input_shape,
             preprocess=run.spec.preprocess,
@@ -216,15 +247,11 @@ def export_run(
                 file="eval.npz",
                 samples=int(len(y_test)),
                 raw=True,
-                contents="raw: the test split as the sensor delivers it (apply `preprocess`), y: labels, "
-                "reference: the host PyTorch outputs per sample",
+                contents=f"raw: the test split as the sensor delivers it (apply `preprocess`); {', '.join(eval_arrays)}: "
+                "the labels and the host PyTorch reference's per-sample values, as the task stores them",
                 sha256=sha256(folder / "eval.npz"),
             ),
-            parity={
-                k: parity[k]
-                for k in ("passed", "rule", "reference", "top1_agreement", "accuracy", "auc", "auc_diff", "max_abs_diff", "cosine", "note")
-                if k in parity
-            },
+            parity=parity,
             estimate=estimate_latency(tgt, macs=cost.macs, weight_bytes=total_bytes, precision=plan.precision),
             extras={
                 **built.extras,
@@ -234,15 +261,12 @@ def export_run(
             },
             created=started,
         )
-        write_text(folder / "parity.json", json_text(parity))
+        write_text(folder / "parity.json", json_text(parity.model_dump(mode="json")))
         write_text(folder / "deploy.json", json_text(deploy.model_dump(mode="json")))
-        if prove_parity and not parity["passed"]:
-            measured = ", ".join(
-                f"{k} {parity[k]:.4g}" for k in ("top1_agreement", "auc_diff", "cosine", "max_abs_diff") if parity.get(k) is not None
-            )
+        if prove_parity and not parity.passed:
             tried = built.extras.get("float_layers")
             raise BudgetFailed(
-                f"parity check failed: {f.name} {plan.precision} in {adapter.runtime} misses {parity['rule']} ({measured})"
+                f"parity check failed: {f.name} {plan.precision} in {adapter.runtime} misses {parity.rule} ({parity.brief()})"
                 + (
                     f"; with its first {tried['tried_up_to']} of {tried['layers']} layers float it missed on the validation split too"
                     if tried and not tried["kept"]

@@ -7,7 +7,6 @@ import shutil
 from contextlib import nullcontext
 from pathlib import Path
 
-import numpy as np
 import torch
 import torch.nn as nn
 
@@ -15,7 +14,7 @@ from ...contracts import ModelSpec
 from ...data import Splits, compute_normalization, load_dataset
 from ...data.loaders import input_shape_of
 from ...data.normalize import normalize_step
-from ...errors import EdgekitError
+from ...errors import EdgekitError, blame, forward_failure
 from ...limits import check_shape, check_train_values
 from ...recipes import TRAIN_DEFAULTS, find_recipe
 from ...runs import CHECKPOINT_DIR, Run, refuse_links, write_run_files
@@ -104,23 +103,15 @@ def check_input_shape(model: nn.Module, spec: ModelSpec) -> None:
         with torch.no_grad():
             out = model.eval()(torch.zeros(2, *spec.input_shape))
     except Exception as e:
+        mine, where = blame(e, model)
+        if not mine:  # edgekit's own code failed, not the model on this shape
+            raise forward_failure(e, model, fix="") from e
         reason = str(e).strip().splitlines()[0][:160] if str(e).strip() else type(e).__name__
         raise EdgekitError(
-            f"model {spec.name} cannot take input shape {tuple(spec.input_shape)}: {reason}",
+            f"model {spec.name} cannot take input shape {tuple(spec.input_shape)} ({where}): {reason}",
             "pass an --input-shape the model accepts (see `edgekit models`)",
         ) from None
-    task = get_task(spec.task)
-    if task.has_classes and (out.ndim != 2 or out.shape[1] != spec.num_classes):
-        raise EdgekitError(
-            f"model {spec.name} outputs shape {tuple(out.shape[1:])} but the data set has {spec.num_classes} classes",
-            "make it output one logit per class: a factory taking num_classes (or **kwargs) gets it; "
-            "otherwise pass --model-arg num_classes=N or your constructor's own name for it",
-        )
-    if not task.has_classes and tuple(out.shape[1:]) not in (tuple(spec.input_shape), (int(np.prod(spec.input_shape)),)):
-        raise EdgekitError(
-            f"model {spec.name} outputs shape {tuple(out.shape[1:])}; a {task.name} model reproduces its input {tuple(spec.input_shape)}",
-            "make the model output its input's shape",
-        )
+    get_task(spec.task).check_output(out, spec)  # the task names the outputs it scores
 
 
 def _default_out(name: str) -> Path:

@@ -16,7 +16,7 @@ import torch.nn as nn
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 
 from ...data.bundle import Splits
-from ...errors import EdgekitError
+from ...errors import EdgekitError, InternalError, forward_failure
 from ...nn.evaluate import predict
 from ...tasks import get_task
 from .checkpoint import load_state, save_state
@@ -107,10 +107,13 @@ def default_loss(task, label_smoothing: float) -> LossFn:
     return loss_fn
 
 
-def _forward_failed(e: Exception) -> EdgekitError:
-    return EdgekitError(
-        f"the model's forward pass failed in training mode: {type(e).__name__}: {str(e).splitlines()[0][:200]}",
-        "fix the model's forward() (in train() mode: dropout, batch-norm, branches on self.training)",
+def _forward_failed(e: Exception, model: nn.Module) -> Exception:
+    # the user's forward() is blamed only when the traceback ends in its code; edgekit's own code is a bug
+    return forward_failure(
+        e,
+        model,
+        mode=" in training mode",
+        fix="fix the model's forward() (in train() mode: dropout, batch-norm, branches on self.training)",
     )
 
 
@@ -160,7 +163,7 @@ def fit(
 
     train_model = nn.parallel.DistributedDataParallel(model) if ctx.enabled else model
     xt = torch.from_numpy(data.x["train"])
-    yt = torch.from_numpy(data.row_labels("train"))
+    yt = data.row_labels("train")  # batched by the task (collate): ragged labels need not be one array
     started = time.perf_counter()
     with _progress(progress and ctx.is_main) as bar:
         job = bar.add_task(label, total=config.epochs, completed=start_epoch, stats="")
@@ -169,14 +172,16 @@ def fit(
             for group in optimizer.param_groups:
                 group["lr"] = _lr_at(config, epoch)
             train_model.train()
-            total_loss, correct, seen = 0.0, 0, 0
+            total_loss, sums, seen = 0.0, {}, 0
             for idx in _epoch_batches(len(yt), config, epoch, ctx):
-                xb, yb = xt[idx].to(device, non_blocking=True), yt[idx].to(device, non_blocking=True)
+                xb, yb = xt[idx].to(device, non_blocking=True), task.collate(yt, idx, device)
                 try:
                     with torch.autocast(device.type, dtype=amp_dtype, enabled=amp_dtype is not None):
                         loss, out = loss_fn(train_model, xb, yb)
-                except (RuntimeError, TypeError, ValueError, IndexError, AttributeError) as e:
-                    raise _forward_failed(e) from None
+                except (EdgekitError, InternalError):
+                    raise
+                except Exception as e:
+                    raise _forward_failed(e, model) from e
                 if not torch.isfinite(loss):
                     raise EdgekitError(
                         f"the training loss became {float(loss)} in epoch {epoch + 1}", "lower --lr, or check the data for extreme values"
@@ -191,18 +196,17 @@ def fit(
                     optimizer.step()
                 total_loss += float(loss.detach()) * len(idx)
                 seen += len(idx)
-                if task.has_classes:
-                    correct += int((out.detach().argmax(1) == yb).sum())
+                for k, v in task.batch_metrics(out, yb).items():
+                    sums[k] = sums.get(k, 0.0) + v
             average_buffers(ctx, model)
-            val = task.score(predict(model, data.x["val"], device=device), data.x["val"], data.y["val"], data.groups["val"])
+            val = task.score(predict(model, data.x["val"], device=device), data.x["val"], data.y["val"], data.groups["val"]).metrics
             record = {
                 "epoch": epoch + 1,
                 "lr": _lr_at(config, epoch),
                 "train_loss": total_loss / max(seen, 1),
                 **{f"val_{k}": v for k, v in val.items()},
             }
-            if task.has_classes:
-                record["train_accuracy"] = correct / max(seen, 1)
+            record.update({k: v / max(seen, 1) for k, v in sums.items()})
             history.append(record)
             key = task.validation_key(val)
             if best_key is None or key > best_key:

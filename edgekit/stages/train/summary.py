@@ -30,18 +30,14 @@ def quality_warnings(task, spec, outputs, scores: dict) -> list[str]:
             f"the model's outputs hardly depend on its input (spread {spread:.1e}): it learned nothing usable; "
             "train longer, raise --lr, or check the data"
         )
-    if task.has_classes and spec.num_classes:
-        chance = 1 / spec.num_classes
-        if scores["accuracy"] <= chance + 0.1 * (1 - chance):
-            warnings.append(f"test accuracy {scores['accuracy']:.3f} is near chance ({chance:.3f} for {spec.num_classes} classes)")
-    return warnings
+    return warnings + task.warnings(spec, scores)  # e.g. a classifier near chance
 
 
 def run_metrics(result, spec, data, config) -> Metrics:
     task = get_task(spec.task)
     out_test = predict(result.model, data.x["test"], device=result.device)
-    test = task.score(out_test, data.x["test"], data.y["test"], data.groups["test"])
-    val = task.score(predict(result.model, data.x["val"], device=result.device), data.x["val"], data.y["val"], data.groups["val"])
+    test = task.score(out_test, data.x["test"], data.y["test"], data.groups["test"]).metrics
+    val = task.score(predict(result.model, data.x["val"], device=result.device), data.x["val"], data.y["val"], data.groups["val"]).metrics
     checksums = all_gather_floats(result.ctx, param_checksum(result.model))
     cost = profile_model(result.model.to("cpu"), spec.input_shape)
     return Metrics(

@@ -1,6 +1,4 @@
-"""How the harness reaches a device. Local and SSH (and emulated boards) share one protocol — make a private
-folder, copy a tree of files in (relative path → local file or bytes), run a command, remove the folder — so every
-device runs the same code path."""
+"""ssh://[user@]host[:port]: a board reached with the system OpenSSH client."""
 
 from __future__ import annotations
 
@@ -8,105 +6,13 @@ import os
 import shlex
 import shutil
 import subprocess
-import sys
 import tempfile
 from dataclasses import dataclass, field
 from pathlib import Path
 from urllib.parse import unquote, urlparse
 
-from ...errors import EdgekitError
-
-
-class DeviceUnreachable(EdgekitError):
-    """The device itself cannot be used (no route, refused key, unknown host key): no artifact can run there."""
-
-
-# What put() copies: a relative POSIX path inside the private folder → the local file, or the bytes, to put there.
-Layout = dict[str, "Path | bytes"]
-
-
-def _checked(rel: str) -> str:
-    """Layout paths are edgekit's own (fixed names, validated plain names, generated names): never absolute or up."""
-    parts = rel.split("/")
-    if rel.startswith("/") or any(p in ("", ".", "..") for p in parts):
-        raise ValueError(f"bad layout path {rel!r}")
-    return rel
-
-
-def write_layout(layout: Layout, root: Path) -> None:
-    """Lay `layout` out under `root` as copies: the private folder of a local device, or the tree scp sends."""
-    for rel, src in layout.items():
-        dst = Path(root) / _checked(rel)
-        dst.parent.mkdir(parents=True, exist_ok=True)
-        if isinstance(src, bytes):
-            dst.write_bytes(src)
-        else:
-            shutil.copyfile(src, dst)
-
-
-@dataclass
-class Completed:
-    returncode: int
-    stdout: str
-    stderr: str
-
-
-class Transport:
-    name: str
-    python: str  # how the device's Python is named in messages (and run, unless python_argv says otherwise)
-    caveat: str | None = None
-    on_target: bool = False  # True when latency and memory measured here are the target's own
-
-    def is_target(self, target) -> bool:
-        """Whether figures measured through this transport are the target's (budgets apply)."""
-        return self.on_target
-
-    @property
-    def python_argv(self) -> list[str]:
-        return [self.python]
-
-    def install_hint(self, package: str) -> str:
-        return f"install it there: {self.python} -m pip install {package}"
-
-    def mkdtemp(self) -> str: ...
-    def put(self, layout: Layout, remote_dir: str) -> None: ...
-    def run(self, argv: list[str], timeout: float, cwd: str | None = None) -> Completed: ...
-    def stop(self, remote_dir: str) -> None:
-        """Stop what run() started there (Ctrl-C): local children die with subprocess.run."""
-
-    def annotate(self, result: dict) -> dict:
-        """Add what the transport itself measured (an emulated board's instruction counts)."""
-        return result
-
-    def remove(self, remote_dir: str) -> None: ...
-
-
-class LocalTransport(Transport):
-    """This machine, through the same copy-run-clean cycle as a board."""
-
-    def __init__(self, python: str | None = None, env: dict | None = None):
-        self.name = "local"
-        self.python = python or sys.executable
-        self.env = env
-
-    def is_target(self, target) -> bool:
-        return target.is_host()
-
-    def mkdtemp(self) -> str:
-        return tempfile.mkdtemp(prefix="edgekit-bench.")
-
-    def put(self, layout, remote_dir):
-        write_layout(layout, Path(remote_dir))
-
-    def run(self, argv, timeout, cwd=None):
-        try:
-            p = subprocess.run(argv, capture_output=True, text=True, timeout=timeout, env=self.env, cwd=cwd)
-        except subprocess.TimeoutExpired:
-            raise TimeoutError from None
-        return Completed(p.returncode, p.stdout, p.stderr)
-
-    def remove(self, remote_dir):
-        shutil.rmtree(remote_dir, ignore_errors=True)
+from ....errors import EdgekitError
+from .base import Completed, DeviceUnreachable, Transport, write_layout
 
 
 @dataclass
@@ -224,29 +130,18 @@ def _check_ssh_part(value: str | None, what: str, device: str) -> None:
         )
 
 
-def parse_device(device: str, *, python: str | None = None, ssh_config: str | None = None, count_instructions: bool = False) -> Transport:
-    if count_instructions and not device.startswith("emu:"):
-        # only edgekit's qemu plugin counts instructions: elsewhere the flag would be silently ignored
-        raise EdgekitError(f"--count-instructions cannot count on '{device}'", "use --device emu:rpi4 or emu:rpi5, or drop the flag")
-    if device == "local":
-        return LocalTransport(python)
-    if device.startswith("ssh://"):
-        u = urlparse(device)
-        if not u.hostname:
-            raise EdgekitError(f"bad device '{device}'", "write ssh://[user@]host[:port]")
-        try:
-            port = u.port
-        except ValueError:
-            raise EdgekitError(f"bad port in '{device}'", "write ssh://[user@]host[:port]") from None
-        user, host = (unquote(u.username) if u.username else None), unquote(u.hostname)
-        _check_ssh_part(user, "user", device)
-        _check_ssh_part(host, "host", device)
-        for program in ("ssh", "scp"):
-            if not shutil.which(program):
-                raise openssh_missing(program)
-        return SshTransport(host, user, port, python or "python3", ssh_config or os.environ.get("EDGEKIT_SSH_CONFIG"))
-    if device.startswith("emu:"):
-        from .emulated import EmulatedTransport
-
-        return EmulatedTransport(device[4:], count_instructions=count_instructions)
-    raise EdgekitError(f"unknown device '{device}'", "use local, ssh://[user@]host[:port] or emu:rpi4 / emu:rpi5")
+def parse(device: str, *, python: str | None = None, ssh_config: str | None = None) -> Transport:
+    u = urlparse(device)
+    if not device.startswith("ssh://") or not u.hostname:
+        raise EdgekitError(f"bad device '{device}'", "write ssh://[user@]host[:port]")
+    try:
+        port = u.port
+    except ValueError:
+        raise EdgekitError(f"bad port in '{device}'", "write ssh://[user@]host[:port]") from None
+    user, host = (unquote(u.username) if u.username else None), unquote(u.hostname)
+    _check_ssh_part(user, "user", device)
+    _check_ssh_part(host, "host", device)
+    for program in ("ssh", "scp"):
+        if not shutil.which(program):
+            raise openssh_missing(program)
+    return SshTransport(host, user, port, python or "python3", ssh_config or os.environ.get("EDGEKIT_SSH_CONFIG"))

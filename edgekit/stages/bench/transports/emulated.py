@@ -5,8 +5,9 @@ from __future__ import annotations
 import os
 from pathlib import Path
 
-from ...emulate.rootfs import python_argv, python_env, ready_rootfs
-from .transports import LocalTransport
+from ....emulate.rootfs import python_argv, python_env, ready_rootfs
+from .base import Transport
+from .local import LocalTransport
 
 CAVEAT = (
     "Emulated {board} (arm64 under qemu-user, CPU model {cpu}): accuracy, agreement with the host reference, "
@@ -25,13 +26,13 @@ class EmulatedTransport(LocalTransport):
         super().__init__(python=f"the emulated {board}'s Python 3.11", env=python_env(folder, board))
         self.name = f"emu:{board}"
         self._argv = python_argv(folder)
-        from ...emulate.boards import BOARDS
+        from ....emulate.boards import BOARDS
 
         cpu = BOARDS[board].qemu_cpu
         self.caveat = CAVEAT.format(board=board, cpu=cpu) + (WORK_CAVEAT.format(cpu=cpu) if count_instructions else "")
         self.counting = None
         if count_instructions:
-            from ...emulate.instructions import build_plugin, counting_env
+            from ....emulate.instructions import build_plugin, counting_env
 
             self.counting = {"plugin": build_plugin(say=say), "rootfs": folder / "rootfs", "cpu": cpu}
             self.env = counting_env(board)
@@ -40,7 +41,7 @@ class EmulatedTransport(LocalTransport):
         if self.counting:
             import tempfile
 
-            from ...emulate.instructions import counting_argv
+            from ....emulate.instructions import counting_argv
 
             fd, out = tempfile.mkstemp(prefix="edgekit-insn.", suffix=".txt")  # outside the runner's folder
             os.close(fd)
@@ -51,7 +52,7 @@ class EmulatedTransport(LocalTransport):
     def annotate(self, result: dict) -> dict:
         if not self.counting or "instructions" not in result:
             return result
-        from ...emulate.instructions import read_marks
+        from ....emulate.instructions import read_marks
 
         outfile = self.counting["outfile"]
         marks = {m.tag: m for m in read_marks(outfile)}
@@ -77,10 +78,14 @@ class EmulatedTransport(LocalTransport):
         return self._argv
 
     def install_hint(self, package: str) -> str:
-        from ...emulate.rootfs import OPTIONAL_WHEELS
+        from ....emulate.rootfs import OPTIONAL_WHEELS
 
         board = self.name.split(":", 1)[1]
         extra = next((e for e, wheels in OPTIONAL_WHEELS.items() if package in {w.split("==")[0] for w in wheels}), None)
         if extra:
             return f"add it to the emulated board: edgekit device emulate {board} --with {extra}"
         return f"rebuild the emulated board, which installs it: edgekit device emulate {board} --rebuild"
+
+
+def parse(device: str, *, python: str | None = None, ssh_config: str | None = None, count_instructions: bool = False) -> Transport:
+    return EmulatedTransport(device.partition(":")[2], count_instructions=count_instructions)
