@@ -33,6 +33,7 @@ def machine() -> dict:
         "tflite-micro",
         "ncnn",
         "executorch",
+        "openvino",
     ):
         try:
             versions[dist] = metadata.version(dist)

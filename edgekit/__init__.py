@@ -12,7 +12,7 @@ Everything is imported on first use, so `import edgekit` (and the CLI's --help) 
 
 from ._version import __version__ as __version__
 
-__all__ = ["train", "adopt", "compress", "export", "bench", "predict", "pipeline", "load_run"]
+__all__ = ["train", "adopt", "compress", "export", "bench", "predict", "pipeline", "search", "load_run"]
 
 
 def __getattr__(name):

@@ -52,9 +52,17 @@ def train(
     model_args: dict | None = None,
     progress: bool = True,
     trust_code: bool = False,
+    weights: str | Path | None = None,
+    weights_key: str | None = None,
+    freeze: bool | int = False,
+    preprocess: str | Path | dict | None = None,
+    labels: list[str] | None = None,
 ):
     """Train a zoo name, recipe, `file.py:Class`, `package.module:factory`, `timm:NAME` or an nn.Module instance.
-    Returns the Run (path, model, spec, metrics, manifest). `trust_code`: allow the user code a recipe names."""
+    Returns the Run (path, model, spec, metrics, manifest). `trust_code`: allow the user code a recipe names.
+    `weights`: fine-tune from this weights file (read as tensors only; another class count re-initialises the
+    classifier), `freeze`: train the classifier alone (True: every epoch, N: the first N); `preprocess`: a
+    deploy.json-style pipeline (file or dict) instead of the data set's; `labels`: the class order of the outputs."""
     from .stages.train import train_run
 
     return train_run(
@@ -71,16 +79,21 @@ def train(
         model_args=model_args,
         progress=progress,
         trust_code=trust_code,
+        weights=weights,
+        weights_key=weights_key,
+        freeze=freeze,
+        preprocess=preprocess,
+        labels=labels,
     )
 
 
 @edge
 def adopt(
     model: ModelRef,
-    weights: dict | None = None,
+    weights: dict | str | Path | None = None,
     data: str | tuple | list | dict | None = None,
     *,
-    preprocess: dict | None = None,
+    preprocess: str | Path | dict | None = None,
     labels: list[str] | None = None,
     input_shape: Sequence[int] | None = None,
     task: str | None = None,
@@ -88,12 +101,26 @@ def adopt(
     seed: int = 0,
     model_args: dict | None = None,
     trust_code: bool = False,
+    weights_key: str | None = None,
 ):
-    """Adopt a model trained elsewhere: an nn.Module holding its weights, or a zoo name / `file.py:Class` /
-    `package.module:factory` / `timm:NAME` with `weights` (its state dict). Scored on `data`'s test split, it becomes
-    a run folder compress, export and bench take like a trained one; nothing is trained. `preprocess`: the mean, std,
-    scale, resize method or steps it was trained with (else the data set's, normalised on its train split);
-    `labels`: its class names in its output order. Returns the Run."""
+    """Adopt a model trained elsewhere (`edgekit import`): an nn.Module holding its weights, or a zoo name /
+    `file.py:Class` / `package.module:factory` / `timm:NAME` with `weights` — its state dict, or a weights file
+    (.safetensors; .pt/.pth/.bin/.ckpt read with torch.load(weights_only=True) only; `weights_key`: the training
+    checkpoint's entry) — or an ONNX file's path as `model`. Scored on `data`'s test split, it becomes a run folder
+    compress, export and bench take like a trained one; nothing is trained. `preprocess`: a deploy.json-style
+    pipeline (JSON/TOML file or dict), or the mean, std, scale, resize method or steps it was trained with (else the
+    data set's, normalised on its train split); `labels`: its class names in its output order. Returns the Run."""
+    if isinstance(model, (str, Path)) and str(model).lower().endswith(".onnx"):  # the same dispatch as `edgekit import`
+        from .stages.onnx_import import import_onnx
+
+        return import_onnx(
+            Path(model),
+            dataset=_data_spec(data),
+            preprocess=preprocess,
+            labels=labels,
+            out=Path(out) if out is not None else None,
+            say=lambda message: None,
+        )
     from .stages.adopt import adopt_run
 
     return adopt_run(
@@ -108,6 +135,7 @@ def adopt(
         seed=seed,
         model_args=model_args,
         trust_code=trust_code,
+        weights_key=weights_key,
     )
 
 
@@ -134,6 +162,7 @@ def compress(
     unstructured: bool = False,
     finetune: int = 10,
     qat: bool = False,
+    qat_for: str | None = None,
     ptq: bool = False,
     epochs: int | None = None,
     calib: int = 300,
@@ -145,7 +174,8 @@ def compress(
     trust_code: bool = False,
     progress: bool = True,
 ):
-    """Chain steps (distill → prune → qat/ptq, or `steps`) on a Run or run folder; returns the new Run."""
+    """Chain steps (distill → prune → qat/ptq, or `steps`) on a Run or run folder; returns the new Run.
+    `qat_for`: the format whose int8 quantizer QAT trains (tflite, executorch, onnx, ...; default onnx)."""
     from .stages.compress import DistillStep, PruneStep, QuantStep, compress_run
 
     chain = list(steps or [])
@@ -155,7 +185,7 @@ def compress(
         if prune is not None:
             chain.append(PruneStep(prune, finetune=finetune, unstructured=unstructured))
         if qat or ptq:
-            chain.append(QuantStep("qat" if qat else "ptq", calib=calib, **({"epochs": epochs} if qat and epochs else {})))
+            chain.append(QuantStep("qat" if qat else "ptq", calib=calib, qat_for=qat_for, **({"epochs": epochs} if qat and epochs else {})))
     name = run.spec.name if hasattr(run, "spec") else Path(run).name
     return compress_run(
         run, chain, Path(out) if out else _out(name, "compressed"), max_drop=max_drop, trust_code=trust_code, progress=progress
@@ -264,4 +294,54 @@ def pipeline(
     out = Path(out) if out else Path("runs") / f"pipeline-{p.name}"
     return run_pipeline(
         p, out, device=device, say=lambda m: None, progress=progress, trust_code=trust_code, python=python, ssh_config=ssh_config
+    )
+
+
+@edge
+def search(
+    model: str = "digits-cnn",
+    data: str | None = None,
+    *,
+    target: str = "x86-64",
+    out: str | Path = "runs/search",
+    space: str | Path | None = None,
+    trials: int = 20,
+    devices: Sequence[str] | None = None,
+    storage: str | None = None,
+    seed: int = 0,
+    min_queries: int = 100,
+    min_seconds: float = 0.3,
+    warmup: int = 10,
+    count_instructions: int = 20,
+    heartbeat_s: float = 10.0,
+    python: str | None = None,
+    ssh_config: str | None = None,
+    trust_code: bool = False,
+) -> dict:
+    """Device-in-the-loop multi-objective search (`edgekit search`): Optuna trials of width × input size × pruning
+    × QAT/PTQ × precision × format, each trained (parents shared), compressed, exported and measured on a leased
+    `devices` board; objectives quality, p90 latency, peak memory, size; the target's budgets as constraints.
+    `space`: a TOML file overriding the target's default space; `storage`: a PostgreSQL URL shared by workers on
+    several machines (default: a journal file in `out`). Re-running resumes. Returns {"front", "best", "answer",
+    "trials", "report", ...}."""
+    from .stages.search import run_search
+
+    return run_search(
+        model,
+        data,
+        target,
+        Path(out),
+        space=Path(space) if space else None,
+        trials=trials,
+        devices=list(devices) if devices else None,
+        storage=storage,
+        seed=seed,
+        heartbeat_s=heartbeat_s,
+        trust_code=trust_code,
+        min_queries=min_queries,
+        min_seconds=min_seconds,
+        warmup=warmup,
+        count_instructions=count_instructions,
+        python=python,
+        ssh_config=ssh_config,
     )

@@ -18,6 +18,7 @@ from pydantic import Field, StrictBool, StrictFloat, StrictInt, StrictStr, field
 
 from . import limits
 from .errors import EdgekitError
+from .origins import OnnxGraph, UserCode, WeightsSource
 from .records import Parity
 from .schema import Loose, Strict, check_plain_name, dump, parse  # noqa: F401 (check_plain_name: the one rule, imported from here)
 from .targets import TargetProfile
@@ -38,22 +39,6 @@ PlainName = StrictStr
 
 
 # ---------------------------------------------------------------- run folder
-
-
-class UserCode(Strict):
-    """A user's module copied into the run folder at train time; imported only under --trust-code."""
-
-    file: str  # under the run folder's code/
-    sha256: str
-    origin: str  # where it was copied from (messages only; never opened because a file names it)
-    entry: str  # class or factory name in that file
-    module: Optional[str] = None  # the dotted name it was given as, if any
-    package: Optional[str] = None  # installed distribution (name==version) when the code came from one
-
-    @field_validator("file")
-    @classmethod
-    def _plain(cls, v):
-        return check_plain_name(v)
 
 
 class DatasetRecord(Loose):
@@ -81,8 +66,8 @@ class DatasetRecord(Loose):
 class ModelSpec(Strict):
     format: Literal["edgekit.model/2"] = MODEL_FORMAT
     name: str
-    source: Literal["zoo", "user"]
-    arch: str  # zoo key, or the user's reference as given (file.py:Class, pkg.mod:factory)
+    source: Literal["zoo", "user", "onnx"]
+    arch: str  # zoo key, or the user's reference as given (file.py:Class, pkg.mod:factory), or the ONNX graph's file
     input_shape: list[int]
     task: str = "classification"
     num_classes: Optional[int] = None
@@ -96,6 +81,7 @@ class ModelSpec(Strict):
     quantization: dict[str, Any] = Field(default_factory=dict)
     input_dtype: Literal["float32"] = "float32"
     code: Optional[UserCode] = None
+    graph: Optional[OnnxGraph] = None  # source "onnx": the imported graph the model is rebuilt from
     layout: Optional[str] = None  # written for readers; derived from input_shape
 
     # Sizes and values are checked before anything is built from them (edgekit/limits.py): a 10^10-channel
@@ -135,7 +121,14 @@ class ModelSpec(Strict):
     @model_validator(mode="after")
     def _derive(self):
         self.layout = {1: "NC", 2: "NCL", 3: "NCHW"}.get(len(self.input_shape), "N" + "C" * len(self.input_shape))
+        if (self.source == "onnx") != (self.graph is not None) or (self.graph and self.arch != self.graph.file):
+            raise ValueError("source 'onnx', arch and graph go together: an imported graph's file is its architecture")
         return self
+
+    @property
+    def runs_in(self) -> str:
+        """What the model runs in: "pytorch", or "onnxruntime" only (an ONNX graph onnx2torch does not convert)."""
+        return self.graph.runs_in if self.graph else "pytorch"
 
     def to_json(self) -> dict:
         return dump(self)
@@ -152,7 +145,9 @@ class Metrics(Strict):
     """One shape for every stage: `test` holds the task's scores, `steps` the compression table (train: none)."""
 
     format: Literal["edgekit.metrics/1"] = METRICS_FORMAT
-    stage: Literal["train", "adopt", "compress"]  # adopt: weights trained elsewhere (edgekit/stages/adopt.py)
+    stage: Literal[
+        "train", "import", "adopt", "compress"
+    ]  # import: weights trained elsewhere (stages/adopt.py); "adopt" as runs before 0.3 wrote it
     task: str
     quality: str  # the headline key of `test`
     higher_is_better: bool
@@ -181,7 +176,9 @@ class Metrics(Strict):
 
 class Manifest(Strict):
     format: Literal["edgekit.manifest/2"] = MANIFEST_FORMAT
-    stage: Literal["train", "adopt", "compress"]  # adopt: weights trained elsewhere (edgekit/stages/adopt.py)
+    stage: Literal[
+        "train", "import", "adopt", "compress"
+    ]  # import: weights trained elsewhere (stages/adopt.py); "adopt" as runs before 0.3 wrote it
     status: Literal["ok", "failed"] = "ok"
     failure: Optional[str] = None
     parent: Optional[str] = None
@@ -192,6 +189,7 @@ class Manifest(Strict):
     started: str
     finished: Optional[str] = None
     steps: list[str] = Field(default_factory=list)
+    weights: Optional[WeightsSource] = None  # adopt/import/fine-tuning: the checkpoint file and its sha256
 
 
 # ---------------------------------------------------------------- artifact folder
@@ -374,11 +372,16 @@ class RunnerResult(Loose):
     throughput_qps: Optional[float] = None
     latency_ms: Optional[Latency] = None
     frontend_ms: Optional[Latency] = None
+    postprocess_ms: Optional[Latency] = None  # the device task's post-processing per raw sample (a detector's NMS)
     invokes_per_sample: Optional[float] = None  # model invocations per raw sample (anomaly clips: one per 5-frame window)
     latencies_ms: list[float] = Field(default_factory=list)
     peak_rss_mb: Optional[float] = None
     rss_before_load_mb: Optional[float] = None
     quality: dict[str, Optional[float]] = Field(default_factory=dict)
+    # the device task's per-sample values as plain JSON, for the host to finish the score (COCO mAP); dropped once
+    # it has, leaving `details` (per-class figures, curves, examples: what the task's report section shows)
+    values: Optional[list[Any]] = None
+    details: dict[str, Any] = Field(default_factory=dict)
     eval_samples: Optional[int] = None
     raw_input: Optional[bool] = None
     env: dict[str, Any] = Field(default_factory=dict)

@@ -5,6 +5,7 @@ model.json         ModelSpec: architecture, input, preprocessing, labels, data s
 metrics.json       Metrics: the task's scores, cost, the training history or the compression table
 manifest.json      Manifest: stage, parent run, command line, tool versions, git revision, timestamps, status
 code/              the user's module source (user architectures only), imported only under --trust-code
+model.onnx         an imported ONNX graph (source "onnx"): the architecture, parsed as data (edgekit/onnxgraph/)
 """
 
 from __future__ import annotations
@@ -16,7 +17,7 @@ from pathlib import Path
 import torch.nn as nn
 
 from .contracts import Manifest, Metrics, ModelSpec, load_manifest, load_metrics, load_spec
-from .errors import EdgekitError
+from .errors import EdgekitError, InternalError
 from .nn.fold import fold_batchnorm
 from .nn.resize import resize_to_shapes
 from .nn.weights import check_weights
@@ -26,6 +27,7 @@ from .zoo import build_model
 RUN_FILES = ("model.safetensors", "model.json", "metrics.json", "manifest.json")
 CHECKPOINT_DIR = ".checkpoint"
 CODE_DIR = "code"
+GRAPH_FILE = "model.onnx"
 
 
 @dataclass
@@ -45,21 +47,34 @@ def state_tensors(model: nn.Module) -> dict:
 
 
 def write_run_files(
-    folder: Path, model: nn.Module, spec: ModelSpec, metrics: Metrics, manifest: Manifest, *, code: bytes | None = None
+    folder: Path,
+    model: nn.Module,
+    spec: ModelSpec,
+    metrics: Metrics,
+    manifest: Manifest,
+    *,
+    code: bytes | None = None,
+    graph: bytes | None = None,
 ) -> None:
-    """Each file lands atomically, the manifest last: a folder is a run only once all four are there."""
+    """Each file lands atomically, the manifest last: a folder is a run only once all four are there. `graph`: the
+    imported ONNX graph a source "onnx" model is rebuilt from (graph_bytes(parent) for a derived run)."""
     from safetensors.torch import save_file
 
     folder = Path(folder)
     folder.mkdir(parents=True, exist_ok=True)
     if code is not None and spec.code is not None:
         write_bytes(folder / CODE_DIR / spec.code.file, code)
+    if spec.graph is not None:
+        if graph is None:
+            raise InternalError(f"writing a run of an imported ONNX graph without its {spec.graph.file}")
+        write_bytes(folder / spec.graph.file, graph)
     weights = folder / "model.safetensors"
     tmp = folder / f".model.safetensors.{os.getpid()}.tmp"
     save_file(state_tensors(model), str(tmp), metadata={"format": "edgekit"})
     os.replace(tmp, weights)
     write_json(folder / "model.json", spec.to_json())
-    write_json(folder / "metrics.json", metrics.replace(**{"file_bytes": weights.stat().st_size}).model_dump(mode="json"))
+    size = len(graph) if spec.runs_in == "onnxruntime" else weights.stat().st_size  # its weights are in the graph
+    write_json(folder / "metrics.json", metrics.replace(**{"file_bytes": size}).model_dump(mode="json"))
     from .util.manifest import now
 
     write_json(folder / "manifest.json", manifest.replace(finished=manifest.finished or now()).model_dump(mode="json"))
@@ -73,6 +88,15 @@ def code_bytes(run: Run) -> bytes | None:
     return copy.read_bytes() if copy.is_file() else None
 
 
+def graph_bytes(run: Run) -> bytes | None:
+    """The imported ONNX graph a run carries, for the runs derived from it."""
+    if run.spec.graph is None or run.path is None:
+        return None
+    from .onnxgraph.build import graph_bytes as checked
+
+    return checked(run.path, run.spec.graph)
+
+
 def is_run(path: Path) -> bool:
     return all((Path(path) / f).is_file() for f in RUN_FILES)
 
@@ -82,7 +106,7 @@ def refuse_links(path: Path) -> None:
     elsewhere, a `model.json` linking to another file) is refused, never followed. The folder itself may be a link:
     the user named it."""
     path = Path(path)
-    entries = [path / name for name in (*RUN_FILES, CHECKPOINT_DIR, CODE_DIR)]
+    entries = [path / name for name in (*RUN_FILES, CHECKPOINT_DIR, CODE_DIR, GRAPH_FILE)]
     for sub in (CHECKPOINT_DIR, CODE_DIR):
         if (path / sub).is_dir() and not (path / sub).is_symlink():
             entries += sorted((path / sub).iterdir())
@@ -128,16 +152,10 @@ def rebuild_structure(
         resize_to_shapes(model, spec.resized_layers)
     if spec.bn_folded:
         fold_batchnorm(model)
-    if spec.quantization:
-        from .stages.compress.nncf_env import import_nncf
+    if spec.quantization:  # by the quantizer the run trained (NNCF's or PT2E's): stages/compress/quantizers.py
+        from .stages.compress.quantizers import rebuild_quantized
 
-        nncf = import_nncf()
-        try:  # NNCF only instantiates its own classes from the config (allowed_modules)
-            model = nncf.torch.load_from_config(model.eval(), spec.quantization["config"])
-        except Exception as e:
-            raise EdgekitError(
-                f"the quantizer config in model.json does not fit the model: {type(e).__name__}: {str(e)[:120]}", "re-create the run folder"
-            ) from None
+        model = rebuild_quantized(model, spec)
     return model
 
 

@@ -39,7 +39,7 @@ class CliResult:
 # Fixtures that alone take more than a few seconds: every test that needs one (directly or through another fixture)
 # is marked slow, so `pytest -m "not slow"` (the quick check) never pays for them. Tests slow in their own right
 # carry @pytest.mark.slow where they are defined.
-SLOW_FIXTURES = {"digits_run"}  # the 30-epoch digits-cnn training
+SLOW_FIXTURES = {"digits_run", "tiny_detector_run"}  # the 30-epoch digits-cnn training; the tiny detector's
 
 
 def pytest_collection_modifyitems(items):
@@ -117,3 +117,19 @@ def train(*a, **kw):
     from edgekit.stages.train import train_run
 
     return train_run(*a, progress=False, **kw).path
+
+
+@pytest.fixture(scope="session")
+def objects_data(tmp_path_factory) -> Path:
+    """120 made scenes of shapes at about 64 px (COCO layout): the detection tests' data set, drawn once."""
+    from edgekit.synth.objects import make_objects
+
+    root = tmp_path_factory.mktemp("objects") / "objects"
+    make_objects(root, images=120, size=64, seed=0)
+    return root
+
+
+@pytest.fixture(scope="session")
+def tiny_detector_run(objects_data, tmp_path_factory) -> Path:
+    """detector-tiny trained with its recipe on objects_data: the detector the format walks export."""
+    return train("detector-tiny", f"coco:{objects_data}", out=tmp_path_factory.mktemp("runs") / "detector")

@@ -23,7 +23,18 @@ DEVICE_DIR = Path(device_package.__file__).parent
 FILES = sorted(p for p in DEVICE_DIR.rglob("*.py") if "__pycache__" not in p.parts)
 STDLIB = set(sys.stdlib_module_names) | {"__future__"}
 # What a runtime adapter (or rawfile, for images) may import inside a function: the runtime itself, never edgekit.
-RUNTIME_IMPORTS = {"onnxruntime", "ai_edge_litert", "tflite_runtime", "tflite_micro", "ncnn", "executorch", "torch", "tensorrt", "PIL"}
+RUNTIME_IMPORTS = {
+    "onnxruntime",
+    "ai_edge_litert",
+    "tflite_runtime",
+    "tflite_micro",
+    "ncnn",
+    "executorch",
+    "torch",
+    "tensorrt",
+    "openvino",
+    "PIL",
+}
 OWN = (
     ({p.stem for p in FILES} | {p.name for p in DEVICE_DIR.rglob("*") if p.is_dir()})
     - {"__init__", "__main__", "__pycache__"}

@@ -67,7 +67,8 @@ def test_logits_that_move_but_always_pick_one_class_are_degenerate():
     from edgekit.tasks.classification import TASK
 
     def parity(outputs, reference, y):  # export's path: both sides through the device task, then the task's rule
-        c = compare(TASK, {"logits": outputs}, {"logits": reference}, np.zeros((len(y), 1), np.float32), y, None, {})
+        x = np.zeros((len(y), 1), np.float32)
+        c = compare(TASK, {"logits": outputs}, {"logits": reference}, x, y, None, {}, shapes=[(1,)] * len(y), pipeline={})
         return TASK.parity(c, precision="int8", floor=0.98)
 
     rng = np.random.default_rng(0)

@@ -352,7 +352,7 @@ def test_adopt_scores_the_model_as_it_was_trained_and_records_its_preprocessing(
 
     path = adopted["run"].path
     spec, metrics = load_spec(path / "model.json"), load_metrics(path / "metrics.json")
-    assert load_manifest(path / "manifest.json").stage == metrics.stage == "adopt"
+    assert load_manifest(path / "manifest.json").stage == metrics.stage == "import"
     assert spec.normalization == {"mean": [0.3], "std": [0.4], "axis": None} and spec.preprocess["steps"][-1]["op"] == "normalize"
     assert (path / "code" / "net.py").read_text() == NET and spec.labels == [str(i) for i in range(10)]
     data = Splits.of(load_run_data(spec), spec.normalization)  # the test split as every later stage rebuilds it

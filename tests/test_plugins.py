@@ -46,6 +46,8 @@ TINY = {
     "classification": ("tiny-cnn", "digits", None),
     "reconstruction": ("tiny-autoencoder", "synthetic:64:1:600", None),
     "anomaly": ("tiny-autoencoder", "machines:{machines}", (640,)),
+    "detection": ("detector-tiny", "coco:{objects}", None),
+    "centroids": ("fomo-tiny", "coco:{objects}", None),
 }
 PRECISIONS = ("fp32", "fp16", "dynamic", "int8")
 
@@ -100,11 +102,14 @@ def _walk():
 
 
 @pytest.fixture(scope="module")
-def tiny_runs(tmp_path_factory):
-    """Trained on first use, one per task, so a selection trains only what it walks."""
+def tiny_runs(tmp_path_factory, request):
+    """Trained on first use, one per task, so a selection trains only what it walks (the detector is the session's,
+    shared with tests/test_detect_models.py)."""
     root, made = tmp_path_factory.mktemp("tiny"), {}
 
     def get(task: str):
+        if task == "detection":
+            return request.getfixturevalue("tiny_detector_run")
         if task not in made:
             model, data, shape = TINY[task]
             if "{machines}" in data:
@@ -112,6 +117,8 @@ def tiny_runs(tmp_path_factory):
 
                 make_machine_sounds(root / "machines", train_normal=40, test_normal=12, test_anomaly=12, seconds=1.0)
                 data = data.format(machines=root / "machines")
+            if "{objects}" in data:
+                data = data.format(objects=request.getfixturevalue("objects_data"))
             made[task] = train(model, data, out=root / task, input_shape=shape)
         return made[task]
 

@@ -28,6 +28,7 @@ def steps_from_flags(
     global_pruning,
     layer_ratio,
     finetune,
+    pruning,
     distill_to,
     width,
     temperature,
@@ -37,6 +38,8 @@ def steps_from_flags(
     calib,
     force_calib,
     epochs,
+    qat_for=None,
+    target=None,
 ) -> list:
     from ..stages.compress import DistillStep, PruneStep, QuantStep
 
@@ -47,21 +50,34 @@ def steps_from_flags(
     steps = []
     if distill_to:
         steps.append(DistillStep(distill_to, width=width, temperature=temperature, alpha=alpha, **({"epochs": epochs} if epochs else {})))
-    if prune is not None:
+    if prune is not None or any(v is not None for v in (pruning["target_macs"], pruning["target_latency_ms"])):
+        chosen = {k: v for k, v in pruning.items() if v is not None and v is not False}  # unset: the step's measured defaults
         steps.append(
             PruneStep(
                 prune,
                 finetune=finetune,
                 unstructured=unstructured,
-                importance=importance,
                 global_pruning=global_pruning,
                 layer_ratios=_layer_ratios(layer_ratio),
+                **({"importance": importance} if importance else {}),
+                **chosen,
             )
         )
+    elif any(v is not None and v is not False for k, v in pruning.items() if not (k == "target" and qat)):  # --qat reads --target too
+        raise click.UsageError("pruning options need --prune, --target-macs or --target-latency")
     if qat or ptq:
         steps.append(
-            QuantStep("qat" if qat else "ptq", calib=calib, force_calib=force_calib, **({"epochs": epochs} if qat and epochs else {}))
+            QuantStep(
+                "qat" if qat else "ptq",
+                calib=calib,
+                force_calib=force_calib,
+                qat_for=qat_for,
+                target=target if qat else None,
+                **({"epochs": epochs} if qat and epochs else {}),
+            )
         )
+    elif qat_for:
+        raise click.UsageError("--qat-for goes with --qat")
     return steps
 
 
@@ -102,15 +118,36 @@ def print_summary(run) -> None:
 @click.option("--out", "-o", type=click.Path(path_type=Path), required=True, help="New run folder.")
 @click.option("--prune", type=float, default=None, help="Channel ratio to remove (0-1), structured unless --unstructured.")
 @click.option("--unstructured", is_flag=True, help="Magnitude pruning of single weights instead of channels.")
-@click.option("--importance", default="l2", show_default=True, help="Channel importance: l2, l1, bn-scale, random.")
+@click.option(
+    "--importance", default=None, help="Channel importance: l2 (group magnitude, default), l1, taylor, fpgm, lamp, bn-scale, random."
+)
 @click.option("--global", "global_pruning", is_flag=True, help="Rank channels across layers instead of per layer.")
 @click.option("--layer-ratio", multiple=True, metavar="NAME=RATIO", help="Per-layer ratio (repeatable).")
-@click.option("--finetune", type=int, default=10, show_default=True, help="Fine-tuning epochs after pruning.")
+@click.option("--finetune", type=int, default=10, show_default=True, help="Fine-tuning epochs after pruning (in total).")
+@click.option("--target-macs", type=float, default=None, help="Prune until MACs ≤ this: a fraction of the parent's (≤ 1) or a count.")
+@click.option("--target-latency", "target_latency_ms", type=float, default=None, help="Prune until the latency (ms) ≤ this.")
+@click.option(
+    "--target",
+    default=None,
+    help="Board whose roofline estimates --target-latency (default: measured on this machine); with --qat, whose preferred format QAT trains for.",
+)
+@click.option("--iterative-steps", type=int, default=None, help="Cut in this many steps, fine-tuning between them.")
+@click.option("--sparsity-epochs", type=int, default=None, help="Epochs of group-norm sparse training before the cut (DepGraph).")
+@click.option("--reg", type=float, default=None, help="Strength of the sparse training's group-norm regulariser.")
+@click.option("--distill-from-parent", is_flag=True, help="Fine-tune the pruned model on the unpruned parent's outputs.")
 @click.option("--distill-to", default=None, help="Student: a zoo name or file.py:Class, trained from this run as teacher.")
 @click.option("--width", type=float, default=1.0, show_default=True, help="Student width multiplier (zoo students).")
 @click.option("--temperature", type=float, default=4.0, show_default=True)
 @click.option("--alpha", type=float, default=0.7, show_default=True, help="Weight of the teacher term (1-alpha on labels).")
-@click.option("--qat", is_flag=True, help="int8 quantization-aware training (NNCF).")
+@click.option("--qat", is_flag=True, help="int8 quantization-aware training in the quantizer of the format it is for (--qat-for).")
+@click.option(
+    "--qat-for",
+    "--for",
+    "qat_for",
+    default=None,
+    help="Format whose int8 QAT trains: tflite, micro, edgetpu (LiteRT's PT2E), executorch (XNNPACK's), onnx, openvino "
+    "(NNCF). Default: --target's preferred format, else x86-64's (onnx).",
+)
 @click.option("--ptq", is_flag=True, help="int8 post-training quantization (NNCF), calibrated on the train split.")
 @click.option("--calib", type=int, default=300, show_default=True, help="Calibration samples from the train split.")
 @click.option("--force-calib", is_flag=True, help="Accept fewer calibration samples than the safe minimum.")
@@ -128,11 +165,19 @@ def compress_cmd(
     global_pruning,
     layer_ratio,
     finetune,
+    target_macs,
+    target_latency_ms,
+    target,
+    iterative_steps,
+    sparsity_epochs,
+    reg,
+    distill_from_parent,
     distill_to,
     width,
     temperature,
     alpha,
     qat,
+    qat_for,
     ptq,
     calib,
     force_calib,
@@ -159,6 +204,15 @@ def compress_cmd(
         global_pruning,
         layer_ratio,
         finetune,
+        {
+            "target_macs": target_macs,
+            "target_latency_ms": target_latency_ms,
+            "target": target,
+            "iterative_steps": iterative_steps,
+            "sparsity_epochs": sparsity_epochs,
+            "reg": reg,
+            "distill_from_parent": distill_from_parent,
+        },
         distill_to,
         width,
         temperature,
@@ -168,6 +222,8 @@ def compress_cmd(
         calib,
         force_calib,
         epochs,
+        qat_for=qat_for,
+        target=target,
     )
     if recipe and flags:
         raise click.UsageError("give either --recipe or step flags, not both")

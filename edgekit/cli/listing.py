@@ -45,15 +45,19 @@ def datasets_cmd(ctx) -> None:
 
 
 @datasets_cmd.command("make")
-@click.argument("kind", type=click.Choice(["keywords", "machines", "shapes"]))
+@click.argument("kind", type=click.Choice(["keywords", "machines", "shapes", "objects"]))
 @click.argument("out", type=click.Path(path_type=Path))
 @click.option("--speakers", type=int, default=40, show_default=True, help="keywords: espeak-ng voices (each a speaker).")
 @click.option("--repeats", type=int, default=2, show_default=True, help="keywords: clips per word and speaker.")
+@click.option("--images", type=int, default=1200, show_default=True, help="objects: scenes to draw.")
+@click.option("--size", type=int, default=160, show_default=True, help="objects: typical image side in pixels (each varies ±25%).")
+@click.option("--classes", default=None, help="objects: comma-separated shapes (default: circle,square,triangle,star,cross).")
 @click.option("--seed", type=int, default=0, show_default=True)
-def make_cmd(kind, out, speakers, repeats, seed) -> None:
+def make_cmd(kind, out, speakers, repeats, images, size, classes, seed) -> None:
     """Build a data set here, no download: spoken keywords (espeak-ng, Speech Commands layout), machine sounds
-    (normal hum vs clicks, rattles, shifted harmonics; DCASE 2020 task 2 layout) or shapes (photos of circles,
-    squares and triangles of varying sizes; an image folder)."""
+    (normal hum vs clicks, rattles, shifted harmonics; DCASE 2020 task 2 layout), shapes (photos of circles,
+    squares and triangles of varying sizes; an image folder) or objects (scenes of several shapes with their boxes,
+    clutter and partial overlap; COCO layout, for detection)."""
     from ..errors import EdgekitError
     from ..util.fsutil import check_out_folder
 
@@ -70,11 +74,19 @@ def make_cmd(kind, out, speakers, repeats, seed) -> None:
 
                 summary = make_shapes(out, seed=seed, say=say)
                 summary |= {"clips": summary["images"], "seconds": 0}
+            elif kind == "objects":
+                from ..synth.objects import make_objects
+
+                names = [c.strip() for c in classes.split(",")] if classes else None
+                summary = make_objects(out, images=images, size=size, classes=names, seed=seed, say=say)
+                summary |= {"clips": f"{summary['images']} images with {summary['objects']} objects"}
             else:
                 from ..synth.machines import make_machine_sounds
 
                 summary = make_machine_sounds(out, seed=seed, say=say)
         except RuntimeError as e:  # espeak-ng missing
             raise EdgekitError(str(e).split(" — ")[0], str(e).split(" — ")[-1]) from None
-    spec = {"keywords": "audiofolder", "machines": "machines", "shapes": "imagefolder"}[kind]
-    console.print(f"made {summary['clips']} samples in {out}; use --dataset {spec}:{out}")
+    spec = {"keywords": "audiofolder", "machines": "machines", "shapes": "imagefolder", "objects": "coco"}[kind]
+    what = summary["clips"] if kind == "objects" else f"{summary['clips']} samples"
+    # soft_wrap: the --dataset spec stays on one line, whole, to be copied (a long path must not break inside it)
+    console.print(escape(f"made {what} in {out}; use --dataset {spec}:{out}"), soft_wrap=True)

@@ -13,10 +13,12 @@ from .bench import bench_cmd
 from .compress import compress_cmd
 from .device import device_group
 from .export import export_cmd, targets_cmd
+from .import_cmd import import_cmd
 from .listing import datasets_cmd, models_cmd
 from .noise import Held, held_warnings
 from .pipeline import pipeline_cmd
 from .predict import predict_cmd
+from .search import search_cmd
 from .train import train_cmd
 
 
@@ -31,11 +33,13 @@ def cli(debug: bool) -> None:
 
 for command in (
     train_cmd,
+    import_cmd,
     compress_cmd,
     export_cmd,
     bench_cmd,
     predict_cmd,
     pipeline_cmd,
+    search_cmd,
     device_group,
     models_cmd,
     datasets_cmd,

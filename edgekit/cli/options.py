@@ -47,6 +47,16 @@ def model_args(values, flag: str = "--model-arg") -> dict:
     return out
 
 
+def class_names(text: str | None) -> list[str] | None:
+    """--labels A,B,...: the class names in the model's output order."""
+    if text is None:
+        return None
+    names = [name.strip() for name in text.split(",")]
+    if not all(names):
+        raise click.BadParameter(f"'{text}' has an empty name: write the class names separated by commas", param_hint="--labels")
+    return names
+
+
 trust_code_option = click.option(
     "--trust-code",
     is_flag=True,

@@ -6,17 +6,17 @@ from pathlib import Path
 
 import click
 
-from .options import SHAPE, model_args, trust_code_option
-from .tables import console, human, human_bytes, table, warn
+from .options import SHAPE, class_names, model_args, trust_code_option
+from .tables import console, human, human_bytes, note, table, warn
 
 
 @click.command("train")
 @click.option(
     "--model",
     "-m",
-    default="digits-cnn",
-    show_default=True,
-    help="Zoo name (see `edgekit models`), a recipe .toml, your module as file.py:Class / package.module:factory, or timm:NAME.",
+    default=None,
+    help="Zoo name (see `edgekit models`), a recipe .toml, your module as file.py:Class / package.module:factory, or timm:NAME "
+    "(default: the data set's default model: the detector for coco:/yolo: data, else digits-cnn).",
 )
 @click.option("--model-arg", "margs", multiple=True, metavar="KEY=VALUE", help="Constructor argument (repeatable), e.g. width_mult=0.5.")
 @click.option(
@@ -38,11 +38,57 @@ from .tables import console, human, human_bytes, table, warn
 @click.option("--no-amp", is_flag=True, help="Disable mixed precision on CUDA.")
 @click.option("--out", "-o", type=click.Path(path_type=Path), default=None, help="Run folder (default: runs/<model>).")
 @click.option("--resume", type=click.Path(path_type=Path), default=None, help="Continue the interrupted run in this folder.")
+@click.option(
+    "--weights",
+    type=click.Path(path_type=Path),
+    default=None,
+    help="Fine-tune from these pretrained weights (.safetensors, .pt, .pth, .bin, .ckpt; read as tensors only). "
+    "Another class count re-initialises the classifier.",
+)
+@click.option("--weights-key", default=None, metavar="ENTRY", help="The training checkpoint's entry holding the weights (default: found).")
+@click.option(
+    "--freeze",
+    type=int,
+    is_flag=False,
+    flag_value=-1,
+    default=None,
+    metavar="[N]",
+    help="With --weights: train the classifier alone, the backbone frozen (every epoch, or the first N).",
+)
+@click.option(
+    "--preprocess",
+    type=click.Path(path_type=Path),
+    default=None,
+    help="JSON or TOML file in deploy.json's preprocess form: your resize/scale/mean/std instead of the data set's.",
+)
+@click.option("--labels", default=None, metavar="A,B,...", help="The class order of the model's outputs (the data set's classes).")
 @trust_code_option
 def train_cmd(
-    model, margs, dataset, keywords, input_shape, epochs, batch_size, lr, weight_decay, seed, device, no_amp, out, resume, trust_code
+    model,
+    margs,
+    dataset,
+    keywords,
+    input_shape,
+    epochs,
+    batch_size,
+    lr,
+    weight_decay,
+    seed,
+    device,
+    no_amp,
+    out,
+    resume,
+    weights,
+    weights_key,
+    freeze,
+    preprocess,
+    labels,
+    trust_code,
 ):
     """Train a zoo model or your own nn.Module; writes a run folder.
+
+    With --weights it fine-tunes from pretrained weights (a file you have, e.g. in ~/.cache/torch/hub); the
+    manifest records the file and its sha256. A model trained elsewhere that needs no training: `edgekit import`.
 
     Under torchrun (several GPUs or nodes) it trains with DistributedDataParallel; only rank 0 writes.
     """
@@ -51,6 +97,13 @@ def train_cmd(
 
     if resume and out:
         raise click.UsageError("--resume takes the run folder itself; drop --out")
+    given = [
+        flag for flag, value in (("--weights", weights), ("--freeze", freeze), ("--preprocess", preprocess), ("--labels", labels)) if value
+    ]
+    if resume and given:
+        raise click.UsageError(f"--resume continues the run as it was started; drop {given[0]}")
+    if freeze is not None and (freeze == 0 or freeze < -1):
+        raise click.BadParameter("give a number of epochs ≥ 1, or --freeze alone for every epoch", param_hint="--freeze")
     if keywords:
         if not (dataset or "").startswith("audiofolder:") or "?" in dataset:
             raise click.UsageError("--keywords goes with --dataset audiofolder:DIR")
@@ -70,6 +123,12 @@ def train_cmd(
         resume=resume,
         model_args=model_args(margs),
         trust_code=trust_code,
+        weights=weights,
+        weights_key=weights_key,
+        freeze=freeze or False,
+        preprocess=preprocess,
+        labels=class_names(labels),
+        say=note,
     )
     if not is_main_process():  # under torchrun, rank 0 reports
         return

@@ -1,4 +1,5 @@
-"""Data sets by spec string: digits, npz:PATH, imagefolder:DIR, audiofolder:DIR, machines:DIR, synthetic:...
+"""Data sets by spec string: digits, npz:PATH, imagefolder:DIR, audiofolder:DIR, machines:DIR, coco:DIR, yolo:DIR,
+synthetic:...
 
 Readers return raw samples (what a sensor delivers); the recorded preprocessing (edgekit/device/preprocess.py)
 turns them into model inputs, in training as on the device. Every data set is split train/val/test by a seed
@@ -20,5 +21,7 @@ DATASETS = {
     "imagefolder:DIR": "one sub-folder per class; images decoded with Pillow, resized on the fly by the recorded preprocessing",
     "audiofolder:DIR": "Speech Commands layout: one folder per word, optional _background_noise_; keyword spotting",
     "machines:DIR": "DCASE 2020 task 2 layout: train/normal_*.wav, test/normal_*.wav, test/anomaly_*.wav; anomaly detection",
+    "coco:DIR": "detection: images + one COCO instances JSON (DIR/annotations/*.json or DIR/instances*.json); boxes in pixels",
+    "yolo:DIR": "detection: images/ and labels/*.txt (class x_center y_center width height, 0..1), names in data.yaml or classes.txt",
     "synthetic:C,H,W:N_CLASSES[:N]": "random class-conditional data at any shape, for shape and speed work",
 }

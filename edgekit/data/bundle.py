@@ -15,7 +15,7 @@ class DataBundle:
     spec: str
     raw: dict[str, list]  # split → raw samples (uint8 images, PCM clips, arrays), as a sensor delivers them
     x: dict[str, np.ndarray]  # split → model inputs before normalisation, float32, one row per model input
-    y: dict[str, np.ndarray]  # split → one label per sample (class index; anomaly: 1 = anomalous)
+    y: dict[str, np.ndarray]  # split → one label per sample (class index; anomaly: 1 = anomalous; boxes: BoxLabels)
     groups: dict[str, np.ndarray | None]  # split → the sample each row of x belongs to (None: one row per sample)
     labels: list[str]
     seed: int
@@ -44,7 +44,8 @@ class DataBundle:
         if not labels or labels == self.labels or len(set(labels)) != len(labels) or sorted(labels) != sorted(self.labels):
             return self
         index = np.array([labels.index(name) for name in self.labels], dtype=np.int64)
-        return replace(self, y={s: index[v] for s, v in self.y.items()}, labels=list(labels))
+        renumbered = {s: v.renumber(index) if hasattr(v, "renumber") else index[v] for s, v in self.y.items()}
+        return replace(self, y=renumbered, labels=list(labels))
 
     def record(self) -> dict:
         """What model.json keeps, so later stages rebuild exactly the same splits."""
@@ -65,6 +66,7 @@ class Splits:
     x: dict[str, np.ndarray]
     y: dict[str, np.ndarray]
     groups: dict[str, np.ndarray | None]
+    shapes: dict[str, list] = field(default_factory=dict)  # split → each raw sample's shape (a box's frame on the device)
 
     def row_labels(self, split: str) -> np.ndarray:
         g = self.groups.get(split)
@@ -74,4 +76,5 @@ class Splits:
     def of(cls, bundle: DataBundle, norm: dict) -> Splits:
         from .normalize import apply_normalization
 
-        return cls({s: apply_normalization(v, norm) for s, v in bundle.x.items()}, dict(bundle.y), dict(bundle.groups))
+        shapes = {s: [np.shape(r) for r in raws] for s, raws in bundle.raw.items()}
+        return cls({s: apply_normalization(v, norm) for s, v in bundle.x.items()}, dict(bundle.y), dict(bundle.groups), shapes)

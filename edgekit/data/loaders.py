@@ -130,6 +130,14 @@ def read_source(spec: str) -> Source:
         return read_imagefolder(spec, Path(arg))
     if kind == "synthetic" and arg:
         return _synthetic(spec, arg)
+    if kind == "coco" and arg:
+        from .coco import read_coco
+
+        return read_coco(spec, Path(arg))
+    if kind == "yolo" and arg:
+        from .yolo import read_yolo
+
+        return read_yolo(spec, Path(arg))
     if kind == "audiofolder" and arg:
         from .audio import read_audiofolder
 
@@ -140,11 +148,13 @@ def read_source(spec: str) -> Source:
         return read_machines(spec, arg)
     raise EdgekitError(
         f"unknown data set '{spec}'",
-        "use digits, npz:PATH, imagefolder:DIR, audiofolder:DIR, machines:DIR or synthetic:C,H,W:N_CLASSES (see `edgekit datasets`)",
+        "use digits, npz:PATH, imagefolder:DIR, audiofolder:DIR, machines:DIR, coco:DIR, yolo:DIR or synthetic:C,H,W:N_CLASSES "
+        "(see `edgekit datasets`)",
     )
 
 
-FILE_KINDS = ("npz", "imagefolder", "audiofolder", "machines")
+FILE_KINDS = ("npz", "imagefolder", "audiofolder", "machines", "coco", "yolo")
+BOX_TASKS = ("detection", "centroids")  # tasks that read box labels (data/boxlabels.py)
 
 
 def read_fingerprinted(spec: str) -> tuple[Source, str | None]:
@@ -203,6 +213,25 @@ def _features(raws: list, pipeline: dict, spec: str) -> tuple[np.ndarray, np.nda
     return x.astype(np.float32), groups
 
 
+def default_model(spec: str | None) -> str:
+    """The zoo recipe `edgekit train` trains on a data set when no --model is named (by the spec's kind: nothing read)."""
+    from .detect_common import DEFAULT_DETECTOR
+
+    kind = (spec or "").partition(":")[0]
+    return DEFAULT_DETECTOR if kind in ("coco", "yolo") else "digits-cnn"
+
+
+def _check_task(spec: str, src: Source, task: str) -> None:
+    """Box labels go with a detector, and a detector needs box labels."""
+    if src.task == "detection" and task not in BOX_TASKS:
+        raise EdgekitError(
+            f"data set '{spec}' labels boxes (a detection data set), and the model is a {task} model",
+            f"train a detector: leave out --model (the default is {src.default_model}) or see `edgekit models`",
+        )
+    if task in BOX_TASKS and src.task != "detection":
+        raise EdgekitError(f"a {task} model needs box labels, and data set '{spec}' has none", "pass --dataset coco:DIR or yolo:DIR")
+
+
 def input_shape_of(spec: str) -> tuple[int, ...] | None:
     """The model input shape a data set fixes (None: the model's recipe or --input-shape must say)."""
     src = read_source(spec)
@@ -231,12 +260,18 @@ def load_dataset(
     src = source
     if src.task == "anomaly" and task in ("reconstruction", "anomaly"):
         task = "anomaly"  # labelled normal/anomalous clips: the autoencoder is scored by AUC
+    if src.task == "detection" and task == "classification":
+        task = "detection"  # the task follows from the data (a user's module declares none): boxes are detected
     t = get_task(task)
+    _check_task(spec, src, task)
     if len(src.y) < 10:
         raise EdgekitError(f"data set '{spec}' has only {len(src.y)} samples", "give at least 10 (train/val/test need some each)")
-    if t.has_classes and len(np.unique(src.y)) < 2:
+    ids = src.y.class_ids() if hasattr(src.y, "class_ids") else src.y
+    if len(np.unique(ids)) < t.min_classes:
+        if not len(ids):
+            raise EdgekitError(f"data set '{spec}' labels no object in any image", "label the objects to detect")
         raise EdgekitError(
-            f"data set '{spec}' holds a single class ({src.labels[int(src.y[0])] if src.labels else src.y[0]})",
+            f"data set '{spec}' holds a single class ({src.labels[int(ids[0])] if src.labels else ids[0]})",
             "a classifier needs at least two classes",
         )
     shape = tuple(input_shape) if input_shape is not None else src.natural_shape
@@ -247,7 +282,7 @@ def load_dataset(
     x, y, groups, raw = {}, {}, {}, {}
     for s in SPLITS:
         raw[s] = [src.raw[i] for i in parts[s]]
-        y[s] = src.y[parts[s]]
+        y[s] = t.labels_for(src.y.take(parts[s]), pipeline)  # an array's rows, or a box container's images
         shown = src.augment(s, raw[s], seed) if src.augment else raw[s]  # training-time noise; eval keeps the clean clips
         x[s], groups[s] = _features(shown, pipeline, spec)
         if len(x[s]) and tuple(x[s].shape[1:]) != shape:

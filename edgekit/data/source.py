@@ -13,13 +13,14 @@ from ..errors import EdgekitError
 @dataclass
 class Source:
     raw: list  # one raw sample each (uint8 image, PCM clip, array)
-    y: np.ndarray  # one label per sample
+    y: np.ndarray  # one label per sample (an array, or a container with len() and take(): data/boxlabels.py)
     labels: list[str]
     kind: str  # image | audio | tensor
     input: dict  # the preprocessing pipeline's "input" section
     natural_shape: tuple[int, ...] | None  # the model input shape the data fixes, if it fixes one
     steps: Callable[[tuple[int, ...]], list[dict]]  # model input shape → preprocessing steps (before normalisation)
-    task: str | None = None  # the task the data implies (anomaly data sets)
+    task: str | None = None  # the task the data implies (anomaly data sets, detection data sets)
+    default_model: str | None = None  # the zoo recipe `edgekit train --dataset SPEC` trains without --model
     keep_together: np.ndarray | None = None  # e.g. speaker ids: a group never straddles two splits
     fixed_split: np.ndarray | None = None  # per sample "train" (train or val) or "test", when the layout fixes it
     augment: Callable[[str, list, int], list] | None = None  # (split, raw samples, seed) → raw samples (training noise)

@@ -47,7 +47,7 @@ def input_fix(pipeline, shape):
     if inp["kind"] == "audio":
         return "pass a %d Hz .wav clip (16-bit PCM or float) or a 1-D .npy of its samples" % inp["sample_rate"]
     if inp["kind"] == "image":
-        size = "of any size" if any(s["op"] == "resize" for s in pipeline["steps"]) else "of the size trained on"
+        size = "of any size" if any(s["op"] in ("resize", "letterbox") for s in pipeline["steps"]) else "of the size trained on"
         layout = "(H, W, 3)" if inp.get("channels") == "RGB" else "(H, W)"
         return "pass images %s (PNG, JPEG, ...) or uint8 .npy arrays %s" % (size, layout)
     return "pass .npy arrays of the samples' shape (the model takes %s)" % (tuple(shape),)
@@ -84,9 +84,14 @@ class Model:
         return dict((t["name"], np.concatenate([runtimes.decode(r[t["name"]], t) for r in rows]))
                     for t in self.adapter.outputs)
 
-    def value(self, features, feeds):
-        """One raw sample's value: its outputs post-processed and reduced by the task (as export's parity does)."""
-        return self.task.reduce(features, self.task.postprocess(self.outputs(feeds), self.options))
+    def value(self, raw, features, feeds):
+        """(one raw sample's value, post-processing ms): its outputs post-processed, reduced and placed in the raw
+        sample's frame by the task (as export's parity does); the model's time is not in the figure."""
+        outputs = self.outputs(feeds)
+        t0 = time.perf_counter()
+        final = self.task.postprocess(outputs, self.options)
+        value = self.task.place(self.task.reduce(features, final), np.shape(raw), self.pipeline)
+        return value, (time.perf_counter() - t0) * 1e3
 
 
 def predict(model, folder, files, shown):
@@ -116,11 +121,15 @@ def predict(model, folder, files, shown):
         except ValueError as e:  # about this file's content: the pipeline was validated above
             emit({"status": "bad_input", "what": "input", "detail": "%s: %s" % (name, str(e).splitlines()[0][:300]),
                   "fix": input_fix(model.pipeline, want)}, EXIT_BAD_INPUT)
-        value = model.value(feats, model.feeds(feats))
+        try:
+            value, post_ms = model.value(raw, feats, model.feeds(feats))
+        except ValueError as e:
+            bad_input("deploy.json: task '%s' does not fit the model's outputs: %s" % (model.deploy["task"], first_line(e)))
         t2 = time.perf_counter()
         row = {"file": name}
         row.update(model.task.describe(value, labels, model.options))
-        row.update({"frontend_ms": (t1 - t0) * 1e3, "model_ms": (t2 - t1) * 1e3, "notes": notes})
+        row.update({"frontend_ms": (t1 - t0) * 1e3, "model_ms": (t2 - t1) * 1e3 - post_ms, "postprocess_ms": post_ms,
+                    "notes": notes})
         rows.append(row)
     emit({"status": "ok", "predictions": rows, "env": environment(model.adapter.version)})
 
@@ -194,7 +203,7 @@ def main(args):
     eval_file = deploy["eval"]["file"]
     raws, labels, reference = read_eval(args.folder, eval_file, model.task)
     # Accuracy pass: raw sample -> preprocessing (timed: the front end) -> model -> task, for every eval sample.
-    frontend, feeds, first_ms, values = [], [], None, []
+    frontend, feeds, first_ms, values, post = [], [], None, [], []
     want = model.input["shape"][1:]
     for k, raw in enumerate(raws):
         t0 = time.perf_counter()
@@ -213,10 +222,16 @@ def main(args):
             t0 = time.perf_counter()
             model.adapter.run(sample_feeds[0])  # first inference: cold caches, lazy allocations
             first_ms = (time.perf_counter() - t0) * 1e3
-        values.append(model.value(feats, sample_feeds))
+        try:
+            value, post_ms = model.value(raw, feats, sample_feeds)
+        except ValueError as e:  # the task cannot read what this model gives (received deploy.json: data)
+            bad_input("deploy.json: task '%s' does not fit the model's outputs: %s" % (deploy["task"], first_line(e)))
+        values.append(value)
+        post.append(post_ms)
         feeds.extend(sample_feeds)
     try:
         result_quality = model.task.score(values, reference, labels)
+        shipped = model.task.ship(values)  # the host finishes the score from these (a library the board lacks)
     except ValueError as e:
         bad_input("deploy.json: task '%s' does not fit the model's output or %s's reference (%s)"
                   % (deploy["task"], eval_file, first_line(e)))
@@ -231,11 +246,14 @@ def main(args):
                                      "bytes": sum(os.path.getsize(os.path.join(args.folder, n)) for n in art["files"])},
         "threads": threads, "load_ms": load_ms, "first_inference_ms": first_ms, "warmup": args.warmup,
         "queries": len(times), "seconds": elapsed, "throughput_qps": len(times) / elapsed, "latency_ms": stats(times),
-        "frontend_ms": stats(frontend), "invokes_per_sample": len(feeds) / max(len(raws), 1),
+        "frontend_ms": stats(frontend), "postprocess_ms": stats(post),
+        "invokes_per_sample": len(feeds) / max(len(raws), 1),
         "latencies_ms": times[:20000], "peak_rss_mb": peak_rss_mb(), "rss_before_load_mb": rss_before,
         "quality": result_quality, "eval_samples": len(raws), "raw_input": bool(deploy["eval"]["raw"]),
         "env": environment(model.adapter.version),
     }
+    if shipped is not None:
+        result["values"] = shipped
     if counted:
         result["instructions"] = counted
     if getattr(model.adapter, "details", None):

@@ -139,8 +139,11 @@ BASE_WHEELS = (("numpy", True), ("onnxruntime", True), ("ai-edge-litert", True),
 # ExecuTorch release built against it: programs from the host's newer exporter load and run on it (fp32 and int8
 # parity are checked by the export tests and benchmarks/runtimes.py). Both come without their declared
 # dependencies (executorch names its exporters'); the runtime needs only the pure-Python imports listed.
-OPTIONAL_WHEELS = {"executorch": ["torch==2.9.1", "executorch==1.0.1"]}
+# OpenVINO's aarch64 wheel (30 MB, manylinux_2_35) carries its ARM CPU plugin; the host's release. Its declared
+# openvino-telemetry is left out: the runtime never needs it (without it nothing on the board reports usage).
+OPTIONAL_WHEELS = {"executorch": ["torch==2.9.1", "executorch==1.0.1"], "openvino": ["openvino==2026.4.1"]}
 PURE_DEPS = {
+    "openvino": [],
     "executorch": [
         "filelock",
         "typing-extensions",
@@ -156,7 +159,7 @@ PURE_DEPS = {
         "tabulate",
     ]
 }
-PROBES = {"executorch": "import executorch.runtime; "}
+PROBES = {"executorch": "import executorch.runtime; ", "openvino": "import openvino; openvino.Core().available_devices; "}
 
 
 def _pip(verb: str, common: list[str], *args: str) -> list[str]:

@@ -19,6 +19,7 @@ FORMATS = {
     "ncnn": "edgekit.formats.ncnn",
     "executorch": "edgekit.formats.executorch",
     "tensorrt": "edgekit.formats.tensorrt",
+    "openvino": "edgekit.formats.openvino",
 }
 
 

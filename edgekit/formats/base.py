@@ -11,6 +11,8 @@ import numpy as np
 
 from ..errors import EdgekitError
 
+VNNI = {"avx512_vnni", "avx_vnni", "amx_int8"}  # x86 ISA flags with int8 dot products (targets' `isa`)
+
 
 @dataclass
 class BuildJob:
@@ -57,6 +59,16 @@ class Format:
     # (importable module, pip extra) this format's converter needs beyond edgekit's defaults
     requires: tuple[tuple[str, str], ...] = ()
     runtime_option_keys: dict[str, type] = {}  # what --runtime-option may set for this format
+    # The quantizer that makes this format's int8 (stages/compress/quantizers.py): a QAT run trained with it is
+    # exported with its trained ranges; a QAT run of another quantizer is refused. None: no trainable quantizer.
+    int8_quantizer: str | None = None
+    # What a run's model must run in (ModelSpec.runs_in) for this format to build from it: a PyTorch module, or
+    # an imported ONNX graph that only onnxruntime runs (edgekit/onnxgraph/).
+    builds_from: tuple[str, ...] = ("pytorch",)
+
+    def int8_scheme(self, target) -> dict:
+        """The int8 scheme for a target's CPU, and why (shown in the export table): per-channel weights by default."""
+        return {"weights": "per-channel"}
 
     def check_runtime_options(self, options: dict) -> None:
         for key, value in options.items():
@@ -70,8 +82,15 @@ class Format:
                     "e.g. --runtime-option fp16_arithmetic=true",
                 )
 
-    def needs_calibration(self, precision: str, quantized_run: bool) -> bool:
-        return precision == "int8"
+    def needs_calibration(self, precision: str, quantized_run) -> bool:
+        """int8 is calibrated at export, unless a QAT run's trained ranges ship (`quantized_run`: the run's
+        quantization record; a plain bool from older callers)."""
+        carried = (
+            isinstance(quantized_run, dict)
+            and quantized_run.get("method") == "qat"
+            and quantized_run.get("quantizer", "nncf") == self.int8_quantizer
+        )
+        return precision == "int8" and not carried
 
     def check_available(self) -> None:
         for module, extra in self.requires:

@@ -83,6 +83,7 @@ class EdgeTpuFormat(Format):
     name = "edgetpu"
     runtime = "litert"
     precisions = ("int8",)
+    int8_quantizer = "pt2e-litert"  # its TFLite is written by formats/tflite.py, QAT runs included
 
     def build(self, job: BuildJob) -> Built:
         path = job.folder / "model.tflite"
@@ -93,6 +94,7 @@ class EdgeTpuFormat(Format):
             quantizer=info["quantizer"],
             toolchain=tflite_toolchain(),
             extras={"ops": info["ops"], "edgetpu": mapping},
+            reference=info["reference"],  # "run": a QAT run's own int8 graph shipped
         )
         built.notes.append(
             f"Edge TPU: {len(mapping['edgetpu'])} ops mapped, {len(mapping['cpu'])} on the CPU {mapping['cpu'] or ''} ({mapping['source']})"

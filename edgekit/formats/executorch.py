@@ -12,21 +12,16 @@ from ..nn.fold import fold_batchnorm
 from ..util.progress import status
 from ..util.quiet import captured_fds, quiet_import
 from .base import BuildJob, Built, Format
-from .convert.pt2e import pt2e_quantize, quantize_with_fallback, record
+from .convert.pt2e import pt2e_search, record, xnnpack_quantizer
 from .convert.toolchain import base_toolchain, version
 
 
 def _int8(model, calibration: np.ndarray, example, progress: bool, validation=None, say=lambda m: None):
-    """The model quantized for XNNPACK; early layers stay float if full int8 misses the floor (convert/pt2e.py)."""
-    from executorch.backends.xnnpack.quantizer.xnnpack_quantizer import XNNPACKQuantizer, get_symmetric_quantization_config
-
+    """The model quantized for XNNPACK; the layers int8 hurts most stay float if full int8 misses the floor
+    (convert/mixed.py)."""
     fold_batchnorm(model)
-
-    def quantize(kept: int):
-        quantizer = XNNPACKQuantizer().set_global(get_symmetric_quantization_config(is_per_channel=True))
-        return pt2e_quantize(model, calibration, example, quantizer, kept, progress=progress)
-
-    return quantize_with_fallback(quantize, validation, say)
+    graph, info, _ = pt2e_search(model, calibration, example, xnnpack_quantizer, validation, progress=progress, say=say)
+    return graph, info
 
 
 # ARMv8.0 cores, without the dot-product instructions of ARMv8.2. Under the emulated A72 the int8 program stops on
@@ -40,6 +35,7 @@ class ExecuTorchFormat(Format):
     runtime = "executorch"
     precisions = ("fp32", "int8")
     requires = (("executorch", "executorch"),)
+    int8_quantizer = "pt2e-xnnpack"
 
     def build(self, job: BuildJob) -> Built:
         quiet_import("executorch.exir")  # its import logs pytree notices
@@ -51,7 +47,14 @@ class ExecuTorchFormat(Format):
 
         model = copy.deepcopy(job.float_model).eval()
         quantizer = None
-        if job.precision == "int8":
+        reference, kept = "fp32", None
+        if job.precision == "int8" and _carries_qat(job.run.spec.quantization):
+            from ..stages.compress.pt2e_qat import converted
+
+            model, reference = converted(job.run.model), "run"
+            epochs = job.run.spec.quantization.get("epochs")
+            quantizer = f"XNNPACK quantizer, PT2E (torchao {version('torchao')}): the QAT run's trained ranges ({epochs} epochs)"
+        elif job.precision == "int8":
             validation = None if job.target.runtime.full_int8_only else job.validation
             model, kept = _int8(model, job.calibration, example, job.progress, validation, job.say)
             quantizer = f"XNNPACK quantizer, PT2E (torchao {version('torchao')}), calibrated on {len(job.calibration)} train samples"
@@ -73,8 +76,9 @@ class ExecuTorchFormat(Format):
             files=["model.pte"],
             quantizer=quantizer,
             toolchain=base_toolchain() | {"converter": f"executorch {version('executorch')} (XNNPACK partitioner)"},
+            reference=reference,
         )
-        if job.precision == "int8":
+        if kept is not None:
             record(built, kept)
         if job.precision == "int8" and job.target.hardware.cpu in ARMV8_0_CORES:
             built.notes.append(
@@ -86,3 +90,10 @@ class ExecuTorchFormat(Format):
 
 
 FORMAT = ExecuTorchFormat()
+
+
+def _carries_qat(record: dict) -> bool:
+    """A QAT run trained with XNNPACK's quantizer: its own int8 graph ships (plan.py refused other QAT runs)."""
+    from ..stages.compress.quantizers import is_qat, trained
+
+    return is_qat(record) and trained(record) == "pt2e-xnnpack"

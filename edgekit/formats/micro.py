@@ -118,6 +118,7 @@ class MicroFormat(Format):
     name = "micro"
     runtime = "tflite-micro"
     precisions = ("int8",)
+    int8_quantizer = "pt2e-litert"  # its TFLite is written by formats/tflite.py, QAT runs included
 
     def build(self, job: BuildJob) -> Built:
         path = job.folder / "model.tflite"
@@ -132,6 +133,7 @@ class MicroFormat(Format):
             toolchain=tflite_toolchain() | {"tflite_micro": version("tflite-micro")},
             runtime_options={"arena_bytes": arena},
             extras={"ops": info["ops"], "c_array": c_array},
+            reference=info["reference"],  # "run": a QAT run's own int8 graph shipped
         )
 
 

@@ -19,6 +19,18 @@ from .convert.toolchain import base_toolchain, version
 FILES = ["model.ncnn.param", "model.ncnn.bin"]
 
 
+class _Flat(torch.nn.Module):
+    """A dict of outputs (a detector's boxes and scores) as a tuple in the same order: pnnx's tracer refuses dicts."""
+
+    def __init__(self, model):
+        super().__init__()
+        self.model = model
+
+    def forward(self, x):
+        out = self.model(x)
+        return tuple(out.values()) if isinstance(out, dict) else out
+
+
 class NcnnFormat(Format):
     name = "ncnn"
     runtime = "ncnn"
@@ -34,7 +46,7 @@ class NcnnFormat(Format):
         with status(f"converting to NCNN {job.precision} (pnnx)", job.progress):
             try:
                 with captured_fds() as log:
-                    pnnx.export(job.float_model.eval(), str(job.folder / "model.pt"), inputs=example, fp16=fp16)
+                    pnnx.export(_Flat(job.float_model.eval()), str(job.folder / "model.pt"), inputs=example, fp16=fp16)
             except Exception as e:
                 raise EdgekitError(
                     f"NCNN conversion (pnnx) failed: {str(e).splitlines()[0][:160] if str(e) else type(e).__name__}",

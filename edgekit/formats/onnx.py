@@ -8,34 +8,18 @@ quantized operators it fuses, because an unfused QDQ model runs slower than fp32
 from __future__ import annotations
 
 import copy
-import tempfile
 import warnings
-from collections import Counter
 from pathlib import Path
 
 import torch
 
 from ..errors import EdgekitError
-from .base import BuildJob, Built, Format
+from .base import VNNI, BuildJob, Built, Format
+from .convert.mixed import record
+from .convert.onnx_finish import finish, fusion
 from .convert.toolchain import base_toolchain, version
 
 OPSET = 17
-STANDARD_DOMAINS = ("", "ai.onnx")
-QUANTIZED_OPS = {
-    "QLinearConv",
-    "QLinearMatMul",
-    "ConvInteger",
-    "MatMulInteger",
-    "QGemm",
-    "QLinearAdd",
-    "QLinearMul",
-    "QLinearGlobalAveragePool",
-    "QLinearAveragePool",
-    "QLinearConcat",
-    "QLinearSigmoid",
-    "QLinearLeakyRelu",
-}
-COMPUTE_OPS = {"Conv", "Gemm", "MatMul"}
 
 
 def output_names(model, example) -> list[str]:
@@ -80,85 +64,43 @@ def _torch_export(model, input_shape, path: Path, dynamic_batch: bool) -> None:
             raise EdgekitError(f"ONNX export failed: {msg}", "replace that layer/op with a supported one, or try --format tflite") from None
 
 
-def nonstandard_ops(model) -> list[str]:
-    return sorted({f"{n.domain}:{n.op_type}" for n in model.graph.node if n.domain not in STANDARD_DOMAINS})
-
-
-def fusion(path: Path) -> dict:
-    """What onnxruntime's graph optimiser makes of the model: quantized kernels vs float compute left."""
-    import onnx
-    import onnxruntime as ort
-
-    with tempfile.TemporaryDirectory() as tmp:
-        so = ort.SessionOptions()
-        so.optimized_model_filepath = str(Path(tmp) / "opt.onnx")
-        so.log_severity_level = 3  # the "hardware specific optimizations" warning: this copy is only counted
-        ort.InferenceSession(str(path), so, providers=["CPUExecutionProvider"])
-        ops = Counter(n.op_type for n in onnx.load(so.optimized_model_filepath).graph.node)
-    quantized = sum(v for k, v in ops.items() if k in QUANTIZED_OPS)
-    float_compute = sum(v for k, v in ops.items() if k in COMPUTE_OPS)
-    return {
-        "quantized_kernels": quantized,
-        "float_compute_ops": float_compute,
-        "fused": {k: v for k, v in ops.items() if k in QUANTIZED_OPS},
-    }
-
-
-def _postprocess(path: Path, precision: str) -> dict:
-    import onnx
-
-    from .convert.compact import compact_onnx
-    from .convert.onnx_graph import fold_weight_quantization, remove_identities, topological_sort
-
-    model = onnx.load(str(path))
-    folded = 0
-    if precision == "fp16":
-        from onnxruntime.transformers.float16 import convert_float_to_float16
-
-        model = convert_float_to_float16(model, keep_io_types=True)
-        topological_sort(model)  # the converter appends its input casts at the end of the node list
-    elif precision == "int8":
-        folded = fold_weight_quantization(model)
-    identities = remove_identities(model)
-    compact_onnx(model)
-    bad = nonstandard_ops(model)
-    if bad:
-        raise EdgekitError(
-            f"the ONNX model holds non-standard operators ({', '.join(bad)}) that onnxruntime cannot run",
-            "report this model to edgekit's issues; meanwhile export --format tflite",
-        )
-    onnx.save(model, str(path))
-    try:
-        onnx.checker.check_model(onnx.load(str(path)), full_check=True)
-    except (onnx.checker.ValidationError, onnx.shape_inference.InferenceError) as e:
-        raise EdgekitError(
-            f"the exported ONNX model is not valid ONNX: {str(e).strip().splitlines()[0][:200]}",
-            "report this model to edgekit's issues; meanwhile export --format tflite",
-        ) from e
-    return {
-        "opset": model.opset_import[0].version,
-        "ir_version": model.ir_version,
-        "ops": sorted({n.op_type for n in model.graph.node}),
-        "int8_weights": folded,
-        "removed_identities": identities,
-    }
-
-
 class OnnxFormat(Format):
     name = "onnx"
     runtime = "onnxruntime"
     precisions = ("fp32", "fp16", "int8")
     dynamic_batch = True
+    int8_quantizer = "nncf"
+    builds_from = ("pytorch", "onnxruntime")  # an imported graph onnx2torch does not convert: edgekit/formats/onnx_native.py
 
     def needs_calibration(self, precision, quantized_run):
         return precision == "int8" and not quantized_run
 
+    def int8_scheme(self, target) -> dict:
+        """onnxruntime's x86 int8 kernels are u8s8: without VNNI the 16-bit intermediate saturates on per-channel
+        weights (onnxruntime's docs: use reduce_range or per-tensor there). Per-tensor weights stay exact."""
+        isa = target.isa
+        if isa is None:
+            return {"weights": "per-channel"}
+        if VNNI & isa:
+            return {"weights": "per-channel", "reason": "the CPU has VNNI: per-channel int8 is exact in onnxruntime"}
+        return {
+            "weights": "per-tensor",
+            "reason": "the CPU has no VNNI (AVX2 only): per-channel int8 saturates in onnxruntime's "
+            "u8s8 kernels, per-tensor weights stay exact",
+        }
+
     def build(self, job: BuildJob) -> Built:
+        if job.run.spec.runs_in == "onnxruntime":
+            from .onnx_native import build_from_graph
+
+            return build_from_graph(job)
         path = job.folder / "model.onnx"
         built = Built(files=["model.onnx"])
         model = job.float_model
         if job.precision == "int8":
-            model, built.quantizer, built.reference = self._int8_model(job)
+            model, built.quantizer, built.reference, kept = self._int8_model(job)
+            if kept is not None:
+                record(built, kept)
             from ..stages.compress.nncf_env import import_nncf
             from ..stages.compress.quantize import unshare_quantizers
 
@@ -169,12 +111,13 @@ class OnnxFormat(Format):
             built.quantizer = "onnxruntime float16 converter (fp16 weights and compute, float32 input/output)"
         job.say(f"converting to ONNX {job.precision}")
         _torch_export(model, job.input_shape, path, job.dynamic_batch)
-        info = _postprocess(path, job.precision)
+        info = finish(path, job.precision)
         built.extras["ops"] = info["ops"]
         if job.precision == "int8":
             fused = fusion(path)
             built.extras["onnxruntime_fusion"] = fused
-            if fused["float_compute_ops"]:
+            floated = built.extras.get("float_layers", {}).get("kept", 0)
+            if fused["float_compute_ops"] > floated:  # the layers kept float on purpose are said above
                 built.notes.append(
                     f"onnxruntime keeps {fused['float_compute_ops']} conv/matmul op(s) in float beside "
                     f"{fused['quantized_kernels']} quantized kernel(s): int8 may not be faster than fp32 here"
@@ -188,22 +131,52 @@ class OnnxFormat(Format):
         return built
 
     def _int8_model(self, job: BuildJob):
+        """(NNCF int8 model, quantizer line, parity reference, FloatLayers or None)."""
         run = job.run
         if run.spec.quantization:
             q = run.spec.quantization
-            return run.model, f"nncf {version('nncf')} ({q['method']} in the run, {q.get('weights', 'per-channel')} weights)", "run"
-        from ..stages.compress.quantize import quantize_ptq
-
+            line = f"nncf {version('nncf')} ({q['method']} in the run, {q.get('weights', 'per-channel')} weights)"
+            return run.model, line, "run", None
         weights = job.int8_scheme.get("weights", "per-channel")
+        model, kept = nncf_int8(job, per_channel=weights == "per-channel")
+        line = f"nncf {version('nncf')} (post-training at export, {weights} weights)"
+        if kept.kept:
+            line += f"; {kept.describe()} to reach the floor on the validation split"
+        return model, line, "fp32", kept
+
+
+def nncf_int8(job: BuildJob, *, per_channel: bool):
+    """NNCF post-training int8 of the float model; when it misses the floor on the validation split, the layers int8
+    hurts most stay float through NNCF's ignored_scope (convert/mixed.py) → (model, FloatLayers)."""
+    from ..nn.evaluate import predict
+    from ..nn.fold import fold_batchnorm
+    from ..nn.sensitivity import Int8Simulation
+    from ..stages.compress.quantize import compute_ops, quantize_ptq
+    from .convert.mixed import search
+
+    ops: dict[str, list[str]] = {}
+
+    def quantize(paths: tuple):
+        ignored = [op for p in paths for op in ops.get(p, [])]
         model, _ = quantize_ptq(
             copy.deepcopy(job.float_model),
             job.calibration,
             samples=len(job.calibration),
             force=True,
-            per_channel_weights=weights == "per-channel",
+            per_channel_weights=per_channel,
             progress=job.progress,
+            ignored=ignored,
         )
-        return model, f"nncf {version('nncf')} (post-training at export, {weights} weights)", "fp32"
+        if not paths:
+            ops.update(compute_ops(model))
+        return model
+
+    def simulation():
+        folded = copy.deepcopy(job.float_model)
+        fold_batchnorm(folded)  # as quantize_ptq does: the same layers, the same weights
+        return Int8Simulation(folded, job.calibration, per_channel=per_channel)
+
+    return search(quantize, lambda m, x: predict(m, x), job.validation, simulation, job.say)
 
 
 FORMAT = OnnxFormat()

@@ -22,11 +22,12 @@ class TensorRTFormat(Format):
     precisions = ("fp16", "int8", "fp32")
 
     def build(self, job: BuildJob) -> Built:
-        from .onnx import _postprocess, _torch_export
+        from .convert.onnx_finish import finish
+        from .onnx import _torch_export
 
         path = job.folder / "model.onnx"
         _torch_export(job.float_model, job.input_shape, path, dynamic_batch=False)
-        info = _postprocess(path, "fp32")
+        info = finish(path, "fp32")
         files = ["model.onnx"]
         quantizer = {"fp16": "TensorRT builder, FP16 flag (on the device)", "fp32": None, "int8": None}[job.precision]
         if job.precision == "int8":

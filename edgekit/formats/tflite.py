@@ -15,7 +15,7 @@ from ..nn.fold import fold_batchnorm
 from ..util.progress import status
 from ..util.quiet import captured_fds, quiet_import
 from .base import BuildJob, Built, Format
-from .convert.pt2e import litert_quantizer, prepare_for_int8, pt2e_quantize, quantize_with_fallback, record
+from .convert.pt2e import litert_quantizer, prepare_for_int8, pt2e_search, record
 from .convert.toolchain import base_toolchain, version
 
 
@@ -46,22 +46,29 @@ def convert(model, sample, quant_config=None, what="TFLite"):
 
 def pt2e_int8(model: nn.Module, calibration: np.ndarray, sample: torch.Tensor, *, progress: bool, validation=None, say=lambda m: None):
     """The model quantized by PT2E with LiteRT's int8 scheme (per-channel symmetric weights, per-tensor activations).
-    With `validation`, early layers stay float if full int8 misses the floor on it (convert/pt2e.py)."""
+    With `validation`, the layers int8 hurts most stay float if full int8 misses the floor on it (convert/mixed.py)."""
     litert()
     from litert_torch.quantize.quant_config import QuantConfig
 
     fold_batchnorm(model)
     model = prepare_for_int8(model)
-    quantizers = {}  # the converter needs the quantizer that made the graph it converts
+    converted, info, quantizer = pt2e_search(
+        model, calibration, sample, litert_quantizer, validation, progress=progress, say=say, fold_quantize=False
+    )
+    converted.training = False  # its ops were exported in eval mode; the flag only says so to the converter
+    return converted, QuantConfig(pt2e_quantizer=quantizer), info
 
-    def quantize(kept: int):
-        quantizers[kept] = litert_quantizer()
-        converted, batch, info = pt2e_quantize(model, calibration, sample, quantizers[kept], kept, progress=progress, fold_quantize=False)
-        converted.training = False  # its ops were exported in eval mode; the flag only says so to the converter
-        return converted, batch, info
 
-    converted, info = quantize_with_fallback(quantize, validation, say)
-    return converted, QuantConfig(pt2e_quantizer=quantizers[info.kept]), info
+def qat_int8(run):
+    """A QAT run's own int8 graph (PT2E with LiteRT's quantizer): the trained ranges, nothing re-calibrated."""
+    litert()
+    from litert_torch.quantize.quant_config import QuantConfig
+
+    from ..stages.compress.pt2e_qat import converted
+
+    graph = converted(run.model, fold_quantize=False)
+    graph.training = False
+    return graph, QuantConfig(pt2e_quantizer=litert_quantizer())  # the converter reads only its mode (static int8)
 
 
 def write_tflite(job: BuildJob, path: Path, *, float_fallback: bool = False) -> dict:
@@ -71,7 +78,7 @@ def write_tflite(job: BuildJob, path: Path, *, float_fallback: bool = False) -> 
     import copy
 
     model = copy.deepcopy(job.float_model).eval()
-    quantizer, kept = None, None
+    quantizer, kept, reference = None, None, "fp32"
     if job.precision == "fp32":
         with status("converting to TFLite fp32", job.progress):
             edge = convert(model, sample)
@@ -83,6 +90,15 @@ def write_tflite(job: BuildJob, path: Path, *, float_fallback: bool = False) -> 
         quantizer = {"fp16": "ai-edge-quantizer (fp16 weights)", "dynamic": "ai-edge-quantizer (dynamic-range int8 weights)"}[job.precision]
         with status(f"converting to TFLite {job.precision}", job.progress):
             edge = convert(model, sample, recipe)
+    elif carries_qat(job):
+        graph, config = qat_int8(job.run)
+        with status("converting the QAT run's int8 graph to TFLite", job.progress):
+            edge = convert(graph, sample, config, what="full-int8 TFLite")
+        epochs = job.run.spec.quantization.get("epochs")
+        quantizer = (
+            f"pt2e (torchao {version('torchao')}) via litert-torch: the QAT run's trained ranges (LiteRT's quantizer, {epochs} epochs)"
+        )
+        reference = "run"
     else:
         validation = job.validation if float_fallback else None
         graph, config, kept = pt2e_int8(model, job.calibration, sample, progress=job.progress, validation=validation, say=job.say)
@@ -90,7 +106,11 @@ def write_tflite(job: BuildJob, path: Path, *, float_fallback: bool = False) -> 
             edge = convert(graph, sample, config, what="full-int8 TFLite")
         quantizer = (
             f"pt2e (torchao {version('torchao')}) via litert-torch, calibrated on {len(job.calibration)} train samples"
-            + ("; re-quantized from the run's float weights (the run's NNCF ranges are not carried)" if job.run.spec.quantization else "")
+            + (
+                "; re-quantized from the run's float weights (a post-training run holds no trained ranges)"
+                if job.run.spec.quantization
+                else ""
+            )
             + (f"; {kept.describe()} to reach the floor on the validation split" if kept.kept else "")
         )
     with captured_fds():
@@ -98,7 +118,15 @@ def write_tflite(job: BuildJob, path: Path, *, float_fallback: bool = False) -> 
     from .convert.compact import compact_tflite
 
     compact_tflite(path)
-    return {"quantizer": quantizer, "ops": tflite_ops(path), "float_layers": kept}
+    return {"quantizer": quantizer, "ops": tflite_ops(path), "float_layers": kept, "reference": reference}
+
+
+def carries_qat(job: BuildJob) -> bool:
+    """An int8 export of a QAT run trained with LiteRT's quantizer: its own graph ships (plan.py refused the rest)."""
+    from ..stages.compress.quantizers import is_qat, trained
+
+    q = job.run.spec.quantization
+    return job.precision == "int8" and is_qat(q) and trained(q) == "pt2e-litert"
 
 
 def tflite_ops(path: Path, ordered: bool = False) -> list[str]:
@@ -118,17 +146,24 @@ class TfliteFormat(Format):
     name = "tflite"
     runtime = "litert"
     precisions = ("fp32", "fp16", "dynamic", "int8")
+    int8_quantizer = "pt2e-litert"
 
     def build(self, job: BuildJob) -> Built:
         # a target that runs only full int8 (an NPU behind LiteRT) gets no float layers
         info = write_tflite(job, job.folder / "model.tflite", float_fallback=not job.target.runtime.full_int8_only)
-        built = Built(files=["model.tflite"], quantizer=info["quantizer"], toolchain=tflite_toolchain(), extras={"ops": info["ops"]})
+        built = Built(
+            files=["model.tflite"],
+            quantizer=info["quantizer"],
+            toolchain=tflite_toolchain(),
+            extras={"ops": info["ops"]},
+            reference=info["reference"],
+        )
         if info["float_layers"]:
             record(built, info["float_layers"])
-        if job.precision == "int8" and job.run.spec.quantization:
+        if job.precision == "int8" and job.run.spec.quantization and info["reference"] != "run":
             built.notes.append(
-                "TFLite int8 is re-quantized with PT2E from the run's float weights; parity is checked against "
-                "the float model, and the run's own int8 model is compared too"
+                "TFLite int8 is re-quantized with PT2E from the post-training run's float weights; parity is checked "
+                "against the float model, and the run's own int8 model is compared too"
             )
         return built
 

@@ -66,6 +66,9 @@ def count_params(model: nn.Module) -> int:
 
 
 def profile_model(model: nn.Module, input_shape) -> ModelCost:
+    own = getattr(model, "graph_cost", None)
+    if callable(own):  # an ONNX graph run by onnxruntime (edgekit/onnxgraph/runtime.py) is counted from its graph
+        return ModelCost(**own(input_shape))
     tensors = list(model.parameters()) + list(model.buffers())
     return ModelCost(
         params=count_params(model),

@@ -63,6 +63,9 @@ def plots(report) -> dict[str, bytes]:
         model = [e.result.latency_ms.p50 * (e.result.invokes_per_sample or 1) for e in entries]
         ax.barh(labels, front, color="#f58518", label="front end (preprocessing) p50")
         ax.barh(labels, model, left=front, color="#4c78a8", label="model p50 x invocations per sample")
+        post = [e.result.postprocess_ms.p50 if e.result.postprocess_ms else 0 for e in entries]
+        if any(post):  # the device task's post-processing (a detector's NMS), timed apart from the model
+            ax.barh(labels, post, left=[f + m for f, m in zip(front, model)], color="#54a24b", label="post-processing p50")
         ax.set_xlabel("ms per raw sample")
         ax.invert_yaxis()
         ax.tick_params(axis="y", labelsize=7)

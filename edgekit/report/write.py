@@ -9,6 +9,7 @@ from pathlib import Path
 
 from ..contracts import REPORT_FORMAT, BenchReport
 from ..errors import EdgekitError
+from ..tasks import get_task
 from ..util.fsutil import json_text, write_set
 from .build import LEGEND, comparison
 from .plots import plots
@@ -77,6 +78,8 @@ def markdown(report: BenchReport) -> str:
     flags = [f for e in report.entries for f in e.flags]
     if flags:
         parts += ["## Flags", ""] + [f"- ⚑ {f}" for f in flags] + [""]
+    for title, md, _ in task_sections(report):
+        parts += [f"## {title}", "", md, ""]
     parts += ["## Budgets (from each artifact's target profile)", "", _md_table(CHECK_HEADER, check_rows(report)), ""]
     parts += ["## Device", "", _md_table(["", ""], _env_rows(report.device.get("env") or {})), ""]
     for e in report.entries:
@@ -85,6 +88,8 @@ def markdown(report: BenchReport) -> str:
             continue
         lat = r.latency_ms
         front = f", front end p50 {r.frontend_ms.p50:.3f} ms / p90 {r.frontend_ms.p90:.3f} ms per raw sample" if r.frontend_ms else ""
+        if r.postprocess_ms:
+            front += f", post-processing p50 {r.postprocess_ms.p50:.3f} ms / p90 {r.postprocess_ms.p90:.3f} ms per raw sample"
         if r.invokes_per_sample and r.invokes_per_sample > 1:
             front += f", {r.invokes_per_sample:.1f} model invocations per sample ({lat.p50 * r.invokes_per_sample:.3f} ms)"
         parts += [
@@ -148,9 +153,17 @@ def html_page(report: BenchReport, images: dict[str, bytes]) -> str:
     parts.append(
         "<h2>Plots</h2>" + "".join(f"<img alt='{k}' src='data:image/png;base64,{base64.b64encode(b).decode()}'>" for k, b in images.items())
     )
+    for title, _, body in task_sections(report):
+        parts += [f"<h2>{html.escape(title)}</h2>", body]
     parts += ["<h2>Budgets</h2>", _html_table(CHECK_HEADER, check_rows(report))]
     parts += ["<h2>Device</h2>", _html_table(["", ""], _env_rows(report.device.get("env") or {}))]
     return "\n".join(parts)
+
+
+def task_sections(report: BenchReport) -> list[tuple[str, str, str]]:
+    """Each measured artifact's task sections (title, Markdown, HTML): what only its task knows to show (a detector's
+    per-class AP, precision/recall curves and drawn test images)."""
+    return [s for e in report.entries if e.result is not None for s in get_task(e.task).report_sections(e)]
 
 
 def report_paths(html_path: Path) -> dict[str, Path]:

@@ -26,15 +26,20 @@ RESERVED = {"train", "dist", "report", "data"}
 class DataSection(Strict):
     """A data set made on this machine (no download) into <out>/data when missing."""
 
-    make: Literal["keywords", "machines"]
+    make: Literal["keywords", "machines", "objects"]
     seed: int = 0
     speakers: int = 40  # keywords: espeak-ng voices, each a speaker
     repeats: int = 2  # keywords: clips per word and speaker
     keywords: Optional[list[str]] = None  # keywords: the classes to spot; the other words fold into _unknown_
+    images: int = 1200  # objects: scenes to draw
+    size: int = 160  # objects: typical image side in pixels
+    classes: Optional[list[str]] = None  # objects: the shapes to find (default: all five)
 
     def spec(self, folder: Path) -> str:
         if self.make == "keywords":
             return f"audiofolder:{folder}" + (f"?keywords={','.join(self.keywords)}" if self.keywords else "")
+        if self.make == "objects":
+            return f"coco:{folder}"
         return f"machines:{folder}"
 
 
@@ -148,16 +153,23 @@ class Pipeline:
         self.file, self.path = file, path
         self.name = file.name or path.stem
         # a bad step, target, format or device is rejected now, not after training
-        self.steps = [_compress_step(s, path) for s in file.compress]
+        self.steps = [_compress_step(s, path, file.export.target) for s in file.compress]
         from .pipeline_check import check_values
 
         check_values(self)
 
 
-def _compress_step(stage: dict, path: Path):
+def _compress_step(stage: dict, path: Path, target: str):
+    """A [[compress]] table as a step; a qat step trains for the [export] target's preferred format unless it says
+    (an unknown target is left to check_values, which names [export] target)."""
+    from ..targets import find_target
     from .compress.recipe import step_from_table
 
-    return step_from_table({k: v for k, v in stage.items() if k != "name"}, f"{path} [[compress]] {stage['name']}")
+    try:
+        find_target(target)
+    except EdgekitError:
+        target = None
+    return step_from_table({k: v for k, v in stage.items() if k != "name"}, f"{path} [[compress]] {stage['name']}", target)
 
 
 def load_pipeline(path: Path | None) -> Pipeline:
@@ -173,6 +185,10 @@ def make_data(data: DataSection, folder: Path) -> None:
             from ..synth.keywords import make_keywords
 
             make_keywords(folder, speakers=data.speakers, repeats=data.repeats, seed=data.seed)
+        elif data.make == "objects":
+            from ..synth.objects import make_objects
+
+            make_objects(folder, images=data.images, size=data.size, classes=data.classes, seed=data.seed)
         else:
             from ..synth.machines import make_machine_sounds
 

@@ -37,6 +37,16 @@ def check_values(pipeline) -> None:
             except EdgekitError as e:
                 key = "[export] formats" if fmt else "[export] target"
                 raise _in(where, key, e, f"change {key} in the pipeline file (see `edgekit targets`)") from None
+    for stage, step in zip(f.compress, pipeline.steps):  # a QAT stage's trained ranges must reach every format it exports to
+        if getattr(step, "method", None) != "qat":
+            continue
+        trained = {"method": "qat", "quantizer": step.quantizer, "for": step.qat_for}
+        for fmt in f.export.formats or [None]:
+            try:
+                plan_export(target, quantized_run=True, fmt=fmt, precision="int8", trained=trained)
+            except EdgekitError as e:
+                key = f"[[compress]] {stage['name']}"
+                raise _in(where, key, e, f"set qat_for in {key} to the format exported, or export one format per QAT stage") from None
 
 
 def check_run(pipeline, *, device: str | None, trust_code: bool, python: str | None, ssh_config: str | None) -> None:

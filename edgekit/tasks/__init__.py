@@ -15,6 +15,8 @@ TASKS = {
     "classification": "edgekit.tasks.classification",
     "reconstruction": "edgekit.tasks.reconstruction",
     "anomaly": "edgekit.tasks.anomaly",
+    "detection": "edgekit.tasks.detection",
+    "centroids": "edgekit.tasks.centroids",
 }
 
 

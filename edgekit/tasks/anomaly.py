@@ -33,6 +33,12 @@ class AnomalyTask(ReconstructionTask):
         }
         return Quality(metrics, self.quality, self.higher_is_better)
 
+    def warnings(self, spec, scores):
+        auc = scores.get("auc")
+        if auc is not None and auc <= 0.55:  # as a classifier near chance: the scores do not tell the classes apart
+            return [f"test AUC {auc:.3f} is near chance (0.5)"]
+        return []
+
     def validation_key(self, scores):
         # Validation holds normal clips only (DCASE: no anomalies to train on): lower error on normals.
         return (-scores["loss"],)

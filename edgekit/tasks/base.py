@@ -102,6 +102,7 @@ class Task:
     quality: str  # headline metric key of `score`
     higher_is_better: bool
     has_classes: bool  # the model tells named classes apart: model.json records num_classes and the label names
+    min_classes: int = 0  # classes a data set must hold for this task (a classifier: 2)
     stratify: bool  # stratified splits by label
     unit: str  # what --max-drop counts in
     device_task: str  # key of edgekit.device.tasks.TASKS
@@ -120,6 +121,11 @@ class Task:
         return self.metric_names.get(key, key)
 
     # ---------------------------------------------------------------- labels
+
+    def labels_for(self, y, pipeline: dict):
+        """A split's labels as this task trains and scores on them, once the preprocessing is known (a detector's
+        boxes placed in the model input's frame); as they are by default."""
+        return y
 
     def collate(self, labels, index: np.ndarray, device):
         """A training batch's labels (rows `index` of the split's per-row labels) on `device`."""
@@ -183,6 +189,34 @@ class Task:
         return {}
 
     def parity(self, c: Compared, *, precision: str, floor: float) -> Parity: ...
+
+    def parity_floor(self, budgets, override: float | None) -> float:
+        """What `floor` is in this task's int8 parity rule, from the target's budgets: its top-1 agreement floor,
+        or the user's --min-agreement."""
+        return override if override is not None else budgets.min_int8_agreement
+
+    def device_score(self, values: list, reference, labels) -> dict:
+        """The device's figures from per-sample values: the device task's score, which a task may complete with a
+        library the board lacks (COCO mAP). Export's parity and bench's result both come from this."""
+        return self.device.score(values, reference, labels)
+
+    def finish(self, result, folder, deploy):
+        """A runner result completed on the host from the values the device shipped (RunnerResult.values), with
+        `details` for the report; unchanged when the device's score is complete. ValueError when they do not fit."""
+        return result
+
+    def report_sections(self, entry) -> list[tuple[str, str, str]]:
+        """(title, Markdown, HTML) sections this task adds to the report for one measured artifact."""
+        return []
+
+    def predict_row(self, row: dict) -> dict:
+        """predict --json's entry for one file (the runner's row without timings)."""
+        return {"file": row["file"], "label": row["label"], "index": row.get("index"), "score": row["score"]}
+
+    def draw(self, image, row: dict):
+        """predict --save: the image (a Pillow image of the raw file) with the prediction drawn, or None when this
+        task draws nothing."""
+        return None
 
     def parity_record(self, c: Compared, metrics: dict, passed: bool, rule: str) -> Parity:
         """A Parity with this task's summary keys; refused as degenerate when the reference says nothing."""

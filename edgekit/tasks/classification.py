@@ -17,6 +17,7 @@ class ClassificationTask(Task):
     quality = "accuracy"
     higher_is_better = True
     has_classes = True
+    min_classes = 2
     stratify = True
     unit = "accuracy points"
     device_task = "classification"

@@ -22,13 +22,14 @@ def lock_path(folder: Path) -> Path:
 
 
 @contextmanager
-def writing(folder: Path, *, flag: str = "--out") -> Iterator[None]:
-    """Hold the lock of `folder` while the block writes it; a second writer gets one line naming the first."""
+def writing(folder: Path, *, flag: str = "--out", wait: bool = False) -> Iterator[None]:
+    """Hold the lock of `folder` while the block writes it; a second writer gets one line naming the first, or,
+    with `wait`, blocks until the first is done (a shared cache: the second then finds the folder written)."""
     folder = Path(folder)
     path = lock_path(folder)
     try:
         path.parent.mkdir(parents=True, exist_ok=True)
-        fd = _acquire(path, folder, flag)
+        fd = _acquire(path, folder, flag, wait)
     except OSError as e:
         raise from_os_error(e) from None
     try:
@@ -40,11 +41,11 @@ def writing(folder: Path, *, flag: str = "--out") -> Iterator[None]:
         os.close(fd)
 
 
-def _acquire(path: Path, folder: Path, flag: str) -> int:
+def _acquire(path: Path, folder: Path, flag: str, wait: bool = False) -> int:
     while True:
         fd = os.open(path, os.O_RDWR | os.O_CREAT, 0o644)
         try:
-            fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+            fcntl.flock(fd, fcntl.LOCK_EX if wait else fcntl.LOCK_EX | fcntl.LOCK_NB)
         except BlockingIOError:
             pid = os.pread(fd, 32, 0).decode(errors="replace").strip()
             os.close(fd)

@@ -22,6 +22,8 @@ ARCHITECTURES = {
     "fc_autoencoder": "edgekit.zoo.autoencoder",
     "mobile": "edgekit.zoo.mobile",  # family = mobilenet_v2 | mobilenet_v3_small | shufflenet_v2 | squeezenet | ...
     "tiny": "edgekit.zoo.tiny",  # family = cnn | autoencoder: seconds to train, for the tests' walk over the plug-ins
+    "detector": "edgekit.zoo.detector",  # boxes: family = a mobile backbone (mobilenet_v2, lcnet, ...) or tiny
+    "fomo": "edgekit.zoo.fomo",  # centroids on a 1/8 grid (microcontrollers)
 }
 
 
@@ -63,6 +65,10 @@ def build_model(spec, *, run_path: Path | None = None, trust_code: bool = False)
     """Build the (untrained) module a ModelSpec describes. With `run_path`, user code follows the trust rule."""
     if spec.source == "zoo":
         return build_architecture(spec.arch, spec.input_shape, spec.num_classes, spec.kwargs)
+    if spec.source == "onnx":  # an imported graph, parsed from the run folder (never code)
+        from ..onnxgraph.build import build_from_run
+
+        return build_from_run(spec, run_path)
     from .user import construct, resolve, resolve_from_run
 
     if run_path is not None:

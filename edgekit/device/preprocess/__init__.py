@@ -18,6 +18,8 @@ the bad key.  `input.channels` of an image is the layout the model was built for
 
 Ops (key=default; keys without a default are required):
   image   resize {size [H, W], method="bilinear"|"nearest"}   Pillow Image.resize, bit-exact on uint8
+          letterbox {size [H, W], pad=114, method="bilinear"}  keep the aspect ratio, centre on a padded canvas
+                                                              (Pillow ImageOps.pad); boxes map both ways (letterbox.py)
           to_channels {channels 1|3}                          Pillow convert: L = 601-2 luma, alpha dropped
           layout {to "CHW"|"HWC"}                             from HWC
   audio   pcm_to_float {}                                     int16 /32768 (any int PCM by full scale)
@@ -54,12 +56,14 @@ from .audio import (
 )
 from .generic import _op_normalize, _op_reshape, _op_scale, _op_transpose
 from .image import _op_layout, _op_resize, _op_to_channels
+from .letterbox import _op_letterbox, boxes_to_input, boxes_to_raw, find_letterbox, letterbox_geometry
 from .presets import anomaly_pipeline, image_pipeline, kws_pipeline
 from .schema import MAX_ELEMENTS, MAX_FRAME, MAX_SAMPLE_RATE, PIPELINE_VERSION, validate
 from .wav import decode_wav, to_pcm16
 
-__all__ = ["MAX_ELEMENTS", "MAX_FRAME", "MAX_SAMPLE_RATE", "PIPELINE_VERSION", "anomaly_pipeline", "decode_wav",
-           "image_pipeline", "kws_pipeline", "pcm_to_float", "resample", "run", "to_pcm16", "validate"]
+__all__ = ["MAX_ELEMENTS", "MAX_FRAME", "MAX_SAMPLE_RATE", "PIPELINE_VERSION", "anomaly_pipeline", "boxes_to_input",
+           "boxes_to_raw", "decode_wav", "find_letterbox", "image_pipeline", "kws_pipeline", "letterbox_geometry",
+           "pcm_to_float", "resample", "run", "to_pcm16", "validate"]
 
 
 class _State(object):
@@ -112,9 +116,9 @@ def _as_input(kind, raw):
 
 
 _APPLY = {
-    "resize": _op_resize, "to_channels": _op_to_channels, "layout": _op_layout, "scale": _op_scale,
-    "reshape": _op_reshape, "transpose": _op_transpose, "normalize": _op_normalize, "pcm_to_float": _op_pcm_to_float,
-    "resample": _op_resample, "fix_length": _op_fix_length, "frames": _op_frames,
+    "resize": _op_resize, "letterbox": _op_letterbox, "to_channels": _op_to_channels, "layout": _op_layout,
+    "scale": _op_scale, "reshape": _op_reshape, "transpose": _op_transpose, "normalize": _op_normalize,
+    "pcm_to_float": _op_pcm_to_float, "resample": _op_resample, "fix_length": _op_fix_length, "frames": _op_frames,
     "power_spectrum": _op_power_spectrum, "mel": _op_mel, "log": _op_log, "dct": _op_dct,
     "context": _op_context,
 }

@@ -85,6 +85,9 @@ _OPS = {
     # image
     "resize": {"size": (True, _size_hw, "a list [H, W] of 2 positive ints, H*W at most {}".format(MAX_ELEMENTS)),
                "method": (False, _one_of("bilinear", "nearest"), '"bilinear" or "nearest"')},
+    "letterbox": {"size": (True, _size_hw, "a list [H, W] of 2 positive ints, H*W at most {}".format(MAX_ELEMENTS)),
+                  "pad": (False, _nonneg_num, "a number >= 0 (the padding's value in raw pixel units)"),
+                  "method": (False, _one_of("bilinear", "nearest"), '"bilinear" or "nearest"')},
     "to_channels": {"channels": (True, _one_of(1, 3), "1 or 3")},
     "layout": {"to": (True, _one_of("CHW", "HWC"), '"CHW" or "HWC"')},
     # audio
@@ -118,7 +121,7 @@ _OPS = {
 
 _GENERIC = ("scale", "reshape", "transpose", "normalize")
 _KIND_OPS = {
-    "image": ("resize", "to_channels", "layout") + _GENERIC,
+    "image": ("resize", "letterbox", "to_channels", "layout") + _GENERIC,
     "audio": ("pcm_to_float", "resample", "fix_length", "frames", "power_spectrum", "mel", "log", "dct",
               "context") + _GENERIC,
     "tensor": _GENERIC,
@@ -204,7 +207,7 @@ def validate(pipeline: dict) -> None:
             if stage != need:
                 raise ValueError("{}: needs {}".format(where, _STAGE_HINT[need]))
             stage = after
-        if op in ("resize", "to_channels", "layout") and chw:
+        if op in ("resize", "letterbox", "to_channels", "layout") and chw:
             raise ValueError("{}: image ops read HWC, but an earlier layout step made it CHW".format(where))
         chw = chw or (op == "layout" and step["to"] == "CHW")
         if op == "resample":

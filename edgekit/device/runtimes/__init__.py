@@ -20,6 +20,7 @@ RUNTIMES = {
     "ncnn": ("ncnn", ["ncnn"]),
     "executorch": ("executorch", ["executorch", "torch"]),
     "tensorrt": ("tensorrt", ["tensorrt", "torch"]),
+    "openvino": ("openvino", ["openvino"]),
 }
 
 

@@ -8,7 +8,8 @@ module here holding a module-level TASK (a base.DeviceTask) + one TASKS line.
 import importlib
 
 # task name (deploy.json's "task") -> its module in this package
-TASKS = {"classification": "classification", "reconstruction": "reconstruction", "anomaly": "anomaly"}
+TASKS = {"classification": "classification", "reconstruction": "reconstruction", "anomaly": "anomaly",
+         "detection": "detection", "centroids": "centroids"}
 
 
 def get(name):

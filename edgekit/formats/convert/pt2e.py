@@ -1,5 +1,6 @@
 """PT2E int8, shared by the formats that quantize with it (TFLite via LiteRT, ExecuTorch via XNNPACK): calibration,
-the extra annotations for users' constructs, and the float fallback. One module, so no format imports another.
+the extra annotations for users' constructs, the quantizers by name, and layers left float. One module, so no
+format imports another.
 
 Calibration: observers see CALIBRATION_BATCH samples per call (3.2x faster than one at a time,
 benchmarks/results/calibration.md); a model whose graph fixes the batch is calibrated one sample at a time.
@@ -19,22 +20,18 @@ from a tensor that also went into an unannotated concat got two scales, and the 
 (An explicit ZeroPad2d before such convolutions also converted, but made the converter keep NCHW around them:
 resnet8 went from 1 to 7 TRANSPOSE ops and 0.080 → 0.098 ms, MobileNetV2 0.140 → 0.218 ms; not done.)
 
-Float fallback — mixed precision when full int8 misses the target's floor: the first layers stay float, as few as reach it.
+Mixed precision — when full int8 misses the target's floor, the layers int8 hurts most stay float: convert/mixed.py
+ranks them and searches; here they are left unannotated (`leaving_float`), and XNNPACK and LiteRT run them in fp32
+between quantize/dequantize pairs.
 
-In a small network the early layers see the raw signal at full resolution through few channels, and one
-per-tensor int8 range per activation costs them most (benchmarks/results/float_fallback.md: MobileNetV1 x0.25
-on digits, the logits' mean squared error to fp32 falls 0.18 → 0.10 → 0.04 → 0.01 with 0, 2, 4, 8 of its 28
-layers in float). So when the int8 graph misses the floor on the validation split (never the test split, which
-the export's parity check judges afterwards), the export quantizes again with the first 1, 2, 4, ... layers
-left unannotated, up to half of them, and keeps the first try that passes. XNNPACK and LiteRT run the float
-layers in fp32 between quantize/dequantize pairs. What stayed float is recorded in deploy.json.
+QAT — the same quantizers with fake-quantize modules (`is_qat`), so a QAT run trains the ranges the artifact
+carries (stages/compress/pt2e_qat.py).
 """
 
 from __future__ import annotations
 
 import copy
-from dataclasses import dataclass, field
-from typing import Callable
+from typing import Iterable
 
 import numpy as np
 import torch
@@ -42,6 +39,7 @@ import torch.nn as nn
 import torch.nn.functional as F
 
 from ...util.progress import progress_bar, status
+from .mixed import FloatLayers, Validation, record, verdict_text  # noqa: F401  (formats import them from here)
 
 aten = torch.ops.aten
 CALIBRATION_BATCH = 8  # observers see 8 samples per call: 3.2x faster than one at a time (benchmarks/results/calibration.md)
@@ -109,6 +107,11 @@ SHARED = {
     aten.select.int,
 }
 OWN = {aten.hardswish.default, aten.relu.default, aten.relu_.default}
+# TFLite's int8 SOFTMAX and LOGISTIC refuse any output scale but 1/256 (zero point -128). LiteRT fixes it only when
+# the op's input was annotated in its own pass; after a reshape or transpose (annotated here, later) the op fell
+# to its consumer's plain observer and the converted model failed to load (a detector's DFL softmax: "scale not
+# near 1.f / 256").
+FIXED_RANGE = {aten._softmax.default, aten.softmax.int, aten.sigmoid.default}
 
 
 def _annotated(node) -> bool:
@@ -134,9 +137,18 @@ def annotate_more(model, config) -> None:
             continue
         if target is operator.getitem:
             continue  # chunk/split outputs: their producer's annotation covers them
-        if target in SHARED:
+        if target in SHARED and _fixed_output(inp):
+            # moving a softmax's or sigmoid's output keeps its fixed 1/256 scale on both sides (an observer of its
+            # own on the way in made a requantizing transpose, which TFLite's same-scale rule refuses)
+            fixed = inp.meta["quantization_annotation"].output_qspec
+            node.meta["quantization_annotation"] = QuantizationAnnotation(input_qspec_map={inp: fixed}, output_qspec=fixed, _annotated=True)
+        elif target in SHARED:
             node.meta["quantization_annotation"] = QuantizationAnnotation(
                 input_qspec_map={inp: act}, output_qspec=SharedQuantizationSpec((inp, node)), _annotated=True
+            )
+        elif target in FIXED_RANGE:
+            node.meta["quantization_annotation"] = QuantizationAnnotation(
+                input_qspec_map={inp: act}, output_qspec=_fixed_range(), _annotated=True
             )
         elif target in OWN or target in (aten.add.Tensor, aten.mul.Tensor):
             # residual adds, x + constant (hard-sigmoid's + 3), x * y: TFLite's int8 ADD/MUL rescale their inputs
@@ -151,55 +163,53 @@ def annotate_more(model, config) -> None:
             )
 
 
-def litert_quantizer(per_channel: bool = True):
+def _fixed_output(node) -> bool:
+    from torchao.quantization.pt2e.quantizer import FixedQParamsQuantizationSpec
+
+    a = node.meta.get("quantization_annotation")
+    return bool(a and a._annotated and isinstance(a.output_qspec, FixedQParamsQuantizationSpec))
+
+
+def _fixed_range():
+    from torchao.quantization.pt2e.quantizer import FixedQParamsQuantizationSpec
+
+    return FixedQParamsQuantizationSpec(
+        dtype=torch.int8, scale=1 / 256, zero_point=-128, quant_min=-128, quant_max=127, qscheme=torch.per_tensor_affine
+    )
+
+
+def litert_quantizer(per_channel: bool = True, qat: bool = False):
     """LiteRT's PT2E quantizer, plus the annotations above."""
     from litert_torch.quantize.pt2e_quantizer import PT2EQuantizer, get_symmetric_quantization_config
 
     class EdgekitPT2EQuantizer(PT2EQuantizer):
+        # LiteRT's QAT-only conv+batch-norm annotators trace their patterns with torch.export on a plain function,
+        # which torch 2.13 refuses; edgekit folds batch-norm before quantizing, so there is nothing for them to match.
+        STATIC_QAT_ONLY_OPS = []
+
         def annotate(self, model):
             model = super().annotate(model)
             annotate_more(model, self.global_config)
             return model
 
-    return EdgekitPT2EQuantizer().set_global(get_symmetric_quantization_config(is_per_channel=per_channel, is_dynamic=False))
+    config = get_symmetric_quantization_config(is_per_channel=per_channel, is_qat=qat, is_dynamic=False)
+    return EdgekitPT2EQuantizer().set_global(config)
 
 
-# ---------------------------------------------------------------- float fallback
+def xnnpack_quantizer(qat: bool = False):
+    """ExecuTorch's XNNPACK quantizer: per-channel symmetric int8 weights, per-tensor int8 activations."""
+    from executorch.backends.xnnpack.quantizer.xnnpack_quantizer import XNNPACKQuantizer, get_symmetric_quantization_config
+
+    return XNNPACKQuantizer().set_global(get_symmetric_quantization_config(is_per_channel=True, is_qat=qat))
+
+
+# The quantizers a QAT run can train, by the name model.json records (formats declare theirs: Format.int8_quantizer).
+QUANTIZERS = {"pt2e-litert": litert_quantizer, "pt2e-xnnpack": xnnpack_quantizer}
+
+
+# ---------------------------------------------------------------- layers left float (mixed precision)
 
 COMPUTE = {aten.conv1d.default, aten.conv2d.default, aten.linear.default}
-
-
-@dataclass
-class Validation:
-    """The validation split and the task's verdict on outputs for it (the task's parity rule, the export's floor)."""
-
-    x: np.ndarray
-    judge: Callable[[np.ndarray], dict]
-
-
-@dataclass
-class FloatLayers:
-    """Which layers a quantized graph keeps in float: the first `kept` of `layers`, with their share of MACs."""
-
-    kept: int = 0
-    layers: int = 0
-    macs_in_float: float = 0.0
-    names: list[str] = field(default_factory=list)
-    tried_up_to: int = 0  # the most early layers any try left float
-    verdicts: list[str] = field(default_factory=list)  # what each try scored on the validation split
-
-    def describe(self) -> str:
-        return f"the first {self.kept} of {self.layers} layers kept in float ({self.macs_in_float:.0%} of MACs)"
-
-    def as_dict(self) -> dict:
-        return {
-            "kept": self.kept,
-            "layers": self.layers,
-            "macs_in_float": round(self.macs_in_float, 4),
-            "names": self.names,
-            "tried_up_to": self.tried_up_to,
-            "tries_on_validation": self.verdicts,
-        }
 
 
 def layer_segments(gm: torch.fx.GraphModule) -> list[list[torch.fx.Node]]:
@@ -232,14 +242,20 @@ def _module_path(node: torch.fx.Node) -> str:
     return list(stack.values())[-1][0] if stack else node.name
 
 
-def float_layers(gm: torch.fx.GraphModule, kept: int) -> tuple[set[str], FloatLayers]:
-    """Names of the nodes to leave unannotated for the first `kept` layers, and what that amounts to."""
+def float_layers(gm: torch.fx.GraphModule, kept: int | Iterable[str]) -> tuple[set[str], FloatLayers]:
+    """Names of the nodes to leave unannotated, and what that amounts to: for the first `kept` layers (a number), or
+    for the layers named by their module paths (as nn.sensitivity names them)."""
     segments = layer_segments(gm)
     macs = [_macs(s[0]) for s in segments]
-    kept = min(kept, len(segments))
-    names = {n.name for s in segments[:kept] for n in s}
-    share = sum(macs[:kept]) / sum(macs) if sum(macs) else 0.0
-    info = FloatLayers(kept=kept, layers=len(segments), macs_in_float=share, names=[_module_path(s[0]) for s in segments[:kept]])
+    if isinstance(kept, int):
+        chosen = list(range(min(kept, len(segments))))
+    else:
+        wanted = set(kept)
+        chosen = [i for i, s in enumerate(segments) if _module_path(s[0]) in wanted]
+    names = {n.name for i in chosen for n in segments[i]}
+    share = sum(macs[i] for i in chosen) / sum(macs) if sum(macs) else 0.0
+    paths = [_module_path(segments[i][0]) for i in chosen]
+    info = FloatLayers(kept=len(chosen), layers=len(segments), macs_in_float=share, names=paths)
     return names, info
 
 
@@ -260,18 +276,18 @@ def leaving_float(quantizer, names: set[str]):
     return quantizer
 
 
-def outputs(graph, x: np.ndarray, batch: int) -> np.ndarray:
+def outputs(graph, x: np.ndarray, batch: int):
+    """The graph's outputs on x in its own structure: one array, or a dict of arrays (a detector's boxes and scores)."""
     with torch.no_grad():
-        return np.concatenate([graph(torch.from_numpy(x[i : i + batch])).numpy() for i in range(0, len(x), batch)])
+        outs = [graph(torch.from_numpy(x[i : i + batch])) for i in range(0, len(x), batch)]
+    if outs and isinstance(outs[0], dict):
+        return {k: np.concatenate([o[k].numpy() for o in outs]) for k in outs[0]}
+    return np.concatenate([o.numpy() for o in outs])
 
 
-def verdict_text(verdict: dict) -> str:
-    """What a try scored, as the judge words it (the task's figures: generic code names none)."""
-    return verdict.get("rule") or "failed"
-
-
-def pt2e_quantize(model, calibration: np.ndarray, sample, quantizer, kept: int, *, progress: bool, fold_quantize: bool = True):
-    """One PT2E pass with the first `kept` layers float → (converted graph, calibration batch, FloatLayers).
+def pt2e_quantize(model, calibration: np.ndarray, sample, quantizer, kept, *, progress: bool, fold_quantize: bool = True):
+    """One PT2E pass with layers left float (`kept`: the first k, or module paths) → (converted graph, calibration
+    batch, FloatLayers).
     A dynamic batch axis lets the observers see several samples per call; the artifact keeps batch 1."""
     from torchao.quantization.pt2e.quantize_pt2e import convert_pt2e, prepare_pt2e
 
@@ -290,41 +306,22 @@ def pt2e_quantize(model, calibration: np.ndarray, sample, quantizer, kept: int, 
     return converted, batch, info
 
 
-def quantize_with_fallback(quantize: Callable[[int], tuple], validation: Validation | None, say=lambda m: None):
-    """`quantize(kept)` → (converted graph, calibration batch, FloatLayers); returns the first passing graph."""
-    graph, batch, info = quantize(0)
-    if validation is None:
-        return graph, info
-    verdict = validation.judge(outputs(graph, validation.x, batch))
-    tries = [f"full int8: {verdict_text(verdict)}"]
-    if verdict.get("passed"):
-        return graph, info
-    kept = 1
-    while kept <= info.layers // 2:
-        say(
-            f"int8 misses the floor on the validation split ({verdict_text(verdict)}): quantizing again with the first {kept} layer(s) in float"
-        )
-        g, b, i = quantize(kept)
-        verdict = validation.judge(outputs(g, validation.x, b))
-        tries.append(f"first {kept} in float: {verdict_text(verdict)}")
-        if verdict.get("passed"):
-            i.verdicts, i.tried_up_to = tries, kept
-            return g, i
-        info.tried_up_to = kept
-        kept *= 2
-    info.verdicts = tries  # none reached it: full int8, and the export's parity check refuses it as before
-    return graph, info
+def pt2e_search(model, calibration: np.ndarray, sample, make_quantizer, validation, *, progress: bool, say=lambda m: None, **kw):
+    """Full int8, or the fewest MACs left float that reach the floor on the validation split (convert/mixed.py):
+    → (converted graph, FloatLayers, the quantizer that made it: the converter may need it)."""
+    from ...nn.sensitivity import Int8Simulation
+    from .mixed import search
 
+    made = {}
 
-def record(built, info: FloatLayers) -> None:
-    """deploy.json's extras and the export table's notes say what the search did, when it ran."""
-    if not info.verdicts:
-        return  # full int8 passed on the validation split at once (or there was none to judge)
-    built.extras["float_layers"] = info.as_dict()
-    tries = "; ".join(info.verdicts)
-    if info.kept:
-        built.notes.append(f"int8 missed the floor on the validation split, so {info.describe()} ({tries})")
-    else:
-        built.notes.append(
-            f"int8 missed the floor on the validation split even with its first {info.tried_up_to} layers in float ({tries})"
-        )
+    def quantize(names: tuple):
+        made[names] = make_quantizer()
+        graph, batch, _ = pt2e_quantize(model, calibration, sample, made[names], names, progress=progress, **kw)
+        return graph, batch
+
+    def run(quantized, x):
+        graph, batch = quantized
+        return outputs(graph, x, batch)
+
+    (graph, _), info = search(quantize, run, validation, lambda: Int8Simulation(model, calibration, per_channel=True), say)
+    return graph, info, made[tuple(info.names)]

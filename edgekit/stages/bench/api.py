@@ -9,6 +9,7 @@ from ...contracts import BenchReport, ReportEntry
 from ...errors import BudgetFailed, EdgekitError
 from ...report import finish_entries, report_paths, write_report
 from ...targets import find_target
+from ...tasks import get_task
 from ...util.manifest import now
 from .budgets import check_budgets
 from .harness import Measurement, RunFailed, check_artifact_folder, run_on_device, runner_result
@@ -27,8 +28,6 @@ def _caveat(transport, elsewhere: set[str]) -> str | None:
 
 
 def _entry(folder, deploy, **kw) -> ReportEntry:
-    from ...tasks import get_task
-
     return ReportEntry(
         folder=str(folder),
         model=deploy.source.get("model", "?"),
@@ -77,6 +76,10 @@ def bench(
             elsewhere.add(tgt.name)
         try:
             result = runner_result(run_on_device(transport, Path(folder), deploy, measurement, extra_args=list(extra_args)), transport)
+            try:
+                result = get_task(deploy.task).finish(result, Path(folder), deploy)  # e.g. COCO mAP from the device's boxes
+            except ValueError as e:
+                raise RunFailed(f"the device's result does not fit task '{deploy.task}': {e}", "re-run the benchmark") from None
             entry = _entry(
                 folder, deploy, status="ok", result=result, checks=check_budgets(result, deploy, tgt.profile, on_target=on_target)
             )

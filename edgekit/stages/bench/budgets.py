@@ -29,8 +29,8 @@ def check_budgets(result: RunnerResult, deploy: Deploy, target: TargetProfile, *
         checks.append(check("latency p90", result.latency_ms.p90, b.latency_p90_ms, "max", "ms", on_target, why))
         checks.append(check("peak memory", result.peak_rss_mb, b.max_memory_mb, "max", "MiB", on_target, why))
     precision = deploy.artifact.precision
-    floor = b.min_int8_agreement if precision in ("int8", "dynamic") else FLOAT_AGREEMENT
     task = get_task(deploy.task)
+    floor = task.parity_floor(b, None) if precision in ("int8", "dynamic") else FLOAT_AGREEMENT
     # [budgets.quality] names metrics of many tasks: this artifact's task judges those it declares
     quality = [
         check(task.metric_name(metric), result.quality.get(metric), limit, task.budget_metrics[metric])

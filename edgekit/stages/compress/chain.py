@@ -8,7 +8,7 @@ from pathlib import Path
 
 from ...contracts import Cost, Metrics, load_spec
 from ...errors import BudgetFailed, EdgekitError
-from ...runs import Run, check_run_folder, code_bytes, load_run, write_run_files
+from ...runs import Run, check_run_folder, code_bytes, graph_bytes, load_run, write_run_files
 from ...tasks import get_task
 from ...util.fsutil import check_out_folder, staged_dir
 from ...util.manifest import new_manifest, now
@@ -46,7 +46,7 @@ def check_order(quantized: bool, steps: list, task: str) -> None:
         if isinstance(step, PruneStep) and quantized:
             raise EdgekitError(f"{where}: cannot prune a quantized model", "prune first, then quantize (start from the float run)")
         quantized = isinstance(step, QuantStep) or (quantized and not isinstance(step, DistillStep))  # a student starts float
-        if isinstance(step, DistillStep):
+        if isinstance(step, DistillStep) or getattr(step, "distill_from_parent", False):
             check_distillable(task)
 
 
@@ -70,6 +70,12 @@ def compress_run(
     out = check_out_folder(Path(out))
     parent_spec = parent.spec if isinstance(parent, Run) else load_spec(check_run_folder(Path(parent)) / "model.json")
     check_order(bool(parent_spec.quantization), steps, parent_spec.task)
+    if parent_spec.runs_in != "pytorch":
+        raise EdgekitError(
+            f"compress works on PyTorch models, and {parent_spec.name} is an ONNX graph that runs only in onnxruntime "
+            f"({parent_spec.graph.not_converted})",
+            "export it with --format onnx (fp32, fp16 or int8 calibrated on the data set) instead",
+        )
     started = now()
     run = parent if isinstance(parent, Run) else load_run(parent, trust_code=trust_code)
     task = get_task(run.spec.task)
@@ -84,6 +90,7 @@ def compress_run(
         where=str(run.path / "model.json") if run.path else "the run's model.json",
         say=say,
     )
+    state.max_drop = max_drop
     parent_row = {"step": "parent", **state.measure()}
     rows = [parent_row]
     for step in steps:
@@ -94,6 +101,8 @@ def compress_run(
     final = rows[-1]
     drop = task.drop(parent_row, final) if parent_row.get(task.quality) is not None and final.get(task.quality) is not None else None
     failed = max_drop is not None and drop is not None and drop > max_drop
+    # A prune step that stopped short of its target (validation score past --max-drop, or a target not reached)
+    missed = next((r["target_missed"] for r in rows if r.get("target_missed")), None)
     parent_path = str(run.path.resolve()) if run.path else None
     lineage = run.manifest.lineage + ([parent_path] if parent_path else [])
     manifest = new_manifest(
@@ -102,8 +111,9 @@ def compress_run(
         lineage=lineage,
         started=started,
         steps=[describe(s) for s in steps],
-        status="failed" if failed else "ok",
-        failure=f"{task.quality} dropped {drop:.2f} {task.unit}, more than --max-drop {max_drop}" if failed else None,
+        status="failed" if failed or missed else "ok",
+        # the prune step's own stop says more (where it stopped, what it kept) than the final drop
+        failure=missed or (f"{task.quality} dropped {drop:.2f} {task.unit}, more than --max-drop {max_drop}" if failed else None),
     )
     cost_keys = ("params", "nonzero_params", "macs", "size_bytes")
     metrics = Metrics(
@@ -121,11 +131,13 @@ def compress_run(
         max_drop=max_drop,
     )
     with staged_dir(out) as tmp:
-        write_run_files(tmp, state.model.cpu(), state.spec, metrics, manifest, code=state.code)
+        write_run_files(tmp, state.model.cpu(), state.spec, metrics, manifest, code=state.code, graph=graph_bytes(run))
     result = Run(path=out, model=state.model.cpu().eval(), spec=state.spec, metrics=metrics, manifest=manifest)
-    if failed:
+    if failed or missed:
+        fix = "fine-tune longer, compress less, or raise --max-drop"
         error = BudgetFailed(
-            f"{out}: {manifest.failure} (result kept, marked failed)", "fine-tune longer, compress less, or raise --max-drop"
+            f"{out}: {manifest.failure} (result kept, marked failed)",
+            fix if not missed else "fine-tune longer (--finetune, --distill-from-parent), or ask for a less aggressive target",
         )
         error.run = result
         raise error

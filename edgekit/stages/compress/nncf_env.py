@@ -67,9 +67,11 @@ def import_nncf():
     import logging
 
     from ...util.quiet import quiet_import
+    from ...util.telemetry import declined
 
     quiet_import("torchao")
-    nncf = quiet_import("nncf")
+    with declined():  # nncf imports openvino where it is installed, and that import reports to Intel
+        nncf = quiet_import("nncf")
     logging.getLogger("nncf").setLevel(logging.WARNING)
     if kernels() == "compiled":
         os.environ.setdefault("NNCF_EXTENSION_LOAD_TIMEOUT", "0")

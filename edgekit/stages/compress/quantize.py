@@ -24,9 +24,11 @@ def quantize_ptq(
     force: bool = False,
     per_channel_weights: bool = True,
     progress: bool = True,
+    ignored: list[str] | None = None,
 ):
     """Returns (quantized model, calibration record). The model's batch-norm is folded in place first.
-    per_channel_weights=False: one scale per weight tensor (exact on x86 CPUs without VNNI, see targets/x86-64.toml)."""
+    per_channel_weights=False: one scale per weight tensor (exact on x86 CPUs without VNNI, see targets/x86-64.toml).
+    `ignored`: NNCF node names left in float (mixed precision: `compute_ops` names them)."""
     picked = calibration_samples(x_train, min(samples, len(x_train)), seed=seed, force=force)
     nncf = import_nncf()
     unfolded = fold_batchnorm(model)
@@ -48,7 +50,12 @@ def quantize_ptq(
     # mobilenetv1-025 0.5667 both, ds-cnn within one sample); asymmetric stays as the scheme with the headroom.
     with status(f"calibrating int8 ranges (NNCF, {len(picked)} samples)", progress):
         quantized = nncf.quantize(
-            model.eval(), nncf.Dataset(batches), subset_size=len(batches), advanced_parameters=params, preset=nncf.QuantizationPreset.MIXED
+            model.eval(),
+            nncf.Dataset(batches),
+            subset_size=len(batches),
+            advanced_parameters=params,
+            preset=nncf.QuantizationPreset.MIXED,
+            **({"ignored_scope": nncf.IgnoredScope(names=list(ignored))} if ignored else {}),
         )
     record = {
         "split": "train",
@@ -57,6 +64,20 @@ def quantize_ptq(
         "weights": "per-channel" if per_channel_weights else "per-tensor",
     }
     return quantized, record
+
+
+def compute_ops(model: nn.Module) -> dict[str, list[str]]:
+    """NNCF's node names of each conv / linear, by module path (features.0.0 → features/0/0/conv2d/0), read from the
+    weight quantizers of a quantized model (a weight is its op's input port 1)."""
+    ops: dict[str, list[str]] = {}
+    for name, module in model.named_modules():
+        hook = name.rpartition("pre_hooks.")[2]
+        if "pre_hooks." not in name or not type(module).__name__.endswith("Quantizer") or "__1." not in hook:
+            continue
+        op = hook.rpartition("__1.")[0]  # features/0/0/conv2d/0
+        path = ".".join(op.split("/")[:-2])
+        ops.setdefault(path, []).append(op)
+    return ops
 
 
 def unshare_quantizers(model: nn.Module) -> nn.Module:

@@ -25,15 +25,18 @@ class ChainState:
     code: bytes | None = None  # the user module's source the model needs (copied into the new run folder)
     trust_code: bool = False  # the user allows code a recipe names (a distillation student)
     quality_keys: tuple = ()  # the task's metric keys in the last measure() row
+    max_drop: float | None = None  # --max-drop: a prune schedule stops at the last cut whose validation score is within it
 
     def measure(self) -> dict:
         """Test scores and cost, the row every step reports."""
         task = get_task(self.spec.task)
-        cost = profile_model(self.model, self.spec.input_shape).to_json()
+        # a PT2E QAT graph holds no nn.Conv2d/Linear modules to count: its float structure is counted
+        counted = self.model.float_module() if hasattr(self.model, "float_module") else self.model
+        cost = profile_model(counted, self.spec.input_shape).to_json()
         scores = task.score(predict(self.model, self.data.x["test"]), self.data.x["test"], self.data.y["test"], self.data.groups["test"])
         if self.spec.quantization:
             # int8 storage: one byte per weight of quantized layers, the rest (biases) at 4 bytes.
-            cost["size_bytes"] = quantized_bytes(self.model)
+            cost["size_bytes"] = quantized_bytes(counted)
         self.quality_keys = tuple(scores.metrics)  # which keys of the row are the task's (metrics.json's `test`)
         return {**scores.metrics, **cost}
 

@@ -4,129 +4,16 @@ from __future__ import annotations
 
 import copy
 import math
-from dataclasses import dataclass, field, replace
+from dataclasses import dataclass, replace
 
 from ...contracts import ModelSpec
-from ...data.calibration import check_calib
 from ...errors import EdgekitError
-from ...nn.resize import changed_shapes
 from ...zoo.user import code_record, is_user_ref, resolve_named
 from ..train import fit
 from .distill import distillation_loss
-from .prune import IMPORTANCE, make_permanent, structured_prune, unstructured_prune, weight_sparsity
-from .quantize import nncf_config, quantize_ptq
+from .prune_step import PruneStep
+from .quant_step import QuantStep  # noqa: F401  (the steps are imported from here)
 from .state import ChainState
-
-
-def _check_ratio(value: float, name: str) -> None:
-    if not 0 < value < 1:
-        raise EdgekitError(f"{name} must be between 0 and 1 (exclusive), got {value}", f"pass e.g. {name.replace('_', '-')} 0.5")
-
-
-def _finetune(state: ChainState, epochs: int, lr_scale: float, label: str, loss_fn=None):
-    config = replace(state.train_config, epochs=epochs, lr=state.train_config.lr * lr_scale)
-    return fit(state.model, state.spec.task, state.data, config, loss_fn=loss_fn, progress=state.progress, label=label).model.cpu()
-
-
-@dataclass
-class PruneStep:
-    ratio: float
-    finetune: int = 10
-    unstructured: bool = False
-    importance: str = "l2"
-    global_pruning: bool = False
-    layer_ratios: dict[str, float] = field(default_factory=dict)
-    kind: str = "prune"
-
-    def __post_init__(self):
-        _check_ratio(self.ratio, "--prune")
-        for name, r in self.layer_ratios.items():
-            _check_ratio(r, f"layer ratio of {name}")
-        if self.importance not in IMPORTANCE:
-            raise EdgekitError(f"unknown importance '{self.importance}'", f"use one of {', '.join(IMPORTANCE)}")
-        if self.finetune < 0:
-            raise EdgekitError("--finetune must be ≥ 0 epochs", "pass e.g. --finetune 10")
-
-    def apply(self, state: ChainState) -> tuple[ChainState, dict]:
-        if state.spec.quantization:
-            raise EdgekitError("cannot prune a quantized model", "prune first, then quantize (put qat/ptq last)")
-        model = state.model
-        if self.unstructured:
-            unstructured_prune(model, self.ratio)
-            state.model = model
-            if self.finetune:
-                model = _finetune(state, self.finetune, 0.5, f"fine-tune {self.ratio:.0%} sparse")
-            make_permanent(model)
-            state.model = model
-            note = "unstructured sparsity shrinks the file only once compressed (zip/gzip); dense runtimes run it at the same speed"
-            return state, {"sparsity": weight_sparsity(model), "note": note}
-        original = model
-        model, excluded = structured_prune(
-            model,
-            state.spec.input_shape,
-            self.ratio,
-            importance=self.importance,
-            global_pruning=self.global_pruning,
-            layer_ratios=self.layer_ratios,
-        )
-        resized = changed_shapes(original, model)
-        state.spec = state.spec.replace(**{"resized_layers": {**state.spec.resized_layers, **resized}})
-        state.model = model
-        if self.finetune:
-            state.model = _finetune(state, self.finetune, 0.5, f"fine-tune pruned {self.ratio:.0%}")
-        details = {"importance": self.importance, "resized_layers": len(resized)}
-        if not resized:  # torch-pruning keeps a few channels per layer: a step past that point changes nothing
-            details["removed_nothing"] = True
-            details["note"] = f"prune {self.ratio:.0%} removed nothing: every prunable layer is already at the pruner's minimum width"
-        if excluded:
-            details["excluded_layers"] = excluded
-            details["note"] = f"left unpruned (the pruner cannot follow their channels): {', '.join(excluded)}"
-        return state, details
-
-
-@dataclass
-class QuantStep:
-    method: str  # "ptq" or "qat"
-    calib: int = 300
-    epochs: int = 5
-    force_calib: bool = False
-    kind: str = "quantize"
-
-    def __post_init__(self):
-        if self.method not in ("ptq", "qat"):
-            raise EdgekitError(f"unknown quantization method '{self.method}'", "use ptq or qat")
-        check_calib(self.calib, self.force_calib)  # before any data is read
-        if self.method == "qat" and self.epochs < 1:
-            raise EdgekitError("QAT needs at least 1 epoch", "pass e.g. --epochs 5")
-
-    def apply(self, state: ChainState) -> tuple[ChainState, dict]:
-        if state.spec.quantization:
-            raise EdgekitError("the model is already quantized", "quantize once, as the last step")
-        model, calibration = quantize_ptq(
-            state.model,
-            state.data.x["train"],
-            samples=self.calib,
-            seed=state.train_config.seed,
-            force=self.force_calib,
-            progress=state.progress,
-        )
-        state.model = model
-        if self.method == "qat":
-            state.model = _finetune(state, self.epochs, 0.1, "quantization-aware training")
-        state.spec = state.spec.replace(
-            **{
-                "bn_folded": True,
-                "quantization": {
-                    "tool": "nncf",
-                    "method": self.method,
-                    "bits": 8,
-                    "weights": "per-channel",
-                    "calibration": calibration,
-                    "config": nncf_config(state.model),
-                },
-            }
-        )
-        return state, {"method": self.method, "calibration": calibration}
 
 
 def check_distillable(task_name: str) -> None:
@@ -206,7 +93,7 @@ class DistillStep:
 
 def describe(step) -> str:
     if isinstance(step, PruneStep):
-        return f"prune {step.ratio:.0%} {'unstructured' if step.unstructured else 'structured'}"
+        return step.describe()
     if isinstance(step, QuantStep):
         return f"{step.method} int8"
     return f"distill → {step.student} x{step.width:g}"

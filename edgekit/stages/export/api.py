@@ -30,6 +30,7 @@ from ...util.fsutil import check_out_folder, json_text, staged_dir, write_text
 from ...util.manifest import now
 from ...util.progress import progress_bar
 from ...util.quiet import captured_fds
+from ..compress.quantizers import reference_name
 from . import judge
 from .estimate import estimate_latency
 from .models import float_model
@@ -112,7 +113,16 @@ def export_run(
     check_export_args(calib, min_agreement)
     tgt = find_target(target)
     run = run if isinstance(run, Run) else load_run(run, trust_code=trust_code)
-    plan = plan_export(tgt, quantized_run=bool(run.spec.quantization), fmt=fmt, precision=precision)
+    why = run.spec.graph.not_converted if run.spec.graph else None
+    plan = plan_export(
+        tgt,
+        quantized_run=bool(run.spec.quantization),
+        fmt=fmt,
+        precision=precision,
+        runs_in=run.spec.runs_in,
+        why=why,
+        trained=run.spec.quantization,  # a QAT run goes where its trained quantizer's ranges can ship
+    )
     f = plan.format
     f.check_available()
     f.check_runtime_options(runtime_options or {})
@@ -125,20 +135,21 @@ def export_run(
     data = load_run_data(run.spec, dataset, where=where, say=read_notes.append)
     splits = Splits.of(data, run.spec.normalization)
     x_test, y_test, g_test = splits.x["test"], splits.y["test"], splits.groups["test"]
-    needs_calib = f.needs_calibration(plan.precision, bool(run.spec.quantization))
+    needs_calib = f.needs_calibration(plan.precision, run.spec.quantization)  # not where a QAT run's own ranges ship
     calibration = (
         calibration_samples(splits.x["train"], min(calib, len(splits.x["train"])), seed=run.spec.dataset.seed, force=force_calib)
         if needs_calib
         else None
     )
     fp32 = float_model(run)
-    floor = min_agreement if min_agreement is not None else tgt.budgets.min_int8_agreement
+    floor = task.parity_floor(tgt.budgets, min_agreement)  # what the task's int8 rule allows (agreement, mAP points)
     x_val = splits.x["val"]
     # PyTorch runs once per model and split; the reference, the task options, the degenerate check and the float
     # fallback's validation all reuse these outputs.
     models = {"fp32": fp32, "run": run.model}
     predictions = judge.Predictions(models, splits)
-    options = judge.Options(task, predictions, splits)
+    pipeline = run.spec.preprocess  # boxes go back to raw pixels through it, as on the device
+    options = judge.Options(task, predictions, splits, pipeline)
     if prove_parity:  # before the build: a model that says nothing makes every parity check pass trivially
         _refuse_degenerate(task.degenerate(predictions("fp32", "test"), y_test))
     validation = None
@@ -147,7 +158,17 @@ def export_run(
 
         def judged(out) -> Parity:
             ref = predictions("fp32", "val")
-            c = judge.compare(task, judge.named(out, list(ref)), ref, x_val, splits.y["val"], splits.groups["val"], options("fp32"))
+            c = judge.compare(
+                task,
+                judge.named(out, list(ref)),
+                ref,
+                x_val,
+                splits.y["val"],
+                splits.groups["val"],
+                options("fp32"),
+                shapes=splits.shapes["val"],
+                pipeline=pipeline,
+            )
             return task.parity(c, precision="int8", floor=floor)
 
         def verdict(out) -> dict:
@@ -184,7 +205,9 @@ def export_run(
         reference = judge.named(predictions(role, "test"), names)
         task_options = options(role)
         if prove_parity:
-            c = judge.compare(task, outputs, reference, x_test, y_test, g_test, task_options)
+            c = judge.compare(
+                task, outputs, reference, x_test, y_test, g_test, task_options, shapes=splits.shapes["test"], pipeline=pipeline
+            )
             parity = task.parity(c, precision=plan.precision, floor=floor)
             _refuse_degenerate(parity.degenerate)
         else:  # no verdict, and no degenerate guard: an untrained network may be looked at for speed
@@ -192,11 +215,15 @@ def export_run(
         versus = {}
         if prove_parity and plan.precision == "int8" and run.spec.quantization and role != "run":
             own = judge.named(predictions("run", "test"), names)
-            c = judge.compare(task, outputs, own, x_test, y_test, g_test, task_options)
+            c = judge.compare(task, outputs, own, x_test, y_test, g_test, task_options, shapes=splits.shapes["test"], pipeline=pipeline)
             versus = {"the run's own int8 model": task.parity(c, precision="int8", floor=0.0).metrics}
         parity = parity.model_copy(
             update={
-                "reference": "PyTorch int8 (NNCF, the run's own)" if role == "run" else "PyTorch fp32",
+                "reference": reference_name(run.spec.quantization)
+                if role == "run"
+                else "PyTorch fp32"
+                if run.spec.runs_in == "pytorch"
+                else "onnxruntime fp32 (the imported graph)",
                 "runtime": adapter.version,
                 "versus": versus,
             }
@@ -205,7 +232,9 @@ def export_run(
         total_bytes = sum(p.stat().st_size for p in files.values())
         cost = profile_model(fp32, run.spec.input_shape)
         dtask = task.device
-        ref_values = judge.sample_values(dtask, x_test, reference, len(y_test), g_test, task_options)
+        ref_values = judge.sample_values(
+            dtask, x_test, reference, len(y_test), g_test, task_options, shapes=splits.shapes["test"], pipeline=pipeline
+        )
         eval_arrays = {**task.store_labels(y_test), **task.store_reference(ref_values)}
         np.savez_compressed(folder / "eval.npz", **_raw_arrays(data.raw["test"]), **eval_arrays)
         deploy = Deploy(
@@ -268,7 +297,7 @@ def export_run(
             raise BudgetFailed(
                 f"parity check failed: {f.name} {plan.precision} in {adapter.runtime} misses {parity.rule} ({parity.brief()})"
                 + (
-                    f"; with its first {tried['tried_up_to']} of {tried['layers']} layers float it missed on the validation split too"
+                    f"; with {tried['tried_up_to']} of its {tried['layers']} layers float it missed on the validation split too"
                     if tried and not tried["kept"]
                     else ""
                 ),

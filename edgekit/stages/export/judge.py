@@ -39,21 +39,22 @@ def sample_slices(rows: int, samples: int, groups: np.ndarray | None) -> list[sl
     return [slice(int(a), int(b)) for a, b in zip(bounds[:-1], bounds[1:])]
 
 
-def sample_values(device_task, x: np.ndarray, outputs: dict, samples: int, groups, options: dict) -> list:
-    """One value per raw sample, made by the device task from that sample's rows, as the runner makes it."""
+def sample_values(device_task, x: np.ndarray, outputs: dict, samples: int, groups, options: dict, *, shapes: list, pipeline: dict) -> list:
+    """One value per raw sample, made by the device task from that sample's rows and placed in its raw frame
+    (`shapes`: each raw sample's shape; `pipeline`: the recorded preprocessing), as the runner makes it."""
     values = []
-    for s in sample_slices(len(x), samples, groups):
+    for i, s in enumerate(sample_slices(len(x), samples, groups)):
         final = device_task.postprocess({k: v[s] for k, v in outputs.items()}, options)
-        values.append(device_task.reduce(x[s], final))
+        values.append(device_task.place(device_task.reduce(x[s], final), shapes[i], pipeline))
     return values
 
 
-def compare(task, outputs: dict, reference: dict, x: np.ndarray, y, groups, options: dict) -> Compared:
+def compare(task, outputs: dict, reference: dict, x: np.ndarray, y, groups, options: dict, *, shapes: list, pipeline: dict) -> Compared:
     """Both sides through the device task; labels and reference values scored as eval.npz ships them (stored by the
     task, loaded by the device task: the float32 reference, ragged labels as the device reads them)."""
     dtask = task.device
-    values = sample_values(dtask, x, outputs, len(y), groups, options)
-    ref_values = sample_values(dtask, x, reference, len(y), groups, options)
+    values = sample_values(dtask, x, outputs, len(y), groups, options, shapes=shapes, pipeline=pipeline)
+    ref_values = sample_values(dtask, x, reference, len(y), groups, options, shapes=shapes, pipeline=pipeline)
     shipped = dtask.load_reference(task.store_reference(ref_values))
     labels = dtask.load_labels(task.store_labels(y))
     return Compared(
@@ -61,8 +62,8 @@ def compare(task, outputs: dict, reference: dict, x: np.ndarray, y, groups, opti
         reference=reference,
         labels=labels,
         samples=len(values),
-        quality=dtask.score(values, shipped, labels),
-        reference_quality=dtask.score(ref_values, shipped, labels),
+        quality=task.device_score(values, shipped, labels),
+        reference_quality=task.device_score(ref_values, shipped, labels),
     )
 
 
@@ -81,13 +82,15 @@ class Predictions:
 class Options:
     """The device task's options (task_options) from one model's validation-split values, once per model."""
 
-    def __init__(self, task, predictions: Predictions, splits: Splits):
-        self.task, self.predictions, self.splits, self.done = task, predictions, splits, {}
+    def __init__(self, task, predictions: Predictions, splits: Splits, pipeline: dict):
+        self.task, self.predictions, self.splits, self.pipeline, self.done = task, predictions, splits, pipeline, {}
 
     def __call__(self, model: str) -> dict:
         if model not in self.done:
             s, base = self.splits, self.task.postprocess_options()
             ref = self.predictions(model, "val")
-            values = sample_values(self.task.device, s.x["val"], ref, len(s.y["val"]), s.groups["val"], base)
+            values = sample_values(
+                self.task.device, s.x["val"], ref, len(s.y["val"]), s.groups["val"], base, shapes=s.shapes["val"], pipeline=self.pipeline
+            )
             self.done[model] = {**base, **self.task.options(values, s.y["val"])}
         return self.done[model]

@@ -6,7 +6,8 @@ import copy
 
 import torch.nn as nn
 
-from ...runs import Run, rebuild_structure, state_tensors
+from ...runs import Run, rebuild_structure
+from ..compress.quantizers import float_weights
 
 
 def float_model(run: Run) -> nn.Module:
@@ -14,6 +15,7 @@ def float_model(run: Run) -> nn.Module:
     if not run.spec.quantization:
         return copy.deepcopy(run.model).eval()
     plain = rebuild_structure(run.spec.replace(**{"quantization": {}}), run_path=run.path, trust_code=run.trust_code)
-    weights = {k: v for k, v in state_tensors(run.model).items() if not k.startswith("__nncf")}
-    plain.load_state_dict(weights, strict=True)
+    # the float weights by name (NNCF's hooks or PT2E's fake-quantize state dropped; graph constants are not weights)
+    keys = plain.state_dict().keys()
+    plain.load_state_dict({k: v.detach().clone() for k, v in float_weights(run.model).items() if k in keys}, strict=True)
     return plain.eval()

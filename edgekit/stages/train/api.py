@@ -10,10 +10,11 @@ from pathlib import Path
 import torch
 import torch.nn as nn
 
+from ...checkpoints import read_checkpoint
 from ...contracts import ModelSpec
-from ...data import Splits, compute_normalization, load_dataset
-from ...data.loaders import input_shape_of
-from ...data.normalize import normalize_step
+from ...data import Splits
+from ...data.loaders import default_model, input_shape_of
+from ...data.user_preprocess import given, load_as_given
 from ...errors import EdgekitError, blame, forward_failure
 from ...limits import check_shape, check_train_values
 from ...recipes import TRAIN_DEFAULTS, find_recipe
@@ -24,8 +25,9 @@ from ...util.lock import writing
 from ...util.manifest import new_manifest, now
 from ...zoo import build_model
 from ...zoo.user import code_record, construct, is_user_ref, resolve_named
-from .checkpoint import ARGS_FILE, CorruptState, TrainArgs, check_state, read_args, write_args
+from .checkpoint import ARGS_FILE, CorruptState, TrainArgs, check_state, load_init, read_args, save_init, write_args
 from .distributed import barrier, init_distributed, is_main_process
+from .finetune import freeze_epochs, load_pretrained, plan_freeze
 from .loop import TrainConfig, fit, resolve_device
 from .summary import run_metrics
 
@@ -130,19 +132,31 @@ def _default_out(name: str) -> Path:
     return candidate
 
 
-def prepare(model, dataset, input_shape, seed: int, overrides: dict, model_args: dict | None = None, *, named_by=None, trust_code=False):
+def prepare(
+    model,
+    dataset,
+    input_shape,
+    seed: int,
+    overrides: dict,
+    model_args: dict | None = None,
+    *,
+    named_by=None,
+    trust_code=False,
+    preprocess: dict | None = None,
+    labels: list[str] | None = None,
+    where: str = "the preprocessing given to train",
+):
+    """`preprocess` (checked by user_preprocess.given; `where` names it) and `labels`: the user's, not the data set's."""
     spec, train_defaults, data_spec, code, res = resolve_spec_base(
         model, input_shape, dataset, model_args, named_by=named_by, trust_code=trust_code
     )
-    bundle = load_dataset(data_spec, spec.input_shape, seed=seed, task=spec.task)
+    bundle, norm, pipeline = load_as_given(data_spec, spec, seed=seed, preprocess=preprocess, labels=labels, where=where)
     task = get_task(bundle.task)  # the data can make a reconstruction model an anomaly detector
-    norm = compute_normalization(bundle.x["train"])
-    pipeline = {**bundle.pipeline, "steps": [*bundle.pipeline["steps"], normalize_step(norm)]}
     spec = spec.replace(
         **{
             "task": bundle.task,
             "num_classes": bundle.num_classes if task.has_classes else None,
-            "labels": bundle.labels if task.has_classes else [],
+            "labels": (labels or bundle.labels) if task.has_classes else [],
             "normalization": norm,
             "preprocess": pipeline,
             "dataset": bundle.record(),
@@ -204,7 +218,7 @@ def _mark_failed(out: Path, started: str, failure: str) -> None:
 
 
 def train_run(
-    model="digits-cnn",
+    model=None,
     dataset: str | None = None,
     *,
     out: Path | None = None,
@@ -221,28 +235,59 @@ def train_run(
     model_args: dict | None = None,
     trust_code: bool = False,
     named_by: str | None = None,
+    weights=None,
+    weights_key: str | None = None,
+    freeze: bool | int = False,
+    preprocess=None,
+    labels: list[str] | None = None,
+    say=None,
 ) -> Run:
     """Train and write a run folder; with `resume`, continue that folder's interrupted or failed run.
     `named_by`: the file that named `model` (a pipeline), so user code it names follows the trust rule, like the
-    code a resumed run's train_args.json names; `trust_code`: the user allows it."""
+    code a resumed run's train_args.json names; `trust_code`: the user allows it. `weights`: a weights file to
+    fine-tune from (finetune.py; `weights_key`: its entry), `freeze`: train the classifier alone (True: every epoch,
+    N: the first N); `preprocess`/`labels`: the user's, as for import; `say`: where notes go."""
+    say = say or (lambda message: None)
+    where = str(preprocess) if isinstance(preprocess, (str, Path)) else "the preprocessing given to train"
+    if model is None and resume is None:
+        model = default_model(dataset)  # a detection data set trains the default detector
     if resume is not None:
         out = Path(resume)
         args = _resume_args(out)
         device = device if device != "auto" else args.device
         model, dataset, input_shape, seed = args.model, args.dataset, args.input_shape, args.seed
-        model_args = args.model_args
+        model_args, preprocess, labels, freeze = args.model_args, args.preprocess, args.labels, args.freeze or False
         overrides = {**args.overrides.model_dump(), "device": device}
         named_by = str(out / CHECKPOINT_DIR / ARGS_FILE)  # what it names is the file's word, not the user's
+        where = f"{out / CHECKPOINT_DIR / ARGS_FILE} (preprocess)"
     else:
         overrides = {"epochs": epochs, "batch_size": batch_size, "lr": lr, "weight_decay": weight_decay, "device": device, "amp": amp}
         if out is not None:
             _check_new_out(Path(out))
+        if freeze and weights is None:
+            raise EdgekitError(
+                "--freeze keeps pretrained weights fixed, and no --weights were given", "pass --weights FILE, or drop --freeze"
+            )
     check_train_values(seed=seed, input_shape=input_shape, model_args=model_args)  # edgekit/limits.py, before any work
     resolve_device(device)  # fail on a bad --device before reading any data
     TrainConfig(**{k: v for k, v in overrides.items() if v is not None and k in TrainConfig.__dataclass_fields__})
+    freeze_epochs(freeze, 1)  # a bad value is one line before any work
+    preprocess = given(preprocess, where)
+    checkpoint = read_checkpoint(weights, weights_key) if weights is not None and resume is None else None
     spec, bundle, data, config, code, res = prepare(
-        model, dataset, input_shape, seed, overrides, model_args, named_by=named_by, trust_code=trust_code
+        model,
+        dataset,
+        input_shape,
+        seed,
+        overrides,
+        model_args,
+        named_by=named_by,
+        trust_code=trust_code,
+        preprocess=preprocess,
+        labels=labels,
+        where=where,
     )
+    frozen = freeze_epochs(freeze, config.epochs)
     torch.manual_seed(seed)
     if isinstance(model, nn.Module):
         net = model
@@ -251,8 +296,12 @@ def train_run(
     else:
         net = build_model(spec)
     check_input_shape(net, spec)
+    record = load_pretrained(net, checkpoint, spec, say) if checkpoint else args.weights if resume is not None else None
+    plan = plan_freeze(net, spec, frozen) if frozen else None
 
     ctx = init_distributed(resolve_device(config.device).type)
+    if plan and ctx.enabled:  # DDP fixes which parameters take gradients when it wraps the model
+        raise EdgekitError("--freeze is not supported under torchrun", "fine-tune on one device, or drop --freeze")
     out = Path(out) if out else _default_out(spec.name)
     barrier(ctx)  # every rank has settled on `out` before rank 0 creates it
     # One writer per folder: a second `train --out SAME` is one line naming the first, never a crash in its files.
@@ -270,6 +319,7 @@ def train_run(
             ctx,
             resume=resume,
             progress=progress,
+            freeze=plan,
             args=TrainArgs(
                 model=_recorded_model(model, spec),
                 dataset=dataset,
@@ -279,19 +329,27 @@ def train_run(
                 started=now(),
                 model_args=model_args or {},
                 overrides={k: v for k, v in overrides.items() if k != "device"},
+                weights=record,
+                freeze=frozen or None,
+                preprocess=preprocess,
+                labels=labels,
             ),
         )
 
 
-def _train_into(out: Path, net, spec, data, config, code, res, ctx, *, resume, progress: bool, args: TrainArgs) -> Run:
+def _train_into(out: Path, net, spec, data, config, code, res, ctx, *, resume, progress: bool, freeze, args: TrainArgs) -> Run:
     ckpt = out / CHECKPOINT_DIR
     if ctx.is_main and resume is None:
         ckpt.mkdir(parents=True, exist_ok=True)
         write_args(ckpt, args)
+        if args.weights is not None:  # the pretrained start, inside the run: a resume never reopens the user's file
+            save_init(ckpt, net.state_dict())
     barrier(ctx)
+    if resume is not None and args.weights is not None:
+        load_init(ckpt, net)
     started = read_args(ckpt).started
     try:
-        result = fit(net, spec.task, data, config, checkpoint_dir=ckpt, progress=progress, label=f"train {spec.name}")
+        result = fit(net, spec.task, data, config, checkpoint_dir=ckpt, progress=progress, label=f"train {spec.name}", freeze=freeze)
     except CorruptState:  # the run did not fail: its saved state cannot be read back (said in one line)
         raise
     except Exception as e:  # Ctrl-C is not a failure: the checkpoint resumes it
@@ -299,7 +357,7 @@ def _train_into(out: Path, net, spec, data, config, code, res, ctx, *, resume, p
             _mark_failed(out, started, e.message if isinstance(e, EdgekitError) else f"{type(e).__name__}: {e}")
         raise
     metrics = run_metrics(result, spec, data, config)
-    manifest = new_manifest("train", started=started)
+    manifest = new_manifest("train", started=started, weights=args.weights)
     if ctx.is_main:
         net_cpu = result.model.to("cpu")
         write_run_files(out, net_cpu, spec, metrics, manifest, code=code)

@@ -7,17 +7,18 @@ from __future__ import annotations
 import json
 import os
 from pathlib import Path
-from typing import Literal, Optional
+from typing import Any, Literal, Optional
 
 import torch
 from pydantic import Field, field_validator
 from safetensors.torch import load_file, save_file
 
-from ...contracts import KwargValue
+from ...contracts import KwargValue, WeightsSource
 from ...errors import EdgekitError, from_os_error
 from ...schema import Strict, parse
 
 STATE_FILE = "state.safetensors"
+INIT_FILE = "init.safetensors"  # the fitted pretrained weights a fine-tuning run started from
 ARGS_FILE = "train_args.json"
 ARGS_FORMAT = "edgekit.train-args/1"
 REDO = "remove the run folder and train again (or restore it)"
@@ -43,6 +44,10 @@ class TrainArgs(Strict):
     started: str
     model_args: dict[str, KwargValue] = Field(default_factory=dict)
     overrides: TrainOverrides = Field(default_factory=TrainOverrides)
+    weights: Optional[WeightsSource] = None  # fine-tuning: the file the start came from (its tensors: INIT_FILE)
+    freeze: Optional[int] = None  # epochs the backbone stays frozen
+    preprocess: Optional[dict[str, Any]] = None  # the user's, checked again on resume (edgekit/data/user_preprocess.py)
+    labels: Optional[list[str]] = None
 
     @field_validator("input_shape")
     @classmethod
@@ -80,6 +85,29 @@ def read_args(folder: Path) -> TrainArgs:
         found = f"a {data['format']}" if data.get("format") else "an unversioned"
         raise EdgekitError(f"{path} is {found} file, this edgekit reads {ARGS_FORMAT}", REDO)
     return parse(TrainArgs, data, str(path), REDO)
+
+
+def save_init(folder: Path, state: dict) -> None:
+    tensors = {k: v.detach().cpu().contiguous() for k, v in state.items()}
+    tmp = Path(folder) / f".{INIT_FILE}.writing"
+    save_file(tensors, str(tmp))
+    os.replace(tmp, Path(folder) / INIT_FILE)
+
+
+def load_init(folder: Path, model: torch.nn.Module) -> None:
+    """Load the pretrained start of an interrupted fine-tuning run into `model` (the run's own file: no path is taken
+    from train_args.json); a file that does not fit it is corrupt, not a bug."""
+    from safetensors import SafetensorError
+
+    from ...nn.weights import check_weights
+
+    path = Path(folder) / INIT_FILE
+    try:
+        state = load_file(str(path))
+        check_weights(state, model, path, REDO)
+        model.load_state_dict(state)
+    except (SafetensorError, OSError, RuntimeError) as e:
+        raise _corrupt(path, e) from None
 
 
 class CorruptState(EdgekitError):

@@ -138,8 +138,10 @@ def fit(
     loss_fn: LossFn | None = None,
     progress: bool = True,
     label: str = "train",
+    freeze=None,
 ) -> FitResult:
-    """Train on normalised data.x['train'], pick the best epoch on 'val'. Resumes from checkpoint_dir if it holds a state."""
+    """Train on normalised data.x['train'], pick the best epoch on 'val'. Resumes from checkpoint_dir if it holds a state.
+    `freeze` (finetune.Freeze): the backbone fixed in its first epochs."""
     task = get_task(task_name)
     device = resolve_device(config.device)
     ctx = init_distributed(device.type)
@@ -172,6 +174,8 @@ def fit(
             for group in optimizer.param_groups:
                 group["lr"] = _lr_at(config, epoch)
             train_model.train()
+            if freeze is not None:
+                freeze.apply(model, epoch)
             total_loss, sums, seen = 0.0, {}, 0
             for idx in _epoch_batches(len(yt), config, epoch, ctx):
                 xb, yb = xt[idx].to(device, non_blocking=True), task.collate(yt, idx, device)
@@ -230,6 +234,8 @@ def fit(
             shown = f"val {task.quality} {val[task.quality]:.4f}" if val.get(task.quality) is not None else f"val loss {val['loss']:.4f}"
             bar.update(job, completed=epoch + 1, stats=f"loss {record['train_loss']:.4f}  {shown}")
     model.load_state_dict(best_state)
+    if freeze is not None:  # the trained model is a whole model again (compress fine-tunes all of it)
+        model.requires_grad_(True)
     wall = wall_before + time.perf_counter() - started
     return FitResult(
         model=model.eval(),

@@ -1,0 +1,172 @@
+"""`edgekit search` (issue 25): what a search finds, what a second worker buys, and whether emulated searches repeat.
+
+    python benchmarks/search.py determinism   # emu:rpi5, instruction counts: the same search twice → the same front?
+    python benchmarks/search.py workers       # the same study by 1 worker, then by 2 on one journal: wall time
+    python benchmarks/search.py rpi4 --model digits-cnn --trials 20   # the front vs the main job's int8 artifact
+    options: --model M --trials N --space FILE (default: a small space per part, below)
+
+Each part runs real searches in subprocesses (`python -m edgekit search`) and writes results/search.{json,md}
+(merging parts). Wall times on a shared machine carry its load: the file records the machine and says so.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+from _common import RESULTS, machine, write_results
+
+SMALL = """
+[space]
+width = [0.5, 0.75, 1.0]
+input_size = [8]
+prune = [0.0, 0.5]
+precision = ["fp32"]
+format = ["onnx"]
+[train]
+epochs = {epochs}
+finetune = 1
+"""
+
+
+def search(out: Path, *args: str) -> tuple[float, dict]:
+    t = time.perf_counter()
+    p = subprocess.run([sys.executable, "-m", "edgekit", "search", "--out", str(out), *args], capture_output=True, text=True)
+    wall = time.perf_counter() - t
+    if p.returncode:
+        raise SystemExit(f"search failed ({p.returncode}): {p.stderr[-1500:]}")
+    return wall, json.loads((out / "report" / "search.json").read_text())
+
+
+def workers(out: Path, n: int, *args: str) -> float:
+    t = time.perf_counter()
+    procs = [
+        subprocess.Popen(
+            [sys.executable, "-m", "edgekit", "search", "--out", str(out), *args],
+            stdout=subprocess.DEVNULL,
+            stderr=subprocess.PIPE,
+            text=True,
+        )
+        for _ in range(n)
+    ]
+    for p in procs:
+        _, err = p.communicate()
+        if p.returncode:
+            raise SystemExit(f"worker failed: {err[-1500:]}")
+    return time.perf_counter() - t
+
+
+def front_key(result: dict) -> list:
+    return sorted((r["params"] and json.dumps(r["params"], sort_keys=True), r["quality"], r["latency"], r["size"]) for r in result["front"])
+
+
+def part_determinism(a, root: Path) -> dict:
+    space = root / "space.toml"
+    space.write_text(SMALL.format(epochs=a.epochs))
+    args = ["-m", a.model, "-t", "rpi5", "--device", "emu:rpi5", "--space", str(space), "--trials", str(a.trials)]
+    args += ["--min-queries", "10", "--min-seconds", "0"]
+    runs = [search(root / f"emu{i}", *args) for i in range(2)]
+    same = front_key(runs[0][1]) == front_key(runs[1][1])
+    trials_same = [(r["params"], r["quality"], r["latency"], r["size"]) for r in runs[0][1]["trials"]] == [
+        (r["params"], r["quality"], r["latency"], r["size"]) for r in runs[1][1]["trials"]
+    ]
+    return {
+        "args": args,
+        "wall_s": [round(w, 1) for w, _ in runs],
+        "front_sizes": [len(r["front"]) for _, r in runs],
+        "same_front": same,
+        "same_trials": trials_same,
+        "fronts": [r["front"] for _, r in runs],
+    }
+
+
+def part_workers(a, root: Path) -> dict:
+    space = root / "space.toml"
+    space.write_text(SMALL.format(epochs=a.epochs))
+    args = ["-m", a.model, "-t", "x86-64", "--space", str(space), "--trials", str(a.trials), "--min-queries", "50", "--min-seconds", "0.1"]
+    rounds = []
+    for r in range(a.rounds):  # interleaved: one worker, then two, per round
+        one = workers(root / f"one{r}", 1, *args)
+        two = workers(root / f"two{r}", 2, *args)
+        rounds.append({"one_worker_s": round(one, 1), "two_workers_s": round(two, 1)})
+    return {"args": args, "rounds": rounds}
+
+
+def part_rpi4(a, root: Path) -> dict:
+    """The README's main job (pipeline: digits-cnn, prune 50 % + QAT int8 for rpi4) against a search with the
+    target's default space, both measured on the same --device (default local: the same machine for both)."""
+    p = subprocess.run(
+        [sys.executable, "-m", "edgekit", "pipeline", "--out", str(root / "main"), "--device", a.device], capture_output=True, text=True
+    )
+    if p.returncode not in (0, 1):  # 1: a budget missed, the report is written all the same
+        raise SystemExit(f"pipeline failed: {p.stderr[-1500:]}")
+    report = json.loads((root / "main" / "report" / "report.json").read_text())
+    main = next(e for e in report["entries"] if e["precision"] == "int8")
+    ref = {"accuracy": main["result"]["quality"]["accuracy"], "p90": main["result"]["latency_ms"]["p90"], "bytes": main["bytes"]}
+    wall, result = search(root / "search", "-m", "digits-cnn", "-t", "rpi4", "--trials", str(a.trials), "--device", a.device)
+    better = [r for r in result["front"] if r["quality"] >= ref["accuracy"] and (r["size"] < ref["bytes"] or r["latency"] < ref["p90"])]
+    return {
+        "device": a.device,
+        "main_job_int8": ref,
+        "wall_s": round(wall, 1),
+        "front": result["front"],
+        "answer": result["answer"],
+        "bar_met": bool(better),
+    }
+
+
+def main() -> None:
+    ap = argparse.ArgumentParser()
+    ap.add_argument("part", choices=["determinism", "workers", "rpi4"])
+    ap.add_argument("--model", default="tiny-cnn")
+    ap.add_argument("--trials", type=int, default=4)
+    ap.add_argument("--epochs", type=int, default=1)
+    ap.add_argument("--rounds", type=int, default=1)
+    ap.add_argument("--device", default="local", help="rpi4 part: where both are measured (ssh://... for the board)")
+    a = ap.parse_args()
+    with tempfile.TemporaryDirectory(prefix="edgekit-bench-search.") as tmp:
+        result = {"determinism": part_determinism, "workers": part_workers, "rpi4": part_rpi4}[a.part](a, Path(tmp))
+    path = RESULTS / "search.json"
+    data = json.loads(path.read_text()) if path.is_file() else {}
+    data[a.part] = {**result, "model": a.model, "trials": a.trials, "epochs": a.epochs, "machine": machine()}
+    rows = []
+    if "determinism" in data:
+        d = data["determinism"]
+        rows.append(["emu:rpi5 same search twice", f"same front: {d['same_front']}, same trials: {d['same_trials']}", f"{d['wall_s']} s"])
+    if "rpi4" in data:
+        d = data["rpi4"]
+        rows.append(
+            [
+                f"digits-cnn rpi4, {d['trials']} trials on {d['device']}",
+                f"bar met: {d['bar_met']} (main int8: {d['main_job_int8']})",
+                f"{d['wall_s']} s",
+            ]
+        )
+    if "workers" in data:
+        for i, r in enumerate(data["workers"]["rounds"]):
+            rows.append(
+                [
+                    f"{data['workers']['trials']} trials, round {i + 1}",
+                    f"1 worker {r['one_worker_s']} s",
+                    f"2 workers {r['two_workers_s']} s",
+                ]
+            )
+    write_results(
+        "search",
+        data,
+        ["what", "result", "wall"],
+        rows,
+        notes=[
+            "Machine shared with other jobs (2 cores): wall times carry their load; the worker comparison is one sample.",
+            *([] if "rpi4" in data else ["The rpi4 bar (digits-cnn, 20 trials, vs the README's int8 artifact) has not been run yet."]),
+        ],
+    )
+
+
+if __name__ == "__main__":
+    main()

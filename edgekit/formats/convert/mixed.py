@@ -1,0 +1,158 @@
+"""Mixed precision by measured sensitivity, shared by every int8 format that can run layers in float between
+quantize/dequantize pairs (TFLite and ExecuTorch through PT2E: layers left unannotated; ONNX through NNCF's
+ignored_scope).
+
+When full int8 misses the target's floor on the validation split (never the test split, which the export's parity
+check judges afterwards), each conv / linear is put alone in float in a simulation of the int8 model
+(edgekit/nn/sensitivity.py) and ranked by how much the error to fp32 falls per MAC it keeps in float. The shortest
+prefix of that ranking whose simulation reaches the floor, less every layer it can spare, is then quantized for real
+and judged; if it misses, the prefix itself, then twice as many layers, up to half of the MACs. The first real try
+that passes is kept, so the floor is always the real quantizer's verdict; the simulation only decides what to try.
+
+Why not "the first k layers" (edgekit's rule before): on MobileNetV1 x0.25 the first 8 of 28 layers were 28% of the
+MACs; the layers that cost int8 most are a few, not always the first, and ranking them keeps fewer MACs in float
+(benchmarks/results/float_fallback.md). What stayed float is recorded in deploy.json.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Any, Callable
+
+import numpy as np
+
+MAX_FLOAT_SHARE = 0.5  # never more than half the MACs in float: past that, int8 is not what ships
+
+
+@dataclass
+class Validation:
+    """The validation split and the task's verdict on outputs for it (the task's parity rule, the export's floor)."""
+
+    x: np.ndarray
+    judge: Callable[[Any], dict]
+
+
+@dataclass
+class FloatLayers:
+    """Which layers a quantized model keeps in float, with their share of MACs, and how they were chosen."""
+
+    kept: int = 0
+    layers: int = 0
+    macs_in_float: float = 0.0
+    names: list[str] = field(default_factory=list)
+    tried_up_to: int = 0  # the most layers any try left float
+    verdicts: list[str] = field(default_factory=list)  # what each try scored on the validation split
+    ranking: str = "first"  # "first": the first k layers; "sensitivity": ranked by measured int8 error per MAC
+
+    def describe(self) -> str:
+        if self.ranking == "sensitivity":
+            return (
+                f"{self.kept} of {self.layers} layers kept in float, the most int8-sensitive per MAC "
+                f"({self.macs_in_float:.0%} of MACs: {', '.join(self.names)})"
+            )
+        return f"the first {self.kept} of {self.layers} layers kept in float ({self.macs_in_float:.0%} of MACs)"
+
+    def as_dict(self) -> dict:
+        return {
+            "kept": self.kept,
+            "layers": self.layers,
+            "macs_in_float": round(self.macs_in_float, 4),
+            "names": self.names,
+            "ranking": self.ranking,
+            "tried_up_to": self.tried_up_to,
+            "tries_on_validation": self.verdicts,
+        }
+
+
+def verdict_text(verdict: dict) -> str:
+    """What a try scored, as the judge words it (the task's figures: generic code names none)."""
+    return verdict.get("rule") or "failed"
+
+
+def _share(layers: list, macs: dict, total: int) -> float:
+    return sum(macs[n] for n in layers) / total
+
+
+def _candidates(ranked: list[str], passes: Callable[[list[str]], bool], macs: dict, total: int) -> list[list[str]]:
+    """Sets of layers to try for real, fewest MACs first: the shortest prefix of the ranking whose simulation
+    reaches the floor with every layer it can spare dropped (largest first), that prefix itself, then twice as many
+    layers each time; all within MAX_FLOAT_SHARE of the MACs. Without a passing simulation: 1, 2, 4, ... layers."""
+    first = next((p for p in range(1, len(ranked) + 1) if passes(ranked[:p])), 0)
+    sets: list[list[str]] = []
+    if first:
+        kept = list(ranked[:first])
+        for name in sorted(kept, key=lambda n: -macs[n]):
+            if len(kept) > 1 and passes([n for n in kept if n != name]):
+                kept.remove(name)
+        sets.append(kept)
+    p = max(first, 1)
+    while p <= len(ranked):
+        sets.append(ranked[:p])
+        if p == len(ranked):
+            break
+        p = min(p * 2, len(ranked))
+    unique = []
+    for chosen in sets:
+        if chosen and chosen not in unique and _share(chosen, macs, total) <= MAX_FLOAT_SHARE:
+            unique.append(chosen)
+    return unique
+
+
+def search(
+    quantize: Callable[[tuple], Any],
+    run: Callable[[Any, np.ndarray], Any],
+    validation: Validation | None,
+    simulation: Callable[[], Any],
+    say: Callable[[str], None] = lambda m: None,
+):
+    """`quantize(names)` → a quantized model with those layers (module paths) in float; `run(model, x)` → its outputs;
+    `simulation()` → an nn.sensitivity.Int8Simulation of the same float model. Returns (model, FloatLayers)."""
+    model = quantize(())
+    if validation is None:
+        return model, FloatLayers()
+    verdict = validation.judge(run(model, validation.x))
+    tries = [f"full int8: {verdict_text(verdict)}"]
+    if verdict.get("passed"):
+        return model, FloatLayers()
+    say(f"int8 misses the floor on the validation split ({verdict_text(verdict)}): ranking layers by int8 sensitivity")
+    sim = simulation()
+    x = validation.x
+    reference = sim.outputs(x, sim.layers)  # every layer float: the float model itself
+    ranked = [c.name for c in sorted((c for c in sim.costs(x, reference) if c.gain > 0), key=lambda c: -c.gain_per_mac)]
+    total = sum(sim.macs[n] for n in sim.layers) or 1
+    simulated: dict[tuple, bool] = {}
+
+    def passes(layers: list[str]) -> bool:
+        key = tuple(sorted(layers))
+        if key not in simulated:
+            simulated[key] = bool(validation.judge(sim.outputs(x, layers)).get("passed"))
+        return simulated[key]
+
+    info = FloatLayers(layers=len(sim.layers), verdicts=tries, ranking="sensitivity")
+    for names in _candidates(ranked, passes, sim.macs, total):
+        share = _share(names, sim.macs, total)
+        say(f"quantizing again with {len(names)} layer(s) in float ({share:.0%} of MACs)")
+        candidate = quantize(tuple(names))
+        verdict = validation.judge(run(candidate, x))
+        tries.append(f"{', '.join(names)} in float ({share:.0%} of MACs): {verdict_text(verdict)}")
+        info.tried_up_to = max(info.tried_up_to, len(names))
+        if verdict.get("passed"):
+            info.kept, info.macs_in_float, info.names = len(names), share, names
+            return candidate, info
+    if not info.tried_up_to:
+        tries.append("no set of layers within half the MACs reached it in simulation either")
+    return model, info  # none reached it: full int8, and the export's parity check refuses it as before
+
+
+def record(built, info: FloatLayers) -> None:
+    """deploy.json's extras and the export table's notes say what the search did, when it ran."""
+    if not info.verdicts:
+        return  # full int8 passed on the validation split at once (or there was none to judge)
+    built.extras["float_layers"] = info.as_dict()
+    tries = "; ".join(info.verdicts)
+    if info.kept:
+        built.notes.append(f"int8 missed the floor on the validation split, so {info.describe()} ({tries})")
+    elif info.tried_up_to:
+        built.notes.append(f"int8 missed the floor on the validation split even with {info.tried_up_to} layers in float ({tries})")
+    else:
+        built.notes.append(f"int8 missed the floor on the validation split ({tries})")

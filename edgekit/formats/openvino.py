@@ -1,0 +1,247 @@
+"""OpenVINO IR (model.xml + model.bin) for OpenVINO's CPU plugin: x86 (Intel edge boxes) and ARM (Raspberry Pi 5).
+
+fp32: `ov.convert_model` on the float network, tensors named as the ONNX export names them (input; output or the
+model's own output names). fp16: the same graph with fp16 weights (OpenVINO's default IR compression); the
+arithmetic stays f32 unless `--runtime-option fp16_arithmetic=true`, because the ARM CPU plugin otherwise computes
+in f16 on ARMv8.2 cores (Pi 5) and the answer would move without anyone asking (stack-findings: OpenVINO's
+INFERENCE_PRECISION_HINT). int8: NNCF's OpenVINO backend on the fp32 IR, calibrated as the ONNX int8 export is
+(the same train samples; per-tensor activations, no bias correction, the MIXED preset); a quantized run's own NNCF
+model is converted as it is, so its trained ranges are what ships. int8 that misses the floor on the validation
+split keeps its first layers float (NNCF's ignored scope): the older rule; TFLite, ExecuTorch and ONNX rank layers
+by int8 sensitivity (convert/mixed.py), whose module paths do not name OpenVINO's ops.
+"""
+
+from __future__ import annotations
+
+import copy
+import platform
+import warnings
+
+import numpy as np
+import torch
+
+from ..errors import EdgekitError
+from ..nn.fold import fold_batchnorm
+from ..targets import host_isa
+from ..util.progress import status
+from ..util.quiet import captured_fds
+from ..util.telemetry import declined
+from .base import VNNI, BuildJob, Built, Format
+from .convert.pt2e import FloatLayers, Validation, record, verdict_text
+from .convert.toolchain import base_toolchain, version
+
+FILES = ["model.xml", "model.bin"]
+COMPUTE = {"Convolution", "GroupConvolution", "MatMul", "ConvolutionBackpropData"}
+
+
+def _first_line(e: Exception) -> str:
+    return str(e).strip().splitlines()[0][:160] if str(e).strip() else type(e).__name__
+
+
+def import_openvino():
+    with declined():  # its first import in a process reports to Intel otherwise (util/telemetry.py)
+        import openvino
+
+    return openvino
+
+
+def convert(model: torch.nn.Module, input_shape: list[int]):
+    """The network as an ov.Model with batch 1, its tensors named as deploy.json lists them."""
+    ov = import_openvino()
+
+    from .onnx import output_names
+
+    example = torch.zeros(1, *input_shape)
+    names = output_names(model, example)
+    try:
+        with warnings.catch_warnings(), captured_fds(), declined():  # captured: tracer warnings, NNCF's traced kernels
+            warnings.simplefilter("ignore")
+            converted = ov.convert_model(model.eval(), example_input=example, input=[ov.PartialShape([1, *input_shape])])
+    except Exception as e:  # the converter's own failures (unsupported op, tracing error) come as many types
+        raise EdgekitError(f"OpenVINO conversion failed: {_first_line(e)}", "replace that layer, or try --format onnx") from None
+    if len(converted.outputs) != len(names):
+        raise EdgekitError(
+            f"the OpenVINO model has {len(converted.outputs)} outputs, the network {len(names)}",
+            "return one tensor, or a flat tuple or dict of tensors, from the model's forward()",
+        )
+    converted.inputs[0].get_tensor().set_names({"input"})
+    for port, name in zip(converted.outputs, names):
+        port.get_tensor().set_names({name})
+    return converted
+
+
+def compute_layers(model) -> list[tuple[str, int]]:
+    """(name, MACs per sample) of each conv / matmul, in the graph's order: the layers the float fallback counts."""
+    layers = []
+    for op in model.get_ordered_ops():
+        kind = op.get_type_name()
+        if kind not in COMPUTE:
+            continue
+        out, weight = op.get_output_partial_shape(0), op.get_input_partial_shape(1)
+        if out.is_static and weight.is_static:
+            per_output = {"GroupConvolution": 2, "MatMul": None}.get(kind, 1)
+            k = int(op.get_input_partial_shape(0).to_shape()[-1]) if per_output is None else int(np.prod(weight.to_shape()[per_output:]))
+            macs = int(np.prod(out.to_shape()[1:])) * k
+        else:
+            macs = 0
+        layers.append((op.get_friendly_name(), macs))
+    return layers
+
+
+def _run(ov_model, x: np.ndarray) -> dict:
+    """Outputs of an ov.Model for x, one sample at a time (the IR has batch 1), on this CPU in f32."""
+    ov = import_openvino()
+
+    compiled = ov.Core().compile_model(ov_model, "CPU", {"INFERENCE_PRECISION_HINT": "f32"})
+    rows = [compiled(x[i : i + 1]) for i in range(len(x))]
+    return {port.get_any_name(): np.concatenate([r[port] for r in rows]) for port in compiled.outputs}
+
+
+def half_range(target) -> str | None:
+    """Why int8 weights use half the int8 range (NNCF's overflow fix on every layer), or None when full range is safe.
+
+    x86 CPUs without VNNI multiply u8 activations by s8 weights in pairs summed into 16 bits (vpmaddubsw), which
+    saturates: OpenVINO's CPU plugin then computes wrong sums, as onnxruntime's does (stages/export/plan.py). NNCF's
+    default fixes the first layer only (an earlier session saw later layers lose agreement on this AVX2 machine;
+    that comparison is not recorded in benchmarks/results). The target's CPU, and this machine's (where export's
+    parity runs), decide."""
+    if target.isa is not None and not VNNI & target.isa:
+        return f"{target.name}'s CPU has no VNNI: its x86 int8 kernels saturate on full-range weights"
+    if platform.machine() in ("x86_64", "AMD64") and not VNNI & host_isa():
+        return "this machine (where the parity check runs) has no VNNI: its x86 int8 kernels saturate on full-range weights"
+    return None
+
+
+def nncf_int8(ov_model, calibration: np.ndarray, ignored: list[str], *, half: bool, progress: bool):
+    """NNCF post-training int8 of an ov.Model: the ONNX export's parameters, `ignored` layers left float, weights
+    in half the int8 range on every layer when `half` (else NNCF's default: the first layer only)."""
+    from ..stages.compress.nncf_env import import_nncf
+
+    nncf = import_nncf()
+    from nncf.quantization.advanced_parameters import AdvancedQuantizationParameters, OverflowFix, QuantizationParameters
+
+    # As stages/compress/quantize.py for ONNX (the reasons are recorded there): per-tensor activations, no bias
+    # correction, MIXED preset; weights per channel.
+    params = AdvancedQuantizationParameters(
+        activations_quantization_params=QuantizationParameters(per_channel=False),
+        disable_bias_correction=True,
+        overflow_fix=OverflowFix.ENABLE if half else OverflowFix.FIRST_LAYER,
+    )
+    dataset = nncf.Dataset([calibration[i : i + 1] for i in range(len(calibration))])
+    scope = nncf.IgnoredScope(names=ignored) if ignored else None
+    with status(f"calibrating int8 ranges (NNCF, {len(calibration)} samples)", progress), captured_fds():
+        return nncf.quantize(
+            ov_model,
+            dataset,
+            subset_size=len(calibration),
+            preset=nncf.QuantizationPreset.MIXED,
+            advanced_parameters=params,
+            **({"ignored_scope": scope} if scope else {}),
+        )
+
+
+def with_fallback(ov_model, calibration: np.ndarray, validation: Validation | None, *, half: bool, progress: bool, say=lambda m: None):
+    """Full int8 first; when it misses the floor on the validation split, the first 1, 2, 4, ... layers (up to
+    half) stay float, and the first try that passes is kept (convert/pt2e.py says why the first layers)."""
+    layers = compute_layers(ov_model)
+    total = sum(m for _, m in layers)
+
+    def quantize(kept: int):
+        names = [n for n, _ in layers[:kept]]
+        share = sum(m for _, m in layers[:kept]) / total if total else 0.0
+        info = FloatLayers(kept=kept, layers=len(layers), macs_in_float=share, names=names)
+        return nncf_int8(ov_model, calibration, names, half=half, progress=progress), info
+
+    quantized, info = quantize(0)
+    if validation is None:
+        return quantized, info
+    verdict = validation.judge(_run(quantized, validation.x))
+    tries = [f"full int8: {verdict_text(verdict)}"]
+    if verdict.get("passed"):
+        return quantized, info
+    kept = 1
+    while kept <= len(layers) // 2:
+        say(
+            f"int8 misses the floor on the validation split ({verdict_text(verdict)}): quantizing again with the first {kept} layer(s) in float"
+        )
+        q, i = quantize(kept)
+        verdict = validation.judge(_run(q, validation.x))
+        tries.append(f"first {kept} in float: {verdict_text(verdict)}")
+        if verdict.get("passed"):
+            i.verdicts, i.tried_up_to = tries, kept
+            return q, i
+        info.tried_up_to = kept
+        kept *= 2
+    info.verdicts = tries  # none reached it: full int8, and the export's parity check refuses it
+    return quantized, info
+
+
+class OpenVINOFormat(Format):
+    name = "openvino"
+    runtime = "openvino"
+    precisions = ("fp32", "fp16", "int8")
+    requires = (("openvino", "openvino"),)
+    runtime_option_keys = {"fp16_arithmetic": bool}
+
+    def needs_calibration(self, precision, quantized_run):
+        return precision == "int8" and not quantized_run
+
+    def build(self, job: BuildJob) -> Built:
+        ov = import_openvino()
+
+        built = Built(files=list(FILES))
+        if job.precision == "int8" and job.run.spec.quantization:
+            q = job.run.spec.quantization
+            job.say("converting the run's NNCF int8 model to OpenVINO")
+            model = self._nncf_torch(job)
+            built.reference = "run"
+            built.quantizer = f"nncf {version('nncf')} ({q['method']} in the run, {q.get('weights', 'per-channel')} weights)"
+        else:
+            float_model = copy.deepcopy(job.float_model)
+            fold_batchnorm(float_model)  # as the ONNX int8 export does; exact in float
+            with status(f"converting to OpenVINO {job.precision}", job.progress):
+                model = convert(float_model, job.input_shape)
+        if job.precision == "int8" and not job.run.spec.quantization:
+            validation = None if job.target.runtime.full_int8_only else job.validation
+            half = half_range(job.target)
+            model, kept = with_fallback(model, job.calibration, validation, half=bool(half), progress=job.progress, say=job.say)
+            built.quantizer = (
+                f"nncf {version('nncf')} OpenVINO backend (post-training at export, per-channel weights"
+                + (" in half the int8 range" if half else "")
+                + f"), calibrated on {len(job.calibration)} train samples"
+            )
+            if half:
+                built.notes.append(f"int8 weights use half the int8 range (NNCF's overflow fix on every layer): {half}")
+            built.extras["overflow_fix"] = "every layer" if half else "first layer (NNCF's default)"
+            if kept.kept:
+                built.quantizer += f"; {kept.describe()} to reach the floor on the validation split"
+            record(built, kept)
+        fp16_arithmetic = bool(job.runtime_options.get("fp16_arithmetic", False))
+        if job.precision == "fp16":
+            built.quantizer = "OpenVINO fp16 weights (compress_to_fp16); fp16 arithmetic " + ("on" if fp16_arithmetic else "off")
+        ov.save_model(model, str(job.folder / FILES[0]), compress_to_fp16=job.precision == "fp16")
+        built.runtime_options = {"fp16_arithmetic": fp16_arithmetic}
+        if fp16_arithmetic:
+            built.notes.append(
+                "fp16 arithmetic is on: OpenVINO computes in f16 where the CPU has it (ARMv8.2: Pi 5; AVX512-FP16 / AMX); "
+                "parity here ran in the precision this CPU chose (the runtime line says which)"
+            )
+        built.extras["ops"] = sorted({op.get_type_name() for op in model.get_ops()})
+        built.toolchain = base_toolchain() | {"converter": f"openvino.convert_model {version('openvino')}", "openvino": version("openvino")}
+        return built
+
+    def _nncf_torch(self, job: BuildJob):
+        """The run's NNCF model with its quantizers as plain torch fake-quantize ops (OpenVINO reads them as
+        FakeQuantize), each hook with its own quantizer (stages/compress/quantize.py says why)."""
+        from ..stages.compress.nncf_env import import_nncf
+        from ..stages.compress.quantize import unshare_quantizers
+
+        nncf = import_nncf()
+        model = unshare_quantizers(copy.deepcopy(job.run.model))
+        example = torch.zeros(1, *job.input_shape)
+        model = nncf.strip(model, strip_format=nncf.StripFormat.NATIVE, example_input=example)
+        with status("converting to OpenVINO int8", job.progress):
+            return convert(model, job.input_shape)
+
+
+FORMAT = OpenVINOFormat()

@@ -1,0 +1,109 @@
+"""The quantize step: post-training int8 (NNCF), or quantization-aware training in the quantizer of the format the
+model is for (`qat_for`): PT2E with LiteRT's quantizer for TFLite (and Micro, Edge TPU), with XNNPACK's for
+ExecuTorch, NNCF's for ONNX and OpenVINO. The run records which one it trained (model.json's quantization.quantizer),
+and the export ships those ranges (stages/compress/quantizers.py)."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, replace
+
+from ...data.calibration import calibration_samples, check_calib
+from ...errors import EdgekitError
+from ..train import fit
+from .quantize import nncf_config, quantize_ptq
+from .state import ChainState
+
+QAT_LR_SCALE = 0.1  # QAT fine-tunes a trained model: a tenth of its training learning rate (both quantizers)
+
+
+def _finetune(state: ChainState, epochs: int, label: str):
+    config = replace(state.train_config, epochs=epochs, lr=state.train_config.lr * QAT_LR_SCALE)
+    return fit(state.model, state.spec.task, state.data, config, progress=state.progress, label=label).model.cpu()
+
+
+@dataclass
+class QuantStep:
+    method: str  # "ptq" or "qat"
+    calib: int = 300
+    epochs: int = 5
+    force_calib: bool = False
+    qat_for: str | None = None  # the format QAT trains for (None: the export's default target's preferred format)
+    target: str | None = None  # whose preferred format QAT trains for when qat_for is None (a pipeline's target)
+    kind: str = "quantize"
+
+    def __post_init__(self):
+        if self.method not in ("ptq", "qat"):
+            raise EdgekitError(f"unknown quantization method '{self.method}'", "use ptq or qat")
+        check_calib(self.calib, self.force_calib)  # before any data is read
+        if self.method == "qat" and self.epochs < 1:
+            raise EdgekitError("QAT needs at least 1 epoch", "pass e.g. --epochs 5")
+        if self.method == "ptq" and self.qat_for is not None:
+            raise EdgekitError(
+                "--qat-for chooses the quantizer QAT trains; post-training int8 is made at export by each format",
+                "drop --qat-for, or use --qat",
+            )
+        if self.method == "qat":
+            from .quantizers import qat_format
+
+            self.qat_for = qat_format(self.qat_for, self.target)  # an unknown or untrainable format fails here
+
+    @property
+    def quantizer(self) -> str:
+        from ...formats import get_format
+
+        return get_format(self.qat_for).int8_quantizer if self.method == "qat" else "nncf"
+
+    def apply(self, state: ChainState) -> tuple[ChainState, dict]:
+        if state.spec.quantization:
+            raise EdgekitError("the model is already quantized", "quantize once, as the last step")
+        if self.quantizer != "nncf":
+            return self._pt2e_qat(state)
+        model, calibration = quantize_ptq(
+            state.model,
+            state.data.x["train"],
+            samples=self.calib,
+            seed=state.train_config.seed,
+            force=self.force_calib,
+            progress=state.progress,
+        )
+        state.model = model
+        if self.method == "qat":
+            state.model = _finetune(state, self.epochs, "quantization-aware training (NNCF)")
+        record = {
+            "tool": "nncf",
+            "quantizer": "nncf",
+            "method": self.method,
+            "bits": 8,
+            "weights": "per-channel",
+            "calibration": calibration,
+            "config": nncf_config(state.model),
+        }
+        if self.method == "qat":
+            record.update({"for": self.qat_for, "epochs": self.epochs})
+        state.spec = state.spec.replace(**{"bn_folded": True, "quantization": record})
+        return state, {"method": self.method, "quantizer": "nncf", "calibration": calibration}
+
+    def _pt2e_qat(self, state: ChainState) -> tuple[ChainState, dict]:
+        from ...nn.fold import fold_batchnorm
+        from .pt2e_qat import initialize_ranges, prepare
+
+        train = state.data.x["train"]
+        picked = calibration_samples(train, min(self.calib, len(train)), seed=state.train_config.seed, force=self.force_calib)
+        unfolded = fold_batchnorm(state.model)
+        qat = prepare(state.model, self.quantizer, state.spec.input_shape)
+        initialize_ranges(qat, picked)
+        state.model = qat
+        state.model = _finetune(state, self.epochs, f"quantization-aware training ({self.quantizer})")
+        calibration = {"split": "train", "samples": int(len(picked)), "unfolded_batchnorm": unfolded, "weights": "per-channel"}
+        record = {
+            "tool": "pt2e",
+            "quantizer": self.quantizer,
+            "method": "qat",
+            "bits": 8,
+            "weights": "per-channel",
+            "for": self.qat_for,
+            "epochs": self.epochs,
+            "calibration": calibration,
+        }
+        state.spec = state.spec.replace(**{"bn_folded": True, "quantization": record})
+        return state, {"method": "qat", "quantizer": self.quantizer, "calibration": calibration}

@@ -1,0 +1,172 @@
+"""QAT in the quantizer the artifact is made with (issue 24): a run trained with `--qat-for tflite` (LiteRT's PT2E
+quantizer) or `--qat-for executorch` (XNNPACK's) ships its trained ranges, parity compares the artifact with the
+QAT model itself, and an export that cannot carry them is refused in one line naming the --qat-for choice."""
+
+from __future__ import annotations
+
+import json
+import shutil
+from pathlib import Path
+
+import numpy as np
+import pytest
+from conftest import assert_one_line_error, compress, export
+
+from edgekit.stages.compress import QuantStep
+
+
+@pytest.fixture(scope="module")
+def qat_runs(digits_run, tmp_path_factory):
+    """The trained digits run after one epoch of QAT in each quantizer."""
+    root = tmp_path_factory.mktemp("qat")
+    return {
+        name: compress(digits_run, [QuantStep("qat", epochs=1, qat_for=fmt)], root / name)
+        for name, fmt in (("litert", "tflite"), ("xnnpack", "executorch"), ("nncf", "onnx"))
+    }
+
+
+def _quantization(run: Path) -> dict:
+    return json.loads((run / "model.json").read_text())["quantization"]
+
+
+def _parity(art: Path) -> dict:
+    return json.loads((art / "parity.json").read_text())
+
+
+def _input_scale(run: Path) -> float:
+    """The scale the QAT graph quantizes the model input with: its first quantize op after the input."""
+    import torch
+
+    from edgekit.runs import load_run
+    from edgekit.stages.compress.pt2e_qat import converted
+
+    graph = converted(load_run(run).model, fold_quantize=False)
+    first = next(n for n in graph.graph.nodes if n.op == "call_function" and "quantize_per_tensor" in str(n.target))
+    scale = first.args[1]
+    return float(scale) if not isinstance(scale, torch.fx.Node) else float(getattr(graph, scale.target))
+
+
+def test_qat_for_tflite_trains_litert_ranges_and_the_artifact_carries_them(qat_runs, tmp_path):
+    run = qat_runs["litert"]
+    q = _quantization(run)
+    assert (q["tool"], q["quantizer"], q["method"], q["for"], q["epochs"]) == ("pt2e", "pt2e-litert", "qat", "tflite", 1)
+    art, deploy = export(run, target="rpi4", out=tmp_path / "tfl")
+    parity = _parity(art)
+    assert parity["reference"] == "PyTorch int8 (PT2E QAT with pt2e-litert, the run's own)" and parity["passed"]
+    assert parity["metrics"]["top1_agreement"] >= 0.995  # the bar: the artifact is the QAT model
+    assert "the QAT run's trained ranges" in deploy["toolchain"]["quantizer"]
+    assert deploy["calibration"] == q["calibration"]  # nothing re-calibrated at export
+    # the TFLite input is quantized with the scale QAT trained, not one a new calibration found
+    assert deploy["inputs"][0]["quantization"]["scale"] == pytest.approx(_input_scale(run), rel=1e-6)
+
+
+def test_qat_for_executorch_trains_xnnpack_ranges_and_ships_them(qat_runs, tmp_path):
+    run = qat_runs["xnnpack"]
+    assert _quantization(run)["quantizer"] == "pt2e-xnnpack"
+    art, deploy = export(run, target="rpi5", fmt="executorch", out=tmp_path / "pte")
+    parity = _parity(art)
+    assert parity["reference"] == "PyTorch int8 (PT2E QAT with pt2e-xnnpack, the run's own)"
+    assert parity["metrics"]["top1_agreement"] >= 0.995
+    assert "the QAT run's trained ranges" in deploy["toolchain"]["quantizer"]
+
+
+def test_a_qat_run_reloads_to_the_same_model_and_exports_fp32_from_its_float_weights(qat_runs, tmp_path):
+    from edgekit.data import Splits, load_run_data
+    from edgekit.nn.evaluate import predict
+    from edgekit.runs import load_run
+
+    run = qat_runs["litert"]
+    first, again = load_run(run), load_run(run)
+    x = Splits.of(load_run_data(first.spec), first.spec.normalization).x["test"]
+    assert np.array_equal(predict(first.model, x), predict(again.model, x))
+    labels = Splits.of(load_run_data(first.spec), first.spec.normalization).y["test"]
+    accuracy = float((predict(first.model, x).argmax(1) == labels).mean())
+    assert accuracy == pytest.approx(json.loads((run / "metrics.json").read_text())["test"]["accuracy"])
+    metrics = json.loads((run / "metrics.json").read_text())
+    assert metrics["cost"]["macs"] > 0  # the QAT graph's float structure is counted, not an empty graph
+    art, deploy = export(run, target="rpi4", precision="fp32", out=tmp_path / "fp32")
+    assert deploy["artifact"]["precision"] == "fp32" and _parity(art)["passed"]
+
+
+def test_the_qat_target_defaults_to_the_targets_preferred_format():
+    from edgekit.stages.pipeline import load_pipeline
+
+    assert QuantStep("qat").qat_for == "onnx" and QuantStep("qat").quantizer == "nncf"  # x86-64's, the export's default
+    assert QuantStep("qat", target="rpi4").quantizer == "pt2e-litert"
+    assert QuantStep("qat", target="jetson-orin-nano").qat_for == "onnx"  # TensorRT calibrates on the device
+    step = load_pipeline(None).steps[-1]  # the README's main job: QAT for its rpi4 TFLite artifact
+    assert (step.method, step.qat_for, step.quantizer) == ("qat", "tflite", "pt2e-litert")
+
+
+# ---------------------------------------------------------------- refusals: one line, naming the choice
+
+
+def _with_quantizer(tmp: Path, run: Path, value: str) -> Path:
+    copy = tmp / "run"
+    shutil.copytree(run, copy)
+    spec = json.loads((copy / "model.json").read_text())
+    spec["quantization"]["quantizer"] = value
+    (copy / "model.json").write_text(json.dumps(spec))
+    return copy
+
+
+def _recipe(tmp: Path, text: str) -> Path:
+    (tmp / "r.toml").write_text(text)
+    return tmp / "r.toml"
+
+
+CASES = [
+    (
+        "Q1 a TFLite QAT run exported to ONNX",
+        lambda t, r, d: ["export", r["litert"], "--target", "x86-64", "--format", "onnx", "--precision", "int8"],
+        ("pt2e-litert", "--qat-for onnx"),
+    ),
+    (
+        "Q2 a TFLite QAT run exported to ExecuTorch",
+        lambda t, r, d: ["export", r["litert"], "--target", "rpi5", "--format", "executorch"],
+        ("export --format tflite", "--qat-for executorch"),
+    ),
+    (
+        "Q3 an NNCF QAT run exported to TFLite",
+        lambda t, r, d: ["export", r["nncf"], "--target", "rpi4"],
+        ("trained nncf's int8 ranges", "--qat-for tflite"),
+    ),
+    ("Q4 --qat-for a format with no trainable int8", lambda t, r, d: ["compress", d, "--qat", "--qat-for", "ncnn"], ("ncnn",)),
+    ("Q5 --qat-for an unknown format", lambda t, r, d: ["compress", d, "--qat", "--for", "nope"], ("unknown format 'nope'",)),
+    ("Q6 --qat-for without --qat", lambda t, r, d: ["compress", d, "--ptq", "--qat-for", "tflite"], ("--qat-for",)),
+    (
+        "Q7 a recipe's qat_for naming an unknown format",
+        lambda t, r, d: ["compress", d, "--recipe", _recipe(t, '[[step]]\nkind = "qat"\nqat_for = "nope"\n')],
+        ("step 1 (qat)", "unknown format 'nope'"),
+    ),
+    (
+        "Q8 model.json naming a quantizer edgekit does not know",
+        lambda t, r, d: ["export", _with_quantizer(t, r["litert"], "os.system"), "--target", "rpi4"],
+        ("quantization.quantizer",),
+    ),
+    (
+        "Q9 a pipeline exporting a QAT stage to a format its quantizer cannot reach",
+        lambda t, r, d: [
+            "pipeline",
+            _recipe(
+                t,
+                'name = "p"\n[train]\nmodel = "digits-cnn"\ndataset = "digits"\n[[compress]]\nname = "q"\nkind = "qat"\n[export]\ntarget = "rpi4"\nformats = ["tflite", "onnx"]\n',
+            ),
+        ],
+        ("[[compress]] q", "onnx int8 is made by nncf", "set qat_for"),
+    ),
+]
+
+
+@pytest.mark.parametrize("name, make, fragments", CASES, ids=[c[0] for c in CASES])
+def test_an_export_the_trained_quantizer_cannot_reach_is_refused_in_one_line(
+    name, make, fragments, qat_runs, digits_run, tmp_path, run_cli
+):
+    args = [str(a) for a in make(tmp_path, qat_runs, digits_run)]
+    if args[0] in ("export", "compress"):
+        args += ["--out", str(tmp_path / "out")]
+    else:
+        args += ["--out", str(tmp_path / "out")]
+    result = run_cli(*args)
+    assert_one_line_error(result, *fragments)
+    assert not (tmp_path / "out").exists()
