@@ -115,7 +115,7 @@ def test_max_drop_fails_with_exit_1_and_keeps_the_result_marked_failed(digits_ru
     result = run_cli("compress", digits_run, "--prune", "0.95", "--finetune", "0", "--max-drop", "0.1", "--out", out)
     assert_one_line_error(result, "more than --max-drop 0.1", code=1)
     manifest = json.loads((out / "manifest.json").read_text())
-    assert manifest["status"] == "failed" and "dropped" in manifest["failure"]
+    assert manifest["status"] == "failed" and "more than --max-drop 0.1" in manifest["failure"]
 
 
 @pytest.mark.parametrize(
