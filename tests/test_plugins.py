@@ -101,6 +101,8 @@ def _walk():
                 elif (task, name) == ("anomaly", "openvino") and precision != "dynamic":  # issue 24, open
                     reason = "OpenVINO x anomaly fails in the walk (seen 2026-12-04 at the stop, not yet diagnosed)"
                     marks.append(pytest.mark.xfail(strict=True, reason=reason))
+                elif (task, name, precision) == ("detection", "micro", "int8"):  # issue 23: micro is the centroid detector's
+                    marks.append(pytest.mark.xfail(strict=True, reason="the box detector is not a microcontroller model (FOMO is)"))
                 elif fmt.runtime == "tensorrt" and not _nvidia_gpu():  # exports; its bench row fails, naming the package
                     marks.append(pytest.mark.xfail(strict=True, raises=AssertionError, reason="TensorRT runs only on an NVIDIA GPU"))
                 rows.append(pytest.param(task, name, precision, marks=marks, id=f"{task}-{name}-{precision}"))
