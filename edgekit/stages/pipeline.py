@@ -88,8 +88,16 @@ class ExportSection(Strict):
     target: str = "x86-64"
     calib: int = 300
     formats: Optional[list[str]] = None  # every runtime side by side; default: the target's preferred format
+    min_agreement: Optional[float] = None  # as `export --min-agreement` (default: the target's floor)
 
     _calib = field_validator("calib")(_at_least(1))
+
+    @field_validator("min_agreement")
+    @classmethod
+    def _agreement(cls, v):
+        if v is not None and not 0 <= v <= 1:
+            raise ValueError("must lie between 0 and 1")
+        return v
 
     @field_validator("formats")
     @classmethod
@@ -304,6 +312,7 @@ def _run_stages(pipeline: Pipeline, out: Path, *, device, say, progress, trust_c
                     precision=precision,
                     out=art_dir,
                     calib=f.export.calib,
+                    min_agreement=f.export.min_agreement,
                     trust_code=trust_code,
                     progress=progress,
                 )
