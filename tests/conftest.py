@@ -6,6 +6,7 @@ import os
 import shutil
 import subprocess
 import sys
+import textwrap
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -79,6 +80,30 @@ def run_subprocess(*args, timeout=300, **kw) -> subprocess.CompletedProcess:
     return subprocess.run(
         [sys.executable, "-m", "edgekit", *map(str, args)], capture_output=True, text=True, timeout=timeout, env=env, **kw
     )
+
+
+def digits_preprocess(mean: float, std: float) -> str:
+    """A user's --preprocess file (TOML) for digits-like grey images: pixels / 16, resized to 8x8, CHW, then the
+    user's own normalisation (not edgekit's statistics of the train split)."""
+    return textwrap.dedent(f"""
+        version = 1
+        [input]
+        kind = "image"
+        channels = "L"
+        [[steps]]
+        op = "scale"
+        factor = 0.0625
+        [[steps]]
+        op = "resize"
+        size = [8, 8]
+        [[steps]]
+        op = "layout"
+        to = "CHW"
+        [[steps]]
+        op = "normalize"
+        mean = {mean}
+        std = {std}
+    """)
 
 
 def assert_one_line_error(result, *fragments, code=2):

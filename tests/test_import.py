@@ -18,7 +18,7 @@ from typing import Callable
 import numpy as np
 import pytest
 import torch
-from conftest import assert_one_line_error, run_subprocess
+from conftest import assert_one_line_error, digits_preprocess, run_subprocess
 
 NET = textwrap.dedent("""
     import os
@@ -38,25 +38,7 @@ NET = textwrap.dedent("""
             return self.body(x)
 """)
 MEAN, STD = 0.3, 0.4  # the user's normalisation of pixels / 16: not edgekit's statistics of the train split
-PREP_TOML = textwrap.dedent(f"""
-    version = 1
-    [input]
-    kind = "image"
-    channels = "L"
-    [[steps]]
-    op = "scale"
-    factor = 0.0625
-    [[steps]]
-    op = "resize"
-    size = [8, 8]
-    [[steps]]
-    op = "layout"
-    to = "CHW"
-    [[steps]]
-    op = "normalize"
-    mean = {MEAN}
-    std = {STD}
-""")
+PREP_TOML = digits_preprocess(MEAN, STD)
 
 
 def _load_net(folder: Path):

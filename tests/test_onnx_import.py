@@ -8,7 +8,6 @@ from __future__ import annotations
 import hashlib
 import json
 import shutil
-import textwrap
 import warnings
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -19,29 +18,11 @@ import onnx
 import pytest
 import torch
 import torch.nn as nn
-from conftest import assert_one_line_error
+from conftest import assert_one_line_error, digits_preprocess
 from onnx import TensorProto, helper, numpy_helper
 
 MEAN, STD = 0.5, 0.25  # the user's normalisation of pixels / 16: not edgekit's statistics of the train split
-PREP = textwrap.dedent(f"""
-    version = 1
-    [input]
-    kind = "image"
-    channels = "L"
-    [[steps]]
-    op = "scale"
-    factor = 0.0625
-    [[steps]]
-    op = "resize"
-    size = [8, 8]
-    [[steps]]
-    op = "layout"
-    to = "CHW"
-    [[steps]]
-    op = "normalize"
-    mean = {MEAN}
-    std = {STD}
-""")
+PREP = digits_preprocess(MEAN, STD)
 
 
 class Net(nn.Module):
