@@ -8,7 +8,15 @@ from pathlib import Path
 
 import click
 
-from .options import SHAPE, class_names, model_args, trust_code_option
+from .options import (
+    class_names,
+    input_shape_option,
+    model_arg_option,
+    model_args,
+    run_out_option,
+    trust_code_option,
+    weights_key_option,
+)
 from .tables import console, human, human_bytes, note, table, warn
 
 ONNX_SUFFIXES = (".onnx",)
@@ -23,7 +31,7 @@ ONNX_SUFFIXES = (".onnx",)
     help="The architecture the checkpoint was trained as: a zoo name, file.py:Class, package.module:factory or timm:NAME "
     "(not for .onnx files: they carry their own).",
 )
-@click.option("--model-arg", "margs", multiple=True, metavar="KEY=VALUE", help="Constructor argument (repeatable), e.g. width=0.5.")
+@model_arg_option("width=0.5")
 @click.option(
     "--dataset",
     "-d",
@@ -38,10 +46,10 @@ ONNX_SUFFIXES = (".onnx",)
     "(default: the data set's, normalised on its train split).",
 )
 @click.option("--labels", default=None, metavar="A,B,...", help="The class names in the model's output order (the data set's classes).")
-@click.option("--input-shape", type=SHAPE, default=None, help="Model input C,H,W (default: the recipe's, else the data set's).")
-@click.option("--weights-key", default=None, metavar="ENTRY", help="The training checkpoint's entry holding the weights (default: found).")
+@input_shape_option
+@weights_key_option
 @click.option("--seed", type=int, default=0, show_default=True, help="Seeds the data split (as train's).")
-@click.option("--out", "-o", type=click.Path(path_type=Path), default=None, help="Run folder (default: runs/<model>).")
+@run_out_option
 @trust_code_option
 def import_cmd(file, model, margs, dataset, preprocess, labels, input_shape, weights_key, seed, out, trust_code):
     """Make a run folder from a model trained elsewhere, scored on the data set's test split; compress, export

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+from pathlib import Path
 
 import click
 
@@ -66,3 +67,20 @@ trust_code_option = click.option(
 dataset_option = click.option(
     "--dataset", "dataset", default=None, help="The run's data set at another place (a run folder from another machine)."
 )
+
+
+def model_arg_option(example: str):
+    """--model-arg KEY=VALUE (repeatable), read by model_args(); `example` is the help's example argument."""
+    return click.option(
+        "--model-arg", "margs", multiple=True, metavar="KEY=VALUE", help=f"Constructor argument (repeatable), e.g. {example}."
+    )
+
+
+# The options train and import share: the same flag means the same thing in both.
+input_shape_option = click.option(
+    "--input-shape", type=SHAPE, default=None, help="Model input C,H,W (default: the recipe's, else the data set's)."
+)
+weights_key_option = click.option(
+    "--weights-key", default=None, metavar="ENTRY", help="The training checkpoint's entry holding the weights (default: found)."
+)
+run_out_option = click.option("--out", "-o", type=click.Path(path_type=Path), default=None, help="Run folder (default: runs/<model>).")

@@ -6,7 +6,15 @@ from pathlib import Path
 
 import click
 
-from .options import SHAPE, class_names, model_args, trust_code_option
+from .options import (
+    class_names,
+    input_shape_option,
+    model_arg_option,
+    model_args,
+    run_out_option,
+    trust_code_option,
+    weights_key_option,
+)
 from .tables import console, human, human_bytes, note, table, warn
 
 
@@ -18,7 +26,7 @@ from .tables import console, human, human_bytes, note, table, warn
     help="Zoo name (see `edgekit models`), a recipe .toml, your module as file.py:Class / package.module:factory, or timm:NAME "
     "(default: the data set's default model: the detector for coco:/yolo: data, else digits-cnn).",
 )
-@click.option("--model-arg", "margs", multiple=True, metavar="KEY=VALUE", help="Constructor argument (repeatable), e.g. width_mult=0.5.")
+@model_arg_option("width_mult=0.5")
 @click.option(
     "--dataset",
     "-d",
@@ -28,7 +36,7 @@ from .tables import console, human, human_bytes, note, table, warn
 @click.option(
     "--keywords", default=None, help="audiofolder: the words to spot (comma-separated); the rest fold into _unknown_, plus _silence_."
 )
-@click.option("--input-shape", type=SHAPE, default=None, help="Model input C,H,W (default: the recipe's, else the data set's).")
+@input_shape_option
 @click.option("--epochs", type=int, default=None, help="Default: the recipe's.")
 @click.option("--batch-size", type=int, default=None)
 @click.option("--lr", type=float, default=None)
@@ -36,7 +44,7 @@ from .tables import console, human, human_bytes, note, table, warn
 @click.option("--seed", type=int, default=0, show_default=True, help="Seeds the split, the weights and the shuffles.")
 @click.option("--device", default="auto", show_default=True, help="auto (CUDA if available), cpu, cuda, cuda:N.")
 @click.option("--no-amp", is_flag=True, help="Disable mixed precision on CUDA.")
-@click.option("--out", "-o", type=click.Path(path_type=Path), default=None, help="Run folder (default: runs/<model>).")
+@run_out_option
 @click.option("--resume", type=click.Path(path_type=Path), default=None, help="Continue the interrupted run in this folder.")
 @click.option(
     "--weights",
@@ -45,7 +53,7 @@ from .tables import console, human, human_bytes, note, table, warn
     help="Fine-tune from these pretrained weights (.safetensors, .pt, .pth, .bin, .ckpt; read as tensors only). "
     "Another class count re-initialises the classifier.",
 )
-@click.option("--weights-key", default=None, metavar="ENTRY", help="The training checkpoint's entry holding the weights (default: found).")
+@weights_key_option
 @click.option(
     "--freeze",
     type=int,
