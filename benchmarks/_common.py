@@ -17,6 +17,19 @@ import numpy as np
 RESULTS = Path(__file__).resolve().parent / "results"
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))  # run from a checkout without installing
 
+# The zoo's mobile architectures (edgekit/zoo/mobile.py) by recipe name: the set the architecture benchmarks walk.
+MOBILE_ARCHS = [
+    "mobilenet-v2",
+    "mobilenet-v3-small",
+    "shufflenet-v2",
+    "squeezenet",
+    "lcnet",
+    "ghostnet",
+    "efficientnet-lite",
+    "mobilevit-xxs",
+    "tiny-unet",
+]
+
 
 def machine() -> dict:
     cpu = next((line.split(":", 1)[1].strip() for line in open("/proc/cpuinfo") if line.startswith("model name")), platform.processor())

@@ -28,7 +28,7 @@ from pathlib import Path
 import numpy as np
 import onnx
 import torch
-from _common import write_results
+from _common import MOBILE_ARCHS, write_results
 
 from edgekit.onnxgraph.convert import NotConverted, convert, max_difference, onnx2torch_module
 from edgekit.onnxgraph.read import read_onnx
@@ -40,15 +40,7 @@ MODELS = [
     "resnet8",
     "ds-cnn",
     "mobilenetv1-025",
-    "mobilenet-v2",
-    "mobilenet-v3-small",
-    "shufflenet-v2",
-    "squeezenet",
-    "lcnet",
-    "ghostnet",
-    "efficientnet-lite",
-    "mobilevit-xxs",
-    "tiny-unet",
+    *MOBILE_ARCHS,
 ]
 VARIANTS = ["ts13-dynamic", "ts17-dynamic", "ts17-batch1", "dynamo18", "ts17-external"]
 

@@ -18,22 +18,12 @@ import time
 import traceback
 from pathlib import Path
 
-from _common import write_results
+from _common import MOBILE_ARCHS, write_results
 
 import edgekit as ek
 from edgekit.errors import EdgekitError
 
-ARCHS = [
-    "mobilenet-v2",
-    "mobilenet-v3-small",
-    "shufflenet-v2",
-    "squeezenet",
-    "lcnet",
-    "ghostnet",
-    "efficientnet-lite",
-    "mobilevit-xxs",
-    "tiny-unet",
-]
+ARCHS = MOBILE_ARCHS
 EPOCHS = 15
 FLOOR = 0.98  # the Linux and MCU profiles' int8 agreement floor
 
