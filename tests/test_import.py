@@ -224,6 +224,11 @@ def test_a_model_fed_the_wrong_preprocessing_is_scored_at_chance_and_says_why(us
 # ---------------------------------------------------------------- fine-tuning from pretrained weights
 
 
+def _train_one_epoch(run_cli, user, out: Path, *options):
+    """`edgekit train` of the user's architecture on digits for one epoch into `out`, with `options` added."""
+    return run_cli("train", "--model", user["model"], "--dataset", "digits", *options, "--epochs", "1", "--out", out)
+
+
 def _tensors(path: Path) -> dict:
     from safetensors.torch import load_file
 
@@ -233,21 +238,7 @@ def _tensors(path: Path) -> dict:
 @pytest.mark.slow
 def test_fine_tuning_from_half_the_classes_reinitialises_the_classifier_and_records_the_file(user, run_cli, tmp_path):
     half = user["root"] / "half.pth"
-    result = run_cli(
-        "train",
-        "--model",
-        user["model"],
-        "--dataset",
-        "digits",
-        "--preprocess",
-        user["prep"],
-        "--weights",
-        half,
-        "--epochs",
-        "1",
-        "--out",
-        tmp_path / "ft",
-    )
+    result = _train_one_epoch(run_cli, user, tmp_path / "ft", "--preprocess", user["prep"], "--weights", half)
     assert result.code == 0, result.err
     assert "classifier body.6 re-initialised: it has 5 outputs there, the data set 10 classes" in " ".join(result.out.split())
     manifest = json.loads((tmp_path / "ft" / "manifest.json").read_text())
@@ -330,21 +321,7 @@ def test_an_interrupted_fine_tuning_run_resumes_from_its_own_copy_of_the_weights
 @pytest.mark.slow
 def test_train_takes_the_users_preprocessing_and_class_order(user, run_cli, tmp_path):
     order = [str(i) for i in (9, 8, 7, 6, 5, 4, 3, 2, 1, 0)]
-    result = run_cli(
-        "train",
-        "--model",
-        user["model"],
-        "--dataset",
-        "digits",
-        "--preprocess",
-        user["prep"],
-        "--labels",
-        ",".join(order),
-        "--epochs",
-        "1",
-        "--out",
-        tmp_path / "t",
-    )
+    result = _train_one_epoch(run_cli, user, tmp_path / "t", "--preprocess", user["prep"], "--labels", ",".join(order))
     assert result.code == 0, result.err
     spec = json.loads((tmp_path / "t" / "model.json").read_text())
     assert spec["labels"] == order and spec["normalization"] == {"mean": [MEAN], "std": [STD], "axis": None}
