@@ -12,6 +12,7 @@ import torch
 import torch.nn as nn
 
 from ..errors import EdgekitError, InternalError
+from .weights import check_weights
 
 PREFIXES = ("module.", "_orig_mod.", "model.")
 # Batch-norm step counters: older checkpoints lack them, and nothing reads them with the default momentum.
@@ -141,3 +142,21 @@ def load_fitted(net: nn.Module, fitted: Fitted) -> None:
     ]
     if left or result.unexpected_keys:  # fit_state() let through what load_state_dict refuses: edgekit's bug
         raise InternalError(f"fit_state() passed keys that do not load: {_listed(left + result.unexpected_keys)}")
+
+
+def fit_and_load(state: dict, net: nn.Module, spec, *, what: str, new_classifier: bool, fix: str) -> Fitted:
+    """A weights file's tensors into `net`, built for `spec` (a ModelSpec): fitted (fit_state), every tensor checked
+    (check_weights) and loaded (load_fitted). `edgekit import` and `train --weights` take weights in this one way."""
+    fitted = fit_state(
+        state,
+        net,
+        what=what,
+        arch=spec.name,
+        input_shape=spec.input_shape,
+        num_classes=spec.num_classes,
+        new_classifier=new_classifier,
+        fix=fix,
+    )
+    check_weights(fitted.state, net, what, fix)
+    load_fitted(net, fitted)
+    return fitted

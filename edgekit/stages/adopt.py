@@ -25,9 +25,8 @@ from ..data.user_preprocess import given, load_as_given
 from ..errors import EdgekitError
 from ..limits import check_train_values
 from ..nn.evaluate import predict
-from ..nn.fit_weights import fit_state, load_fitted
+from ..nn.fit_weights import fit_and_load
 from ..nn.profile import profile_model
-from ..nn.weights import check_weights
 from ..recipes import TRAIN_DEFAULTS
 from ..runs import Run, write_run_files
 from ..tasks import get_task
@@ -139,18 +138,7 @@ def _network(model, weights: dict | None, spec, res, checkpoint: Checkpoint | No
     if weights is None:
         return net.cpu().eval()
     what = f"the weights in {checkpoint.path}" if checkpoint else "the weights"
-    fitted = fit_state(
-        weights,
-        net,
-        what=what,
-        arch=spec.name,
-        input_shape=spec.input_shape,
-        num_classes=spec.num_classes,
-        new_classifier=False,
-        fix=FILE_FIX if checkpoint else WEIGHTS_FIX,
-    )
-    check_weights(fitted.state, net, what, FILE_FIX if checkpoint else WEIGHTS_FIX)
-    load_fitted(net, fitted)
+    fitted = fit_and_load(weights, net, spec, what=what, new_classifier=False, fix=FILE_FIX if checkpoint else WEIGHTS_FIX)
     said = checkpoint.note(fitted.notes()) if checkpoint else "; ".join(fitted.notes())
     if said:  # one note line: what was taken from the file, what was left, how the names were fitted
         say(said if checkpoint else f"the weights: {said}")

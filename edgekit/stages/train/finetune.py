@@ -12,8 +12,7 @@ import torch.nn as nn
 
 from ...checkpoints import Checkpoint
 from ...errors import EdgekitError
-from ...nn.fit_weights import find_classifier, fit_state, load_fitted
-from ...nn.weights import check_weights
+from ...nn.fit_weights import find_classifier, fit_and_load
 
 FIX = "pass the --model (and --model-arg) the weights were trained as"
 
@@ -65,19 +64,7 @@ def plan_freeze(net: nn.Module, spec, epochs: int) -> Freeze:
 def load_pretrained(net: nn.Module, checkpoint: Checkpoint, spec, say):
     """Load a weights file's tensors (read_checkpoint) into `net`, built for this data set's classes; returns the
     manifest's record of the file."""
-    what = f"the weights in {checkpoint.path}"
-    fitted = fit_state(
-        checkpoint.state,
-        net,
-        what=what,
-        arch=spec.name,
-        input_shape=spec.input_shape,
-        num_classes=spec.num_classes,
-        new_classifier=True,
-        fix=FIX,
-    )
-    check_weights(fitted.state, net, what, FIX)
-    load_fitted(net, fitted)
+    fitted = fit_and_load(checkpoint.state, net, spec, what=f"the weights in {checkpoint.path}", new_classifier=True, fix=FIX)
     said = checkpoint.note(fitted.notes())
     if said:
         say(said)
