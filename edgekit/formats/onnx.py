@@ -16,8 +16,8 @@ import torch
 from ..errors import EdgekitError
 from .base import VNNI, BuildJob, Built, Format
 from .convert.mixed import record
-from .convert.onnx_finish import finish, fusion
-from .convert.toolchain import base_toolchain, version
+from .convert.onnx_finish import finish_built
+from .convert.toolchain import version
 
 OPSET = 17
 
@@ -111,23 +111,7 @@ class OnnxFormat(Format):
             built.quantizer = "onnxruntime float16 converter (fp16 weights and compute, float32 input/output)"
         job.say(f"converting to ONNX {job.precision}")
         _torch_export(model, job.input_shape, path, job.dynamic_batch)
-        info = finish(path, job.precision)
-        built.extras["ops"] = info["ops"]
-        if job.precision == "int8":
-            fused = fusion(path)
-            built.extras["onnxruntime_fusion"] = fused
-            floated = built.extras.get("float_layers", {}).get("kept", 0)
-            if fused["float_compute_ops"] > floated:  # the layers kept float on purpose are said above
-                built.notes.append(
-                    f"onnxruntime keeps {fused['float_compute_ops']} conv/matmul op(s) in float beside "
-                    f"{fused['quantized_kernels']} quantized kernel(s): int8 may not be faster than fp32 here"
-                )
-        built.toolchain = base_toolchain() | {
-            "converter": f"torch.onnx (TorchScript exporter) {torch.__version__}",
-            "onnx": version("onnx"),
-            "opset": info["opset"],
-            "ir_version": info["ir_version"],
-        }
+        finish_built(built, path, job.precision, f"torch.onnx (TorchScript exporter) {torch.__version__}")
         return built
 
     def _int8_model(self, job: BuildJob):

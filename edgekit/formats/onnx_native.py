@@ -9,7 +9,7 @@ import copy
 
 from ..errors import EdgekitError
 from .base import BuildJob, Built
-from .convert.toolchain import base_toolchain, version
+from .convert.toolchain import version
 
 
 def _batch_axis(model, dynamic: bool, origin: str) -> None:
@@ -68,7 +68,7 @@ def _int8(model, job: BuildJob):
 def build_from_graph(job: BuildJob) -> Built:
     import onnx
 
-    from .convert.onnx_finish import finish, fusion
+    from .convert.onnx_finish import finish_built
 
     record = job.run.spec.graph
     model = onnx.load_model_from_string(job.float_model.data)
@@ -82,22 +82,7 @@ def build_from_graph(job: BuildJob) -> Built:
     job.say(f"writing the imported graph as ONNX {job.precision}")
     path = job.folder / "model.onnx"
     onnx.save(model, str(path))
-    info = finish(path, job.precision)
-    built.extras["ops"] = info["ops"]
+    finish_built(built, path, job.precision, f"the imported graph ({record.origin}), not re-exported")
     built.extras["imported_graph"] = {"origin": record.origin, "not_converted": record.not_converted}
-    if job.precision == "int8":
-        fused = fusion(path)
-        built.extras["onnxruntime_fusion"] = fused
-        if fused["float_compute_ops"]:
-            built.notes.append(
-                f"onnxruntime keeps {fused['float_compute_ops']} conv/matmul op(s) in float beside "
-                f"{fused['quantized_kernels']} quantized kernel(s): int8 may not be faster than fp32 here"
-            )
     built.notes.append(f"built from the imported ONNX graph {record.origin}: {record.not_converted}")
-    built.toolchain = base_toolchain() | {
-        "converter": f"the imported graph ({record.origin}), not re-exported",
-        "onnx": version("onnx"),
-        "opset": info["opset"],
-        "ir_version": info["ir_version"],
-    }
     return built

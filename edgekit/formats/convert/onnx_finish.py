@@ -9,6 +9,7 @@ from collections import Counter
 from pathlib import Path
 
 from ...errors import EdgekitError
+from .toolchain import base_toolchain, version
 
 STANDARD_DOMAINS = ("", "ai.onnx")
 QUANTIZED_OPS = {
@@ -91,4 +92,27 @@ def finish(path: Path, precision: str) -> dict:
         "ops": sorted({n.op_type for n in model.graph.node}),
         "int8_weights": folded,
         "removed_identities": identities,
+    }
+
+
+def finish_built(built, path: Path, precision: str, converter: str) -> None:
+    """finish() the written file, then record on `built` (a Built) what an onnxruntime artifact records whichever way
+    its ONNX was made: the operators, for int8 what onnxruntime fuses (and a note when float compute is left beyond
+    the layers kept float on purpose), and the toolchain, `converter` naming how the file was made."""
+    info = finish(path, precision)
+    built.extras["ops"] = info["ops"]
+    if precision == "int8":
+        fused = fusion(path)
+        built.extras["onnxruntime_fusion"] = fused
+        floated = built.extras.get("float_layers", {}).get("kept", 0)
+        if fused["float_compute_ops"] > floated:  # the layers kept float on purpose are said in their own note
+            built.notes.append(
+                f"onnxruntime keeps {fused['float_compute_ops']} conv/matmul op(s) in float beside "
+                f"{fused['quantized_kernels']} quantized kernel(s): int8 may not be faster than fp32 here"
+            )
+    built.toolchain = base_toolchain() | {
+        "converter": converter,
+        "onnx": version("onnx"),
+        "opset": info["opset"],
+        "ir_version": info["ir_version"],
     }
