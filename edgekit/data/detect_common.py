@@ -11,7 +11,7 @@ from ..contracts import check_plain_name
 from ..errors import EdgekitError
 from .boxlabels import BoxLabels
 from .imagefolder import read_image
-from .source import Source
+from .source import Source, image_input
 
 EDGE_TOLERANCE = 1.0  # pixels a box may reach past the image edge (rounding in labelling tools); clipped to it
 PAD = 114  # letterbox padding in raw pixel units (the grey YOLO-family detectors pad with)
@@ -59,12 +59,7 @@ def letterbox_steps(spec: str, channels: int):
     """Letterbox on the raw uint8 image first (Pillow ImageOps.pad exactly, grey padding), then channels, 0..1, CHW."""
 
     def steps(shape):
-        if len(shape) != 3 or shape[0] not in (1, 3):
-            raise EdgekitError(
-                f"data set '{spec}' holds images but the model takes input shape {tuple(shape)}",
-                "pass --input-shape C,H,W (C = 1 or 3) for a detector",
-            )
-        c, h, w = shape
+        c, h, w = image_input(spec, shape, "a detector")
         out = [{"op": "letterbox", "size": [h, w], "pad": PAD, "method": "bilinear"}]
         if channels != c:
             out.append({"op": "to_channels", "channels": c})

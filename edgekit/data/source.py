@@ -27,6 +27,18 @@ class Source:
     meta: dict = field(default_factory=dict)
 
 
+def image_input(spec: str, shape, model: str) -> tuple[int, int, int]:
+    """(C, H, W) of a model input that images can feed (C = 1 or 3), else one line naming `model` ("an image
+    model", "a detector") in the fix."""
+    if len(shape) != 3 or shape[0] not in (1, 3):
+        raise EdgekitError(
+            f"data set '{spec}' holds images but the model takes input shape {tuple(shape)}",
+            f"pass --input-shape C,H,W (C = 1 or 3) for {model}",
+        )
+    c, h, w = shape
+    return c, h, w
+
+
 def image_steps(spec: str, channels: int | None, scale: float):
     """Steps for images: scale to 0..1 first (float resize loses nothing), resize, channels, CHW.
 
@@ -35,12 +47,7 @@ def image_steps(spec: str, channels: int | None, scale: float):
     """
 
     def steps(shape):
-        if len(shape) != 3 or shape[0] not in (1, 3):
-            raise EdgekitError(
-                f"data set '{spec}' holds images but the model takes input shape {tuple(shape)}",
-                "pass --input-shape C,H,W (C = 1 or 3) for an image model",
-            )
-        c, h, w = shape
+        c, h, w = image_input(spec, shape, "an image model")
         out = [{"op": "scale", "factor": scale}, {"op": "resize", "size": [h, w], "method": "bilinear"}]
         if channels != c:
             out.append({"op": "to_channels", "channels": c})
