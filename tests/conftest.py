@@ -9,6 +9,7 @@ import sys
 import textwrap
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Callable
 
 import pytest
 
@@ -35,6 +36,19 @@ class CliResult:
     code: int
     out: str
     err: str
+
+
+@dataclass
+class BadInput:
+    """One row of a table of bad inputs: the edgekit arguments to run, what its one-line error must say, its exit
+    code, and the paths under the test's folder that must not exist afterwards (nothing half-written). A test file
+    with more to check subclasses it."""
+
+    name: str
+    make: Callable[[Path, dict], list]  # (tmp folder, shared fixtures) → edgekit arguments
+    fragments: tuple[str, ...]
+    code: int = 2
+    absent: tuple[str, ...] = ("out",)
 
 
 # Fixtures that alone take more than a few seconds: every test that needs one (directly or through another fixture)

@@ -15,7 +15,7 @@ from typing import Callable
 
 import numpy as np
 import pytest
-from conftest import assert_one_line_error, export, require_tool, train
+from conftest import BadInput, assert_one_line_error, export, require_tool, train
 from sshd import start_sshd
 
 from edgekit.contracts import load_deploy
@@ -105,12 +105,8 @@ def _file(tmp: Path, name: str, data: bytes) -> Path:
 
 
 @dataclass
-class Case:
-    name: str
-    make: Callable[[Path, dict], list]  # (tmp folder, shared fixtures) → edgekit arguments
-    fragments: tuple[str, ...]
-    code: int = 2
-    absent: tuple[str, ...] = ("r.html", "r.md", "r.json", "out")  # paths under tmp that must not exist afterwards
+class Case(BadInput):
+    absent: tuple[str, ...] = ("r.html", "r.md", "r.json", "out")  # bench's report files too
 
 
 def _bench(edit=lambda d: None, files=lambda t: {}):

@@ -16,7 +16,7 @@ from typing import Callable
 
 import numpy as np
 import pytest
-from conftest import REPO, assert_one_line_error, export, train
+from conftest import REPO, BadInput, assert_one_line_error, export, train
 from PIL import Image, ImageOps
 
 RATE = 16000
@@ -141,12 +141,8 @@ def lying_npy(path: Path) -> Path:
 
 
 @dataclass
-class Case:
-    name: str
-    make: Callable[[Path, dict], list]  # (tmp folder, artifacts) → edgekit arguments
-    fragments: tuple[str, ...]
-    code: int = 2
-    absent: tuple[str, ...] = ()  # paths under tmp that must not exist afterwards (nothing half-written)
+class Case(BadInput):
+    absent: tuple[str, ...] = ()  # only what a row names
 
 
 TRAIN = ["train", "--model", "ds-cnn", "--epochs", "1", "--out", "out", "--dataset"]

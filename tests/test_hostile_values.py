@@ -16,18 +16,15 @@ from typing import Callable
 
 import numpy as np
 import pytest
-from conftest import REPO, assert_one_line_error, export, run_subprocess, train
+from conftest import REPO, BadInput, assert_one_line_error, export, run_subprocess, train
 
 QUICK = ["--min-queries", "5", "--min-seconds", "0", "--warmup", "0"]
 FP32 = ["--format", "onnx", "--precision", "fp32"]
 
 
 @dataclass
-class Case:
-    name: str
-    make: Callable[[Path, dict], list]  # (tmp folder, shared fixtures) → edgekit arguments
-    fragments: tuple[str, ...]
-    code: int = 2
+class Case(BadInput):
+    absent: tuple[str, ...] = ("out", "r.html")
     never: tuple[str, ...] = ()  # text the line must not hold (a wrong fix, a blamed layer)
     env: Callable[[Path], dict] = lambda tmp: {}
 
@@ -308,7 +305,8 @@ def test_bad_values_are_one_line_before_any_work(case, ctx, tmp_path, run_cli, m
     line = result.err.strip()
     for text in case.never:
         assert text not in line, line
-    assert not (tmp_path / "out").exists() and not (tmp_path / "r.html").exists()
+    for rel in case.absent:
+        assert not (tmp_path / rel).exists(), rel
     for default in ("runs", "dist", "reports"):
         assert not (tmp_path / default).exists(), default
     assert not list(tmp_path.glob(".*.partial")) and not list(tmp_path.glob("**/.*.tmp"))

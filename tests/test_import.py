@@ -13,12 +13,11 @@ import tomllib
 import zipfile
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Callable
 
 import numpy as np
 import pytest
 import torch
-from conftest import assert_one_line_error, digits_preprocess, run_subprocess
+from conftest import BadInput, assert_one_line_error, digits_preprocess, run_subprocess
 
 NET = textwrap.dedent("""
     import os
@@ -372,11 +371,7 @@ class Evil:
 
 
 @dataclass
-class Case:
-    name: str
-    make: Callable[[Path, dict], list]  # (tmp folder, the user fixture) → edgekit arguments
-    fragments: tuple[str, ...]
-    absent: tuple[str, ...] = ("out",)
+class Case(BadInput):
     not_created: tuple[str, ...] = field(default_factory=tuple)  # marker files under tmp (security)
 
 

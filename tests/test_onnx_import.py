@@ -9,7 +9,6 @@ import hashlib
 import json
 import shutil
 import warnings
-from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Callable
 
@@ -18,6 +17,7 @@ import onnx
 import pytest
 import torch
 import torch.nn as nn
+from conftest import BadInput as Case
 from conftest import assert_one_line_error, digits_preprocess
 from onnx import TensorProto, helper, numpy_helper
 
@@ -280,16 +280,6 @@ def _link_graph(run: Path) -> None:
     (run / "elsewhere.onnx").write_bytes((run / "model.onnx").read_bytes())
     (run / "model.onnx").unlink()
     (run / "model.onnx").symlink_to(run / "elsewhere.onnx")
-
-
-@dataclass
-class Case:
-    name: str
-    make: Callable[[Path, dict], list]  # (tmp folder, shared fixtures) → edgekit arguments
-    fragments: tuple[str, ...]
-    code: int = 2
-    absent: tuple[str, ...] = ("out",)
-    not_created: tuple[str, ...] = field(default_factory=tuple)
 
 
 SYNTH = ["--dataset", "synthetic:64:3:60"]
