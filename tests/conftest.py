@@ -31,6 +31,16 @@ def require_tool(command: str, package: str, *also: str) -> None:
     unavailable(f"needs {command}: install the {package} package (e.g. sudo apt-get install {package})")
 
 
+def emulated_board(board: str, *extras: str) -> Path:
+    """The emulated board's rootfs with `extras` (edgekit.emulate.build_rootfs, cached in ~/.cache/edgekit); skips, or
+    fails in CI, without qemu-user-static or apt."""
+    from edgekit.emulate import build_rootfs
+
+    require_tool("qemu-aarch64-static", "qemu-user-static")
+    require_tool("apt-get", "apt")
+    return build_rootfs(board, say=lambda m: None, extras=extras)
+
+
 @dataclass
 class CliResult:
     code: int

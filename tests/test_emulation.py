@@ -5,18 +5,14 @@ from __future__ import annotations
 import json
 
 import pytest
-from conftest import assert_one_line_error, export, require_tool
+from conftest import assert_one_line_error, emulated_board, export, require_tool
 
 QUICK = ["--min-queries", "30", "--min-seconds", "0.1", "--warmup", "3"]
 
 
 @pytest.fixture(scope="module")
 def rpi4_root():
-    from edgekit.emulate import build_rootfs
-
-    require_tool("qemu-aarch64-static", "qemu-user-static")
-    require_tool("apt-get", "apt")
-    return build_rootfs("rpi4", say=lambda m: None)
+    return emulated_board("rpi4")
 
 
 @pytest.fixture(scope="module")
@@ -100,11 +96,7 @@ def test_a_runtime_missing_in_the_emulated_root(rpi4_root, four_artifacts, tmp_p
 
 @pytest.fixture(scope="module")
 def rpi5_with_executorch():
-    from edgekit.emulate import build_rootfs
-
-    require_tool("qemu-aarch64-static", "qemu-user-static")
-    require_tool("apt-get", "apt")
-    return build_rootfs("rpi5", say=lambda m: None, extras=("executorch",))
+    return emulated_board("rpi5", "executorch")
 
 
 @pytest.mark.slow

@@ -15,7 +15,7 @@ from typing import Callable
 
 import numpy as np
 import pytest
-from conftest import BadInput, assert_one_line_error, export, require_tool, train
+from conftest import BadInput, assert_one_line_error, emulated_board, export, require_tool, train
 from sshd import start_sshd
 
 from edgekit.contracts import load_deploy
@@ -418,12 +418,9 @@ def test_files_named_like_code_in_the_device_folder_never_run_over_ssh(ctx, sshd
 
 @pytest.mark.slow
 def test_files_named_like_code_never_run_on_an_emulated_board(ctx, tmp_path):
-    from edgekit.emulate import build_rootfs
     from edgekit.stages.bench.transports.emulated import EmulatedTransport
 
-    require_tool("qemu-aarch64-static", "qemu-user-static")
-    require_tool("apt-get", "apt")
-    build_rootfs("rpi4", say=lambda m: None)  # the cached board, built once (as tests/test_emulation.py does)
+    emulated_board("rpi4")  # the cached board, built once (as tests/test_emulation.py does)
 
     class EmuInjecting(_Injecting, EmulatedTransport):
         pass

@@ -16,7 +16,7 @@ from typing import Callable
 
 import numpy as np
 import pytest
-from conftest import REPO, assert_one_line_error, export, require_tool, train, unavailable
+from conftest import REPO, assert_one_line_error, emulated_board, export, train, unavailable
 
 
 @pytest.fixture(autouse=True)
@@ -276,11 +276,7 @@ def test_openvino_reports_nothing_to_intel(code, tmp_path):
 
 @pytest.fixture(scope="module")
 def rpi5_with_openvino():
-    from edgekit.emulate import build_rootfs
-
-    require_tool("qemu-aarch64-static", "qemu-user-static")
-    require_tool("apt-get", "apt")
-    return build_rootfs("rpi5", say=lambda m: None, extras=("openvino",))
+    return emulated_board("rpi5", "openvino")
 
 
 @pytest.mark.slow
