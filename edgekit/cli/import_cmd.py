@@ -17,7 +17,7 @@ from .options import (
     trust_code_option,
     weights_key_option,
 )
-from .tables import console, human, human_bytes, note, table, warn
+from .tables import note, show_run
 
 ONNX_SUFFIXES = (".onnx",)
 
@@ -91,7 +91,7 @@ def import_cmd(file, model, margs, dataset, preprocess, labels, input_shape, wei
             weights_key=weights_key,
             say=note,
         )
-    _show(run)
+    show_run(run, "imported")
 
 
 def _import_onnx(file: Path, dataset, preprocess: Path | None, labels, out):
@@ -100,20 +100,3 @@ def _import_onnx(file: Path, dataset, preprocess: Path | None, labels, out):
     from ..stages.onnx_import import import_onnx
 
     return import_onnx(file, dataset=dataset, preprocess=preprocess, labels=labels, out=out, say=note)
-
-
-def _show(run) -> None:
-    from ..tasks import get_task
-
-    m = run.metrics
-    task = get_task(m.task)
-    rows = [
-        [f"test {task.quality}", task.fmt(m.test)],
-        ["params", f"{m.cost.params:,}"],
-        ["MACs", human(m.cost.macs)],
-        ["weights", human_bytes(m.file_bytes)],
-    ]
-    console.print(table(f"imported {run.path}", ["", ""], rows))
-    for w in m.warnings:
-        warn(w)
-    console.print(f"saved run to {run.path}")

@@ -87,3 +87,24 @@ def warn(message: str) -> None:
 
 def note(message: str) -> None:
     console.print(f"[yellow]note:[/] {safe(message)}")
+
+
+def show_run(run, verb: str, *, after_test=(), after_cost=()) -> None:
+    """A new run folder as train and import report it: its test score (then `after_test` rows), cost and weights
+    size (then `after_cost` rows) in a table titled "<verb> <folder>", its warnings, and where it was saved."""
+    from ..tasks import get_task
+
+    m = run.metrics
+    task = get_task(m.task)
+    rows = [
+        [f"test {task.quality}", task.fmt(m.test)],
+        *after_test,
+        ["params", f"{m.cost.params:,}"],
+        ["MACs", human(m.cost.macs)],
+        ["weights", human_bytes(m.file_bytes)],
+        *after_cost,
+    ]
+    console.print(table(f"{verb} {run.path}", ["", ""], rows))
+    for w in m.warnings:
+        warn(w)
+    console.print(f"saved run to {run.path}")

@@ -15,7 +15,7 @@ from .options import (
     trust_code_option,
     weights_key_option,
 )
-from .tables import console, human, human_bytes, note, table, warn
+from .tables import note, show_run
 
 
 @click.command("train")
@@ -141,19 +141,9 @@ def train_cmd(
     if not is_main_process():  # under torchrun, rank 0 reports
         return
     m = run.metrics
-    from ..tasks import get_task
-
-    task = get_task(m.task)
-    rows = [
-        [f"test {task.quality}", task.fmt(m.test)],
-        ["best epoch", f"{m.best_epoch} / {m.epochs}"],
-        ["params", f"{m.cost.params:,}"],
-        ["MACs", human(m.cost.macs)],
-        ["weights", human_bytes(m.file_bytes)],
-        ["device", m.device + (f" ({m.amp} AMP)" if m.amp else "")],
-        ["wall time", f"{m.wall_seconds:.1f} s"],
-    ]
-    console.print(table(f"trained {run.path}", ["", ""], rows))
-    for w in m.warnings:
-        warn(w)
-    console.print(f"saved run to {run.path}")
+    show_run(
+        run,
+        "trained",
+        after_test=[["best epoch", f"{m.best_epoch} / {m.epochs}"]],
+        after_cost=[["device", m.device + (f" ({m.amp} AMP)" if m.amp else "")], ["wall time", f"{m.wall_seconds:.1f} s"]],
+    )
