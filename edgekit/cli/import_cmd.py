@@ -8,15 +8,7 @@ from pathlib import Path
 
 import click
 
-from .options import (
-    class_names,
-    input_shape_option,
-    model_arg_option,
-    model_args,
-    run_out_option,
-    trust_code_option,
-    weights_key_option,
-)
+from .options import class_names, input_shape_option, model_arg_option, model_args, run_out_option, trust_code_option, weights_key_option
 from .tables import note, show_run
 
 ONNX_SUFFIXES = (".onnx",)
