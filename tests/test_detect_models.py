@@ -5,12 +5,10 @@ int8 scale (the layout that keeps int8 from rounding the scores to zero, ultraly
 
 from __future__ import annotations
 
-import json
 import math
 
 import pytest
 import torch
-from conftest import export
 
 from edgekit.tasks import centroid_loss, detection_loss
 from edgekit.zoo import build_architecture, detector, fomo
@@ -163,39 +161,5 @@ def test_detector_recipes_count_what_they_build(name):
     assert (cost.params, cost.macs) == (r.counted.params, r.counted.macs)
 
 
-# ---------------------------------------------------------------- export: two named tensors, each its own scale
-
-
-@pytest.fixture(scope="module")
-def tiny_detector(tiny_detector_run):
-    """The session's detector-tiny (tests/conftest.py), shared with the format walk of tests/test_plugins.py."""
-    return tiny_detector_run
-
-
-FORMATS = [
-    ("x86-64", "onnx", "fp32"),
-    ("x86-64", "onnx", "int8"),
-    ("rpi4", "tflite", "fp32"),
-    ("rpi4", "tflite", "int8"),
-    ("rpi5", "ncnn", "fp32"),
-    ("rpi5", "executorch", "fp32"),
-    ("rpi5", "executorch", "int8"),
-]
-
-
-@pytest.mark.slow
-@pytest.mark.parametrize("target, fmt, precision", FORMATS, ids=[f"{f}-{p}" for _, f, p in FORMATS])
-def test_a_trained_detector_exports_boxes_and_scores_as_two_named_tensors(tiny_detector, tmp_path, target, fmt, precision):
-    out, deploy = export(tiny_detector, target=target, fmt=fmt, precision=precision, out=tmp_path / "art", min_agreement=0.0)
-    outputs = {t["name"]: t for t in deploy["outputs"]}
-    if fmt in ("ncnn", "executorch"):  # runtimes without tensor names: two tensors in the model's order (boxes, scores)
-        assert len(outputs) == 2 and deploy["outputs"][0]["shape"][-1] == 4
-        outputs = dict(zip(["boxes", "scores"], deploy["outputs"]))
-    assert sorted(outputs) == ["boxes", "scores"] and outputs["boxes"]["shape"][-1] == 4
-    assert deploy["parity"]["metrics"]["collapsed_classes"] == 0
-    if fmt == "tflite" and precision == "int8":
-        boxes, scores = outputs["boxes"]["quantization"], outputs["scores"]["quantization"]
-        assert outputs["scores"]["dtype"] == "int8" and scores["scale"] <= 1.01 / 255  # 0..1 over 256 steps
-        assert boxes["scale"] != scores["scale"]
-        ops = json.loads((out / "deploy.json").read_text())["extras"]["ops"]
-        assert "DEQUANTIZE" not in ops or "float_layers" in deploy["extras"]  # full int8 unless layers were kept float
+# Export of the trained detector to every format (two named tensors, each its own int8 scale) is checked in the
+# format walk, tests/test_plugins.py, which exports the session's detector-tiny to each of them anyway.

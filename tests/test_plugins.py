@@ -90,6 +90,8 @@ def _walk():
     for task in _tasks():
         for name, fmt in _formats().items():
             for precision in PRECISIONS:
+                if (task, name, precision) == ("detection", "micro", "int8"):
+                    continue  # not a row: a box detector is no microcontroller model (FOMO is); its export failed in 49 s
                 marks = [] if (name, precision) == ("onnx", "fp32") else [pytest.mark.slow]
                 if precision not in fmt.precisions:  # refused in one line, never a crash (raises=)
                     marks.append(
@@ -101,8 +103,6 @@ def _walk():
                 elif (task, name) == ("anomaly", "openvino") and precision != "dynamic":  # issue 24, open
                     reason = "OpenVINO x anomaly fails in the walk (seen 2026-12-04 at the stop, not yet diagnosed)"
                     marks.append(pytest.mark.xfail(strict=True, reason=reason))
-                elif (task, name, precision) == ("detection", "micro", "int8"):  # issue 23: micro is the centroid detector's
-                    marks.append(pytest.mark.xfail(strict=True, reason="the box detector is not a microcontroller model (FOMO is)"))
                 elif fmt.runtime == "tensorrt" and not _nvidia_gpu():  # exports; its bench row fails, naming the package
                     marks.append(pytest.mark.xfail(strict=True, raises=AssertionError, reason="TensorRT runs only on an NVIDIA GPU"))
                 rows.append(pytest.param(task, name, precision, marks=marks, id=f"{task}-{name}-{precision}"))
@@ -152,6 +152,8 @@ def test_every_task_format_and_precision_exports_and_benches_from_raw_input(task
     run = tiny_runs(task)
     out, deploy = export(run, target=target_for(_formats()[fmt]), fmt=fmt, precision=precision, out=tmp_path / "art")
     assert deploy["task"] == task and deploy["artifact"]["format"] == fmt and deploy["eval"]["raw"]
+    if task == "detection":
+        _boxes_and_scores_leave_as_two_tensors(out, deploy, fmt, precision)
     result = run_cli("bench", out, "--min-queries", "10", "--min-seconds", "0", "--warmup", "1", "--report", tmp_path / "r.html")
     entry = json.loads((tmp_path / "r.json").read_text())["entries"][0]
     assert entry["status"] == "ok" and result.code in (0, 1), (result.err, entry.get("error"))  # 1: a budget missed
@@ -161,6 +163,23 @@ def test_every_task_format_and_precision_exports_and_benches_from_raw_input(task
     assert headline in shared, (headline, quality, proven)
     for key in shared:
         assert quality[key] == pytest.approx(proven[key], abs=1e-6), (key, quality, proven)
+
+
+def _boxes_and_scores_leave_as_two_tensors(out, deploy, fmt, precision):
+    """Issue 23: a detector's boxes and scores are two output tensors, each with its own int8 scale (one shared
+    scale rounds 0..1 scores to zero beside pixel boxes, ultralytics#1695), and full int8 stays full int8."""
+    outputs = {t["name"]: t for t in deploy["outputs"]}
+    if fmt in ("ncnn", "executorch"):  # runtimes without tensor names: two tensors in the model's order (boxes, scores)
+        assert len(outputs) == 2 and deploy["outputs"][0]["shape"][-1] == 4
+        outputs = dict(zip(["boxes", "scores"], deploy["outputs"]))
+    assert sorted(outputs) == ["boxes", "scores"] and outputs["boxes"]["shape"][-1] == 4
+    assert deploy["parity"]["metrics"]["collapsed_classes"] == 0
+    if fmt == "tflite" and precision == "int8":
+        boxes, scores = outputs["boxes"]["quantization"], outputs["scores"]["quantization"]
+        assert outputs["scores"]["dtype"] == "int8" and scores["scale"] <= 1.01 / 255  # 0..1 over 256 steps
+        assert boxes["scale"] != scores["scale"]
+        ops = json.loads((out / "deploy.json").read_text())["extras"]["ops"]
+        assert "DEQUANTIZE" not in ops or "float_layers" in deploy["extras"]  # full int8 unless layers were kept float
 
 
 def test_importing_the_cli_imports_neither_torch_nor_sklearn():

@@ -119,6 +119,20 @@ def test_default_space_follows_the_target():
     assert rpi4.input_size == [6, 8] and rpi4.precision == ["int8", "fp32"] and rpi4.quant == ["ptq", "qat"]
 
 
+def test_a_new_study_first_tries_what_the_defaults_would_ship():
+    from edgekit.stages.search.space import default_space
+    from edgekit.stages.search.study import anchors
+    from edgekit.targets import find_target
+
+    space = default_space(find_target("rpi4"), [1, 8, 8])
+    assert anchors(space, "tflite") == [
+        {"width": 1.0, "precision": "int8", "format": "tflite", "input_size": 8, "prune": 0.0, "quant": "ptq"},
+        {"width": 1.0, "precision": "int8", "format": "tflite", "input_size": 8, "prune": 0.5, "quant": "qat"},
+    ]
+    fp32 = space.replace(precision=["fp32"], prune=[0.25], format=["onnx"], input_size=[])
+    assert anchors(fp32, "tflite") == [{"width": 1.0, "precision": "fp32", "format": "onnx", "prune": 0.25}]  # one, in the space
+
+
 def test_pareto_front_and_best_answer():
     from edgekit.stages.search.front import best, pareto
 

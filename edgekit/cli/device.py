@@ -15,7 +15,9 @@ def device_group() -> None:
 @device_group.command("emulate")
 @click.argument("board")
 @click.option("--rebuild", is_flag=True, help="Build again even if a finished build is cached.")
-@click.option("--with", "extras", multiple=True, help="Add a runtime beyond the default ones: executorch (brings torch, 430 MB), openvino (30 MB).")
+@click.option(
+    "--with", "extras", multiple=True, help="Add a runtime beyond the default ones: executorch (brings torch, 430 MB), openvino (30 MB)."
+)
 def emulate_cmd(board: str, rebuild: bool, extras: tuple[str, ...]) -> None:
     """Build (once, cached) an emulated BOARD (rpi4, rpi5): Debian bookworm arm64, Python 3.11 and the runtimes
     under qemu-user with the board's CPU model. Then: edgekit bench DIST --device emu:BOARD"""

@@ -64,6 +64,7 @@ def run_search(
 
     optuna.logging.set_verbosity(optuna.logging.ERROR)  # a failed trial is said once, by this module
     study = st.open_study(storage_obj, name, higher_is_better=task.higher_is_better, trials=trials, seed=seed)
+    st.enqueue_anchors(study, sp, tgt.profile.runtime.preferred_format)
     study.set_user_attr(
         "edgekit", {"model": recipe.name, "dataset": dataset or recipe.dataset, "target": tgt.name, "space": sp.model_dump(mode="json")}
     )

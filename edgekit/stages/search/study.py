@@ -167,3 +167,33 @@ def reap_dead_trials(study, out: Path, say) -> int:
         finally:
             os.close(fd)
     return reaped
+
+
+def anchors(space, preferred_format: str | None) -> list[dict]:
+    """What edgekit's defaults would ship, tried first so the front is never worse than them: the model as designed
+    (widest, largest input, unpruned) in the target's preferred format at int8 after post-training quantization,
+    and the same cut to the space's largest pruning ratio with QAT (the README main job's recipe). Each only when
+    the space holds its values."""
+    fmt = preferred_format if preferred_format in space.format else space.format[0]
+    base = {"width": max(space.width), "precision": "int8" if "int8" in space.precision else space.precision[0], "format": fmt}
+    if space.input_size:
+        base["input_size"] = max(space.input_size)
+    out = []
+    for prune, quant in ((min(space.prune), "ptq"), (max(space.prune), "qat")):
+        p = {**base, "prune": prune}
+        if p["precision"] == "int8":
+            if quant not in space.quant:
+                continue
+            p["quant"] = quant
+        if p not in out:
+            out.append(p)
+    return out
+
+
+def enqueue_anchors(study, space, preferred_format: str | None) -> None:
+    """On a new study only (a resumed one keeps its history); skip_if_exists: a second worker starting at the same
+    moment finds them queued."""
+    if study.get_trials(deepcopy=False):
+        return
+    for params in anchors(space, preferred_format):
+        study.enqueue_trial(params, user_attrs={"anchor": True}, skip_if_exists=True)
