@@ -133,6 +133,11 @@ class Task:
 
         return torch.from_numpy(np.asarray(labels)[index]).to(device, non_blocking=True)
 
+    def augment(self, xb, yb, progress: float):
+        """A training batch changed by chance (torch's generator, seeded per epoch by the loop); `progress` is the
+        share of training done. None by default: classification data sets bring their own variety."""
+        return xb, yb
+
     def store_labels(self, y) -> dict:
         """eval.npz entries for the labels (plain arrays; ragged data as a flat array plus `<key>_offsets`),
         read back on the device by the device task's load_labels."""

@@ -179,6 +179,7 @@ def fit(
             total_loss, sums, seen = 0.0, {}, 0
             for idx in _epoch_batches(len(yt), config, epoch, ctx):
                 xb, yb = xt[idx].to(device, non_blocking=True), task.collate(yt, idx, device)
+                xb, yb = task.augment(xb, yb, epoch / config.epochs)
                 try:
                     with torch.autocast(device.type, dtype=amp_dtype, enabled=amp_dtype is not None):
                         loss, out = loss_fn(train_model, xb, yb)
