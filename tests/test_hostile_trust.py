@@ -355,6 +355,7 @@ CASES = [
     Case("PL3 unknown target", pipe(PIPE.replace('"x86-64"', '"nosuch-board"')), "[export] target: unknown target 'nosuch-board'"),
     Case("PL3 format the target does not run", pipe(PIPE + 'formats = ["micro"]\n'), "[export] formats: x86-64 does not run micro"),
     Case("PL4 calib -5", pipe(PIPE + "calib = -5\n"), "key 'export.calib': must be ≥ 1"),
+    Case("PL4 min_agreement 2", pipe(PIPE + "min_agreement = 2\n"), "key 'export.min_agreement': must lie between 0 and 1"),
     Case("PL5 bench timeout 0.0", pipe(PIPE + "[bench]\ntimeout = 0.0\n"), "key 'bench.timeout': must be > 0"),
     Case("PL5 train epochs 0", pipe(PIPE.replace("epochs = 1", "epochs = 0")), "key 'train.epochs': must be ≥ 1"),
     Case("PL5 unknown zoo model", pipe(PIPE.replace("[train]\n", '[train]\nmodel = "nonet"\n')), "[train] model: unknown model 'nonet'"),

@@ -135,7 +135,7 @@ class Task:
 
     def augment(self, xb, yb, progress: float):
         """A training batch changed by chance (torch's generator, seeded per epoch by the loop); `progress` is the
-        share of training done. None by default: classification data sets bring their own variety."""
+        share of training done. Unchanged by default: only detection augments so far (its boxes move with the pixels)."""
         return xb, yb
 
     def store_labels(self, y) -> dict:

@@ -1,7 +1,7 @@
 """Training-time augmentation for box labels, on the normalised batch the training loop holds (after the letterbox).
 
 Without it a detector trained on a thousand scenes stalls: detector-shufflenet-v2 on 1,200 made scenes reached val
-mAP50 0.33 after 40 epochs (benchmarks/results/detect.md). The parts follow Ultralytics' YOLOv8 training recipe,
+mAP50 0.34 after 40 epochs (benchmarks/results/detect.md). The parts follow Ultralytics' YOLOv8 training recipe,
 reduced to what works on a batch tensor without the raw images:
 - mosaic (YOLOv4, Bochkovskiy et al. 2020): four images of the batch at half size in a 2x2 tile — objects at half
   scale and four scenes' worth of them per image; off for the last epochs (Ultralytics' close_mosaic), so the model
