@@ -300,3 +300,39 @@ def test_a_worker_killed_mid_trial_frees_its_lease_and_the_study_recovers(space,
     assert "its worker died; re-queued" in done.stdout
     states = [t.state.name for t in _load(out).trials]
     assert states.count("FAIL") == 1 and states.count("COMPLETE") == 2, states
+
+
+def test_workers_on_one_machine_divide_its_cores(tmp_path, monkeypatch):
+    """A second live worker (a real process holding its lock) halves this one's torch threads; once it is killed,
+    the next trial takes them back and its lock file is swept. A user's OMP_NUM_THREADS is left alone."""
+    import torch
+
+    from edgekit.stages.search import cores
+
+    monkeypatch.delenv("OMP_NUM_THREADS", raising=False)
+    monkeypatch.setattr(cores, "machine_cores", lambda: 4)
+    before = torch.get_num_threads()
+    folder = tmp_path / ".workers"
+    folder.mkdir()
+    hold = (
+        "import fcntl, os, sys, time\n"
+        "fd = os.open(os.path.join(sys.argv[1], f'{os.getpid()}.lock'), os.O_RDWR | os.O_CREAT)\n"
+        "fcntl.flock(fd, fcntl.LOCK_EX); print('held', flush=True); time.sleep(60)\n"
+    )
+    other = subprocess.Popen([sys.executable, "-c", hold, str(folder)], stdout=subprocess.PIPE, text=True)
+    try:
+        assert other.stdout.readline().strip() == "held"
+        with cores.sharing_cores(tmp_path) as rebalance:
+            assert rebalance() == 2 and torch.get_num_threads() == 2
+            other.kill()
+            other.wait(timeout=10)
+            assert rebalance() == 4 and torch.get_num_threads() == 4
+            assert [p.name for p in folder.iterdir()] == [f"{os.getpid()}.lock"]
+        assert torch.get_num_threads() == before and not list(folder.iterdir())
+        monkeypatch.setenv("OMP_NUM_THREADS", "1")
+        torch.set_num_threads(1)
+        with cores.sharing_cores(tmp_path) as rebalance:
+            assert rebalance() == 1
+    finally:
+        other.kill()
+        torch.set_num_threads(before)

@@ -11,6 +11,7 @@ from typing import Callable
 
 from ...errors import EdgekitError
 from . import study as st
+from .cores import sharing_cores
 from .leases import Boards, NoBoards
 from .space import load_space
 from .trial import Job, build, measure, objectives, record, sample
@@ -82,18 +83,20 @@ def run_search(
                 raise
 
     mine = 0
-    while True:
-        if url is None:
-            st.reap_dead_trials(study, out, say)
-        if st.counted(study) >= trials:
-            break
-        # one trial at a time, through optimize() rather than ask/tell: with an RDB storage it runs the heartbeat
-        # and fails a dead worker's trials first; a re-queued (WAITING) trial is taken before a new one is sampled
-        try:
-            study.optimize(objective, n_trials=1, catch=(EdgekitError,), callbacks=[_report_to(on_trial)] if on_trial else None)
-        except _Stop as stop:
-            raise stop.error from None
-        mine += 1
+    with sharing_cores(out) as rebalance:
+        while True:
+            if url is None:
+                st.reap_dead_trials(study, out, say)
+            if st.counted(study) >= trials:
+                break
+            rebalance()
+            # one trial at a time, through optimize() rather than ask/tell: with an RDB storage it runs the heartbeat
+            # and fails a dead worker's trials first; a re-queued (WAITING) trial is taken before a new one is sampled
+            try:
+                study.optimize(objective, n_trials=1, catch=(EdgekitError,), callbacks=[_report_to(on_trial)] if on_trial else None)
+            except _Stop as stop:
+                raise stop.error from None
+            mine += 1
     return {**_summarise(study, job, task), "study": name, "ran_here": mine}
 
 
