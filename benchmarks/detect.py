@@ -23,7 +23,7 @@ import time
 from pathlib import Path
 
 import numpy as np
-from _common import write_results
+from _common import RESULTS, write_results
 
 import edgekit as ek
 
@@ -109,14 +109,51 @@ def ek_make(folder: Path, images: int, size: int) -> None:
     make_objects(folder, images=images, size=size, seed=0)
 
 
+def yolo_layout(data: Path, dest: Path) -> Path:
+    """The made COCO data in Ultralytics' YOLO layout, split exactly as edgekit splits it (seed 0, 70/15/15), so both
+    tools train, calibrate and score on the same images. Images are linked, labels are class cx cy w h (0..1)."""
+    from edgekit.data.loaders import DEFAULT_FRACTIONS, _split, read_source
+    from edgekit.tasks import get_task
+
+    if (dest / "data.yaml").exists():
+        return dest
+    src = read_source(f"coco:{data}")
+    parts = _split(src, 0, DEFAULT_FRACTIONS, stratify=get_task("detection").stratify)
+    coco = json.loads((data / "annotations" / "instances.json").read_text())
+    names = [c["name"] for c in sorted(coco["categories"], key=lambda c: c["id"])]
+    index = {c["id"]: k for k, c in enumerate(sorted(coco["categories"], key=lambda c: c["id"]))}
+    anns: dict[int, list] = {}
+    for a in coco["annotations"]:
+        anns.setdefault(a["image_id"], []).append(a)
+    tmp = dest.with_name(dest.name + ".part")
+    shutil.rmtree(tmp, ignore_errors=True)
+    for split, rows in parts.items():
+        (tmp / "images" / split).mkdir(parents=True)
+        (tmp / "labels" / split).mkdir(parents=True)
+        for i in rows:
+            im = coco["images"][int(i)]
+            (tmp / "images" / split / im["file_name"]).symlink_to((data / "images" / im["file_name"]).resolve())
+            lines = []
+            for a in anns.get(im["id"], []):
+                x, y, w, h = a["bbox"]
+                cx, cy = (x + w / 2) / im["width"], (y + h / 2) / im["height"]
+                lines.append(f"{index[a['category_id']]} {cx:.6f} {cy:.6f} {w / im['width']:.6f} {h / im['height']:.6f}")
+            (tmp / "labels" / split / (Path(im["file_name"]).stem + ".txt")).write_text("\n".join(lines) + "\n" if lines else "")
+    yaml = [f"path: {dest.resolve()}", "train: images/train", "val: images/val", "test: images/test", "names:"]
+    (tmp / "data.yaml").write_text("\n".join(yaml + [f"  {k}: {n}" for k, n in enumerate(names)]) + "\n")
+    tmp.rename(dest)
+    return dest
+
+
 def peer(args, work: Path, ours: dict) -> dict | None:
     if not args.peer_python:
         return None
     result = work / "peer.json"
     if not result.exists():
         script = Path(__file__).with_name("peer_ultralytics.py")
-        cmd = [args.peer_python, str(script), "--data", str(work / "objects"), "--run", str(work / "run"), "--out", str(work / "peer")]
-        cmd += ["--epochs", str(args.epochs), "--imgsz", str(args.input), "--result", str(result)]
+        yolo = yolo_layout(work / "objects", work / "objects-yolo")
+        cmd = [args.peer_python, str(script), "--yolo", str(yolo), "--out", str(work / "peer")]
+        cmd += ["--epochs", str(args.peer_epochs or args.epochs), "--imgsz", str(args.input), "--result", str(result)]
         subprocess.run(cmd, check=True)
     got = json.loads(result.read_text())
     got["latency_p50_ms"] = litert_latency({"edgekit int8": work / "tflite-int8" / "model.tflite", "yolo11n int8": Path(got["int8_file"])})
@@ -147,9 +184,10 @@ def main() -> None:
     p.add_argument("--size", type=int, default=160, help="typical raw image side of the made scenes")
     p.add_argument("--input", type=int, default=128, help="model input side (letterboxed)")
     p.add_argument("--epochs", type=int, default=100)
-    p.add_argument("--fomo-epochs", type=int, default=30)
+    p.add_argument("--fomo-epochs", type=int, default=None, help="default: the recipe's")
     p.add_argument("--model", default="detector-shufflenet-v2")
     p.add_argument("--peer-python", default=None, help="a Python with ultralytics (see peer_ultralytics.py)")
+    p.add_argument("--peer-epochs", type=int, default=None, help="the peer's epochs (default: --epochs)")
     p.add_argument("--work", default="/tmp/edgekit-bench-detect")
     p.add_argument("--no-emulation", action="store_true")
     p.add_argument("--skip", default="", help="comma-separated parts to skip: boxes, peer, centroids")
@@ -157,7 +195,11 @@ def main() -> None:
     work = Path(args.work)
     work.mkdir(parents=True, exist_ok=True)
     skip = set(filter(None, args.skip.split(",")))
-    results = {"settings": vars(args)}
+    # parts run at different times merge into one record (a part re-run replaces its own entry)
+    path = RESULTS / "detect.json"
+    results = json.loads(path.read_text()) if path.is_file() else {}
+    results.pop("machine", None)
+    results["settings"] = vars(args)
     if "boxes" not in skip:
         results["boxes"] = box_detector(args, work)
         if "peer" not in skip:

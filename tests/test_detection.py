@@ -141,6 +141,15 @@ def test_centroids_join_hot_cells_and_match_inside_true_boxes():
     heat[0, :, 4, 0] = [0.6, 0.4, 0.0]  # background wins
     value = task.reduce(None, task.postprocess({"heatmap": heat}, {}))
     assert list(value["classes"]) == [0, 1] and np.allclose(value["points"], [[2 / 8, 2 / 8], [6.5 / 8, 6.5 / 8]])
+    # a cell the model is sure holds an object but not which (0.45 / 0.45) is found; an object whose cells lean to
+    # different classes is one blob, of the class with the most probability over its cells, at the weighted centre
+    unsure = np.zeros((1, 3, 8, 8), np.float32)
+    unsure[0, 0] = 1.0
+    unsure[0, :, 5, 5] = [0.1, 0.45, 0.45]
+    unsure[0, :, 1, 1], unsure[0, :, 1, 2] = [0.0, 0.7, 0.3], [0.2, 0.3, 0.5]
+    both = task.reduce(None, task.postprocess({"heatmap": unsure}, {}))
+    assert list(both["classes"]) == [0, 0] and np.allclose(both["scores"], [1.0, 0.9]), both
+    assert np.allclose(both["points"], [[(1.5 * 1.0 + 2.5 * 0.8) / 1.8 / 8, 1.5 / 8], [5.5 / 8, 5.5 / 8]])
     placed = task.place(value, (64, 64), {"steps": [{"op": "letterbox", "size": [64, 64]}]})
     labels = [{"boxes": np.array([[8, 8, 24, 24], [40, 40, 60, 60], [0, 0, 4, 4]], np.float32), "classes": np.array([0, 0, 1])}]
     got = task.score([placed], [placed], labels)  # class 1's point sits in a class-0 box: not a match

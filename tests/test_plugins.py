@@ -154,6 +154,12 @@ def test_every_task_format_and_precision_exports_and_benches_from_raw_input(task
     assert deploy["task"] == task and deploy["artifact"]["format"] == fmt and deploy["eval"]["raw"]
     if task == "detection":
         _boxes_and_scores_leave_as_two_tensors(out, deploy, fmt, precision)
+    if task == "centroids":  # chosen on the validation split at export; bench below must score with the same one
+        from edgekit.tasks.centroids import CentroidsTask
+
+        opts = deploy["task_options"]
+        assert opts["score_threshold"] in CentroidsTask().tuned_options()["score_threshold"], opts
+        assert opts["tuned"].startswith("best validation f1"), opts
     result = run_cli("bench", out, "--min-queries", "10", "--min-seconds", "0", "--warmup", "1", "--report", tmp_path / "r.html")
     entry = json.loads((tmp_path / "r.json").read_text())["entries"][0]
     assert entry["status"] == "ok" and result.code in (0, 1), (result.err, entry.get("error"))  # 1: a budget missed

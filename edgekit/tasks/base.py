@@ -193,6 +193,11 @@ class Task:
         validation split (the anomaly threshold)."""
         return {}
 
+    def tuned_options(self) -> dict[str, list]:
+        """Post-processing settings export chooses on the validation split: candidates per key; the combination with
+        the best validation score is shipped in task_options (a centroid detector's score threshold)."""
+        return {}
+
     def parity(self, c: Compared, *, precision: str, floor: float) -> Parity: ...
 
     def parity_floor(self, budgets, override: float | None) -> float:

@@ -84,6 +84,11 @@ class CentroidsTask(DetectionTask):
     def postprocess_options(self):
         return dict(device_centroids.DEFAULTS)
 
+    def tuned_options(self):
+        # the heat map's calibration varies with training (object weight, epochs): the threshold is chosen on the
+        # validation split at export, as a user tunes Edge Impulse's FOMO threshold, and shipped in deploy.json
+        return {"score_threshold": [0.3, 0.4, 0.5, 0.6, 0.7, 0.8, 0.9]}
+
     def parity_floor(self, budgets, override):
         if override is not None:  # --min-agreement a: allow (1 - a) x 100 F1 points
             return (1 - override) * 100

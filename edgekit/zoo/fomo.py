@@ -4,7 +4,7 @@ first stride-16 block, before its strided depthwise conv), a 1x1 conv of 32 chan
 C+1 channels: per cell of the 1/8 grid, softmax probabilities over background (channel 0) and the C classes.
 A 96x96 input gives a 12x12 map; objects are found as cells, reported as centroids (no boxes).
 
-The loss (cross-entropy weighting object cells x100, as Edge Impulse): edgekit/tasks/centroid_loss.py. In training
+The loss (cross-entropy weighting object cells x10; Edge Impulse uses x100): edgekit/tasks/centroid_loss.py. In training
 mode the outputs also carry the logits, for a stable cross-entropy.
 """
 

@@ -4,6 +4,8 @@ device task (postprocess + reduce per raw sample, exactly as the runner does on 
 
 from __future__ import annotations
 
+import itertools
+
 import numpy as np
 
 from ...data import Splits
@@ -89,8 +91,37 @@ class Options:
         if model not in self.done:
             s, base = self.splits, self.task.postprocess_options()
             ref = self.predictions(model, "val")
-            values = sample_values(
-                self.task.device, s.x["val"], ref, len(s.y["val"]), s.groups["val"], base, shapes=s.shapes["val"], pipeline=self.pipeline
-            )
-            self.done[model] = {**base, **self.task.options(values, s.y["val"])}
+
+            def values_with(options: dict) -> list:
+                return sample_values(
+                    self.task.device,
+                    s.x["val"],
+                    ref,
+                    len(s.y["val"]),
+                    s.groups["val"],
+                    options,
+                    shapes=s.shapes["val"],
+                    pipeline=self.pipeline,
+                )
+
+            base = {**base, **self._tuned(values_with, base)}
+            self.done[model] = {**base, **self.task.options(values_with(base), s.y["val"])}
         return self.done[model]
+
+    def _tuned(self, values_with, base: dict) -> dict:
+        """The task's tuned options at their best validation score (ties: the first candidate), and the rule."""
+        grid = self.task.tuned_options()
+        if not grid:
+            return {}
+        labels = self.task.device.load_labels(self.task.store_labels(self.splits.y["val"]))
+        key, best = self.task.quality, None
+        for combo in itertools.product(*grid.values()):
+            chosen = dict(zip(grid, combo))
+            values = values_with({**base, **chosen})
+            q = self.task.device_score(values, values, labels).get(key)
+            if q is not None and (best is None or (q > best[0] if self.task.higher_is_better else q < best[0])):
+                best = (q, chosen)
+        if best is None:
+            return {}
+        rule = "; ".join(f"{k} of {', '.join(f'{c:g}' for c in v)}" for k, v in grid.items())
+        return {**best[1], "tuned": f"best validation {key} ({best[0]:.4f}) over {rule}"}
