@@ -98,8 +98,12 @@ def _walk():
                         pytest.mark.xfail(strict=True, raises=EdgekitError, reason=f"{name} has no {precision} (export refuses it)")
                     )
                 elif (task, name, precision) == ("classification", "openvino", "int8"):  # issue 24, open
-                    reason = "OpenVINO int8 of the 75%-accurate tiny classifier agrees 97.4% < the 98% floor (first-k fallback only)"
-                    marks.append(pytest.mark.xfail(strict=True, raises=EdgekitError, reason=reason))
+                    # not strict: the outcome follows the CPU's int8 kernels (and the tiny model trained on it)
+                    reason = (
+                        "OpenVINO int8 of the 75%-accurate tiny classifier agrees 97.4% < the 98% floor on an AVX2 CPU "
+                        "(first-k fallback only); on an AVX-512/VNNI CPU it passed (2026-12-04)"
+                    )
+                    marks.append(pytest.mark.xfail(strict=False, raises=EdgekitError, reason=reason))
                 elif (task, name) == ("anomaly", "openvino") and precision != "dynamic":  # issue 24, open
                     reason = "OpenVINO x anomaly fails in the walk (seen 2026-12-04 at the stop, not yet diagnosed)"
                     marks.append(pytest.mark.xfail(strict=True, reason=reason))
