@@ -33,8 +33,8 @@ def live_workers(folder: Path) -> int:
         if path.name == f"{os.getpid()}.lock":
             alive += 1
             continue
-        try:
-            fd = os.open(path, os.O_RDWR)
+        try:  # a search folder may come from elsewhere: a link there is not followed (skipped, never opened)
+            fd = os.open(path, os.O_RDWR | os.O_NOFOLLOW | os.O_NONBLOCK)
         except OSError:
             continue
         try:
@@ -56,7 +56,7 @@ def sharing_cores(out: Path):
     folder = out / ".workers"
     folder.mkdir(parents=True, exist_ok=True)
     mine = folder / f"{os.getpid()}.lock"
-    fd = os.open(mine, os.O_RDWR | os.O_CREAT, 0o644)
+    fd = os.open(mine, os.O_RDWR | os.O_CREAT | os.O_NOFOLLOW, 0o644)
     fcntl.flock(fd, fcntl.LOCK_EX)
     fixed = "OMP_NUM_THREADS" in os.environ
     before = torch.get_num_threads()
