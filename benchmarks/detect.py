@@ -120,8 +120,9 @@ def yolo_layout(data: Path, dest: Path) -> Path:
     src = read_source(f"coco:{data}")
     parts = _split(src, 0, DEFAULT_FRACTIONS, stratify=get_task("detection").stratify)
     coco = json.loads((data / "annotations" / "instances.json").read_text())
-    names = [c["name"] for c in sorted(coco["categories"], key=lambda c: c["id"])]
-    index = {c["id"]: k for k, c in enumerate(sorted(coco["categories"], key=lambda c: c["id"]))}
+    categories = sorted(coco["categories"], key=lambda c: c["id"])  # edgekit's class order: by category id
+    names = [c["name"] for c in categories]
+    index = {c["id"]: k for k, c in enumerate(categories)}
     anns: dict[int, list] = {}
     for a in coco["annotations"]:
         anns.setdefault(a["image_id"], []).append(a)

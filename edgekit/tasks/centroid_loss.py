@@ -26,6 +26,8 @@ def cell_labels(targets: list[dict], grid_hw: tuple[int, int], device) -> torch.
     it, in that cell."""
     h, w = grid_hw
     labels = torch.zeros(len(targets), h, w, dtype=torch.long, device=device)
+    cy = (torch.arange(h, device=device, dtype=torch.float32) + 0.5) / h  # cell centres, 0..1
+    cx = (torch.arange(w, device=device, dtype=torch.float32) + 0.5) / w
     for i, t in enumerate(targets):
         if not len(t["classes"]):
             continue
@@ -33,8 +35,6 @@ def cell_labels(targets: list[dict], grid_hw: tuple[int, int], device) -> torch.
         classes = torch.as_tensor(t["classes"], device=device).long()
         col = ((boxes[:, 0] + boxes[:, 2]) / 2 * w).long().clamp(0, w - 1)
         row = ((boxes[:, 1] + boxes[:, 3]) / 2 * h).long().clamp(0, h - 1)
-        cy = (torch.arange(h, device=device, dtype=torch.float32) + 0.5) / h
-        cx = (torch.arange(w, device=device, dtype=torch.float32) + 0.5) / w
         order = ((boxes[:, 2] - boxes[:, 0]) * (boxes[:, 3] - boxes[:, 1])).argsort(descending=True)
         for k in order.tolist():  # large first: a small object's cells are not overwritten by a large one's
             mx, my = (boxes[k, 0] + boxes[k, 2]) / 2, (boxes[k, 1] + boxes[k, 3]) / 2

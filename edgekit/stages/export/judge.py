@@ -104,15 +104,17 @@ class Options:
                     pipeline=self.pipeline,
                 )
 
-            base = {**base, **self._tuned(values_with, base)}
-            self.done[model] = {**base, **self.task.options(values_with(base), s.y["val"])}
+            tuned, values = self._tuned(values_with, base)
+            base = {**base, **tuned}
+            self.done[model] = {**base, **self.task.options(values if tuned else values_with(base), s.y["val"])}
         return self.done[model]
 
-    def _tuned(self, values_with, base: dict) -> dict:
-        """The task's tuned options at their best validation score (ties: the first candidate), and the rule."""
+    def _tuned(self, values_with, base: dict) -> tuple[dict, list | None]:
+        """The task's tuned options at their best validation score (ties: the first candidate) with the rule, and
+        the validation values made with them (not made again by the caller)."""
         grid = self.task.tuned_options()
         if not grid:
-            return {}
+            return {}, None
         labels = self.task.device.load_labels(self.task.store_labels(self.splits.y["val"]))
         key, best = self.task.quality, None
         for combo in itertools.product(*grid.values()):
@@ -120,8 +122,8 @@ class Options:
             values = values_with({**base, **chosen})
             q = self.task.device_score(values, values, labels).get(key)
             if q is not None and (best is None or (q > best[0] if self.task.higher_is_better else q < best[0])):
-                best = (q, chosen)
+                best = (q, chosen, values)
         if best is None:
-            return {}
+            return {}, None
         rule = "; ".join(f"{k} of {', '.join(f'{c:g}' for c in v)}" for k, v in grid.items())
-        return {**best[1], "tuned": f"best validation {key} ({best[0]:.4f}) over {rule}"}
+        return {**best[1], "tuned": f"best validation {key} ({best[0]:.4f}) over {rule}"}, best[2]
