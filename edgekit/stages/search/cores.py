@@ -2,8 +2,8 @@
 
 torch (and the onnxruntime parity sessions that follow torch's thread count) start one compute thread per core,
 and those threads spin while they wait: two workers with a full pool each on 2 cores ran 20 TFLite trials in
-61.8 s against 64.9 s for one worker (benchmarks/search.py workers), each trial three times slower beside the other;
-with one thread each, the same two finished in 39 s.
+61.8 s against 64.9 s for one worker, each trial three times slower beside the other; sharing the cores as below,
+39.4 and 41.7 s against 68.4 and 64.5 s (benchmarks/search.py workers, results/search.md).
 
 Each worker holds an flock on <out>/.workers/<pid>.lock for its life (the kernel drops it when the process dies,
 kill -9 included), and before each trial sets its torch threads to the machine's cores divided by the workers
