@@ -19,7 +19,15 @@ from .schema import Strict, parse
 from .util.fsutil import read_toml
 from .util.resources import data_dir
 
-TRAIN_DEFAULTS = {"epochs": 20, "batch_size": 64, "lr": 3e-3, "weight_decay": 1e-4, "label_smoothing": 0.0}
+TRAIN_DEFAULTS = {
+    "epochs": 20,
+    "batch_size": 64,
+    "lr": 3e-3,
+    "weight_decay": 1e-4,
+    "label_smoothing": 0.0,
+    "warmup_epochs": 0,
+    "ema": False,
+}
 
 
 class TrainDefaults(Strict):
@@ -29,6 +37,8 @@ class TrainDefaults(Strict):
     lr: Optional[Annotated[float, Field(gt=0)]] = None
     weight_decay: Optional[Annotated[float, Field(ge=0)]] = None
     label_smoothing: Optional[Annotated[float, Field(ge=0, lt=1)]] = None
+    warmup_epochs: Optional[Annotated[int, Field(ge=0)]] = None
+    ema: Optional[bool] = None
 
 
 class Counted(Strict):

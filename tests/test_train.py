@@ -152,3 +152,93 @@ def test_autoencoder_trains_on_reconstruction(tmp_path):
     out = train("fc-autoencoder", "synthetic:640:1:200", out=tmp_path / "ae", epochs=2)
     metrics = json.loads((out / "metrics.json").read_text())
     assert metrics["task"] == "reconstruction" and np.isfinite(metrics["test"]["mse"]) and metrics["stage"] == "train"
+
+
+def _averaged_recipe(tmp_path):
+    recipe = tmp_path / "digits-ema.toml"
+    recipe.write_text(
+        'name = "digits-ema"\narch = "digits_cnn"\ninput_shape = [1, 8, 8]\n'
+        "[train]\nepochs = 6\nbatch_size = 64\nlr = 3e-3\nwarmup_epochs = 2\nema = true\n"
+    )
+    return recipe
+
+
+def test_warm_up_then_cosine_and_the_weight_average_is_what_ships(tmp_path):
+    from edgekit.nn.evaluate import predict
+    from edgekit.stages.train.ema import WeightAverage
+
+    run = load_run(train(str(_averaged_recipe(tmp_path)), out=tmp_path / "run"))
+    history = run.metrics.history
+    lr = [h["lr"] for h in history]
+    assert lr[:3] == pytest.approx([1e-3, 2e-3, 3e-3 * 0.5 * (1 + np.cos(np.pi * 2 / 6))])  # warm-up, then the cosine
+    assert run.metrics.train_config["ema"] is True and run.metrics.train_config["warmup_epochs"] == 2
+    # the shipped weights are the validated ones: the average's, scored again here to the recorded figure
+    best = history[run.metrics.best_epoch - 1]
+    from edgekit.stages.compress.state import initial_state
+
+    state = initial_state(run.model, run.spec, run.metrics.train_config, progress=False)
+    x, y = state.data.x["val"], state.data.y["val"]
+    assert float((predict(run.model, x).argmax(1) == y).mean()) == pytest.approx(best["val_accuracy"])
+    assert state.train_config.ema is False and state.train_config.warmup_epochs == 0  # fine-tunes neither warm up nor average
+
+    # the average: its first steps follow the weights (decay ~0), then it lags behind them
+    model = torch.nn.Linear(2, 1)
+    average = WeightAverage(model)
+    with torch.no_grad():
+        model.weight.fill_(1.0)
+    average.update(model)
+    assert torch.allclose(average.module.weight, model.weight, atol=1e-3)
+    average.updates = 10_000
+    with torch.no_grad():
+        model.weight.fill_(2.0)
+    average.update(model)
+    assert 1.0 < float(average.module.weight[0, 0]) < 1.05
+
+
+def test_an_interrupted_averaged_run_resumes_to_the_straight_runs_weights(tmp_path, monkeypatch):
+    """The average and its update count are in the checkpoint: a resumed run ends with the straight run's weights."""
+    recipe = str(_averaged_recipe(tmp_path))
+    straight = train(recipe, out=tmp_path / "straight", epochs=4)
+    from edgekit.stages.train import loop
+
+    real, calls = loop.default_loss, {"n": 0}
+
+    def failing(task, smoothing):
+        fn = real(task, smoothing)
+
+        def wrapped(model, xb, yb):
+            calls["n"] += 1
+            if calls["n"] == 50:  # in the third epoch (about 18 batches an epoch)
+                raise KeyboardInterrupt
+            return fn(model, xb, yb)
+
+        return wrapped
+
+    monkeypatch.setattr(loop, "default_loss", failing)
+    with pytest.raises(KeyboardInterrupt):
+        train(recipe, out=tmp_path / "killed", epochs=4)
+    assert _checkpoint_epoch(tmp_path / "killed") == 2
+    monkeypatch.setattr(loop, "default_loss", real)
+    from edgekit.stages.train import train_run
+
+    resumed = train_run(resume=tmp_path / "killed", progress=False).path
+    a, b = load_file(str(resumed / "model.safetensors")), load_file(str(straight / "model.safetensors"))
+    assert all(torch.equal(a[k], b[k]) for k in a)
+
+
+def test_a_fine_tune_that_only_loses_hands_its_start_back(digits_run):
+    """keep_start (QAT's fine-tune): the starting weights are a candidate for the best state on validation."""
+    from dataclasses import replace
+
+    from edgekit.stages.compress.state import initial_state
+    from edgekit.stages.train.loop import fit
+
+    run = load_run(digits_run)
+    state = initial_state(run.model, run.spec, run.metrics.train_config, progress=False)
+    start = {k: v.clone() for k, v in state.model.state_dict().items()}
+    ruin = replace(state.train_config, epochs=1, lr=50.0)  # one epoch at this rate wrecks a trained model
+    kept = fit(state.model, run.spec.task, state.data, ruin, progress=False, keep_start=True)
+    assert kept.best_epoch == 0 and all(torch.equal(kept.model.state_dict()[k], v) for k, v in start.items())
+    state = initial_state(run.model, run.spec, run.metrics.train_config, progress=False)
+    wrecked = fit(state.model, run.spec.task, state.data, ruin, progress=False)
+    assert wrecked.best_epoch == 1 and not all(torch.equal(wrecked.model.state_dict()[k], v) for k, v in start.items())

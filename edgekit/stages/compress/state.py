@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import copy
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 
 import torch.nn as nn
 
@@ -63,6 +63,8 @@ def initial_state(
 ) -> ChainState:
     bundle = load_run_data(spec, dataset, where=where, say=say)
     config = TrainConfig(**{k: v for k, v in train_config.items() if k in TrainConfig.__dataclass_fields__})
+    # fine-tunes start from trained weights (no warm-up) and are short; QAT's observers are not averaged
+    config = replace(config, warmup_epochs=0, ema=False)
     # A copy: steps fold batch-norm and prune in place, and the caller's Run must stay what its folder holds.
     return ChainState(
         model=copy.deepcopy(model).cpu().eval(),

@@ -172,6 +172,8 @@ def prepare(
         seed=seed,
         device=settings.get("device", "auto"),
         amp=bool(settings.get("amp", True)),
+        warmup_epochs=min(int(settings.get("warmup_epochs", 0)), int(settings["epochs"]) - 1),  # a short --epochs keeps one
+        ema=bool(settings.get("ema", False)),
     )
     return spec, bundle, Splits.of(bundle, norm), config, code, res
 

@@ -134,9 +134,13 @@ def _corrupt(path: Path, e: Exception) -> CorruptState:
     return CorruptState(f"{path} is corrupt ({type(e).__name__}: {str(e)[:80]})", REDO)
 
 
-def save_state(folder: Path, *, model_state: dict, best_state: dict, optimizer: torch.optim.Optimizer, info: dict) -> None:
+def save_state(
+    folder: Path, *, model_state: dict, best_state: dict, optimizer: torch.optim.Optimizer, info: dict, average: dict | None = None
+) -> None:
+    """`average`: the weight average's state (ema.py), when the run keeps one."""
     tensors = {f"model.{k}": v.detach().cpu().contiguous() for k, v in model_state.items()}
     tensors |= {f"best.{k}": v.detach().cpu().contiguous() for k, v in best_state.items()}
+    tensors |= {f"ema.{k}": v.detach().cpu().contiguous() for k, v in (average or {}).items()}
     opt = optimizer.state_dict()
     scalars: dict = {}
     for idx, slots in opt["state"].items():
@@ -152,8 +156,9 @@ def save_state(folder: Path, *, model_state: dict, best_state: dict, optimizer: 
     os.replace(tmp, Path(folder) / STATE_FILE)
 
 
-def load_state(folder: Path, optimizer: torch.optim.Optimizer) -> tuple[dict, dict, dict] | None:
-    """Returns (model_state, best_state, info) and restores the optimizer, or None if no epoch finished yet."""
+def load_state(folder: Path, optimizer: torch.optim.Optimizer) -> tuple[dict, dict, dict, dict] | None:
+    """Returns (model_state, best_state, info, average_state: {} when the run keeps no weight average) and restores the
+    optimizer, or None if no epoch finished yet."""
     path = Path(folder) / STATE_FILE
     if not path.is_file():
         return None
@@ -165,7 +170,7 @@ def load_state(folder: Path, optimizer: torch.optim.Optimizer) -> tuple[dict, di
         raise _corrupt(path, e) from None
 
 
-def _load_state(path: Path, optimizer: torch.optim.Optimizer) -> tuple[dict, dict, dict]:
+def _load_state(path: Path, optimizer: torch.optim.Optimizer) -> tuple[dict, dict, dict, dict]:
     from safetensors import safe_open
 
     with safe_open(str(path), framework="pt") as f:
@@ -173,6 +178,7 @@ def _load_state(path: Path, optimizer: torch.optim.Optimizer) -> tuple[dict, dic
     tensors = load_file(str(path))
     model_state = {k[6:]: v for k, v in tensors.items() if k.startswith("model.")}
     best_state = {k[5:]: v for k, v in tensors.items() if k.startswith("best.")}
+    average = {k[4:]: v for k, v in tensors.items() if k.startswith("ema.")}
     state: dict = {}
     for key, value in tensors.items():
         if key.startswith("opt."):
@@ -182,4 +188,4 @@ def _load_state(path: Path, optimizer: torch.optim.Optimizer) -> tuple[dict, dic
         idx, name = key.split(".", 1)
         state.setdefault(int(idx), {})[name] = value
     optimizer.load_state_dict({"state": state, "param_groups": json.loads(meta["param_groups"])})
-    return model_state, best_state, json.loads(meta["info"])
+    return model_state, best_state, json.loads(meta["info"]), average

@@ -21,6 +21,7 @@ from ...nn.evaluate import predict
 from ...tasks import get_task
 from .checkpoint import load_state, save_state
 from .distributed import DistContext, average_buffers, barrier, init_distributed
+from .ema import WeightAverage
 
 # (model, normalised inputs, labels) → (loss, outputs). Distillation swaps in its own.
 LossFn = Callable[[nn.Module, torch.Tensor, torch.Tensor], tuple[torch.Tensor, torch.Tensor]]
@@ -36,10 +37,13 @@ class TrainConfig:
     seed: int = 0
     device: str = "auto"
     amp: bool = True
+    warmup_epochs: int = 0  # the learning rate rises linearly over these first epochs (from scratch: a detector)
+    ema: bool = False  # validate, keep and ship a moving average of the weights (ema.py)
 
     def __post_init__(self):
         ok = (
             self.epochs >= 1
+            and 0 <= self.warmup_epochs < self.epochs
             and self.batch_size >= 1
             and math.isfinite(self.lr)
             and self.lr > 0
@@ -50,8 +54,9 @@ class TrainConfig:
         if not ok:
             raise EdgekitError(
                 f"bad training settings (epochs={self.epochs}, batch_size={self.batch_size}, lr={self.lr}, "
-                f"weight_decay={self.weight_decay}, label_smoothing={self.label_smoothing})",
-                "use epochs ≥ 1, batch size ≥ 1, a finite positive learning rate, weight decay ≥ 0, label smoothing in [0, 1)",
+                f"weight_decay={self.weight_decay}, label_smoothing={self.label_smoothing}, warmup_epochs={self.warmup_epochs})",
+                "use epochs ≥ 1, batch size ≥ 1, a finite positive learning rate, weight decay ≥ 0, label smoothing in [0, 1), "
+                "warm-up epochs ≥ 0 and fewer than the epochs",
             )
 
     def to_json(self) -> dict:
@@ -87,7 +92,9 @@ def _amp_dtype(device: torch.device, enabled: bool):
 
 
 def _lr_at(config: TrainConfig, epoch: int) -> float:
-    # Cosine decay evaluated per epoch: stateless, so a resumed run gets the same schedule.
+    # Cosine decay evaluated per epoch (after a linear warm-up, if any): stateless, so a resumed run gets the same schedule.
+    if epoch < config.warmup_epochs:
+        return config.lr * (epoch + 1) / (config.warmup_epochs + 1)
     return config.lr * 0.5 * (1 + math.cos(math.pi * epoch / config.epochs))
 
 
@@ -139,9 +146,11 @@ def fit(
     progress: bool = True,
     label: str = "train",
     freeze=None,
+    keep_start: bool = False,
 ) -> FitResult:
     """Train on normalised data.x['train'], pick the best epoch on 'val'. Resumes from checkpoint_dir if it holds a state.
-    `freeze` (finetune.Freeze): the backbone fixed in its first epochs."""
+    `freeze` (finetune.Freeze): the backbone fixed in its first epochs. `keep_start`: the starting weights are a
+    candidate too (best_epoch 0): a fine-tune that only loses on validation hands its start back."""
     task = get_task(task_name)
     device = resolve_device(config.device)
     ctx = init_distributed(device.type)
@@ -156,12 +165,20 @@ def fit(
     history: list[dict] = []
     best_state, best_key, best_epoch, start_epoch, wall_before = copy.deepcopy(model.state_dict()), None, 0, 0, 0.0
 
+    average = WeightAverage(model) if config.ema else None
     restored = load_state(checkpoint_dir, optimizer) if checkpoint_dir else None
     if restored:
-        model_state, best_state, info = restored
+        model_state, best_state, info, average_state = restored
         model.load_state_dict(model_state)
         history, best_epoch, start_epoch = info["history"], info["best_epoch"], info["epoch"]
         best_key, wall_before = tuple(info["best_key"]), info["wall_seconds"]
+        if average is not None:
+            average.load_state_dict(average_state or model_state)
+            average.updates = int(info.get("average_updates", 0))
+
+    if keep_start and not restored:
+        val = task.score(predict(model, data.x["val"], device=device), data.x["val"], data.y["val"], data.groups["val"]).metrics
+        best_key, best_state = task.validation_key(val), copy.deepcopy(model.state_dict())
 
     train_model = nn.parallel.DistributedDataParallel(model) if ctx.enabled else model
     xt = torch.from_numpy(data.x["train"])
@@ -199,12 +216,15 @@ def fit(
                 else:
                     loss.backward()
                     optimizer.step()
+                if average is not None:
+                    average.update(model)
                 total_loss += float(loss.detach()) * len(idx)
                 seen += len(idx)
                 for k, v in task.batch_metrics(out, yb).items():
                     sums[k] = sums.get(k, 0.0) + v
             average_buffers(ctx, model)
-            val = task.score(predict(model, data.x["val"], device=device), data.x["val"], data.y["val"], data.groups["val"]).metrics
+            judged = model if average is None else average.module  # with an average, the average is what ships
+            val = task.score(predict(judged, data.x["val"], device=device), data.x["val"], data.y["val"], data.groups["val"]).metrics
             record = {
                 "epoch": epoch + 1,
                 "lr": _lr_at(config, epoch),
@@ -215,7 +235,7 @@ def fit(
             history.append(record)
             key = task.validation_key(val)
             if best_key is None or key > best_key:
-                best_key, best_epoch, best_state = key, epoch + 1, copy.deepcopy(model.state_dict())
+                best_key, best_epoch, best_state = key, epoch + 1, copy.deepcopy(judged.state_dict())
             wall = wall_before + time.perf_counter() - started
             if checkpoint_dir and ctx.is_main:
                 save_state(
@@ -229,7 +249,9 @@ def fit(
                         "best_epoch": best_epoch,
                         "best_key": list(best_key),
                         "wall_seconds": wall,
+                        **({"average_updates": average.updates} if average is not None else {}),
                     },
+                    average=average.state_dict() if average is not None else None,
                 )
             barrier(ctx)
             shown = f"val {task.quality} {val[task.quality]:.4f}" if val.get(task.quality) is not None else f"val loss {val['loss']:.4f}"
