@@ -154,7 +154,16 @@ def test_the_centroid_loss_marks_centre_cells_and_weights_objects_10x():
 
 
 @pytest.mark.parametrize(
-    "name", ["detector-tiny", "detector-mobilenet-v2", "detector-lcnet", "detector-shufflenet-v2", "fomo-mobilenet-v2", "fomo-tiny"]
+    "name",
+    [
+        "detector-tiny",
+        "detector-csp",
+        "detector-mobilenet-v2",
+        "detector-lcnet",
+        "detector-shufflenet-v2",
+        "fomo-mobilenet-v2",
+        "fomo-tiny",
+    ],
 )
 def test_detector_recipes_count_what_they_build(name):
     from edgekit.nn.profile import profile_model

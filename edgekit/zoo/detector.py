@@ -1,8 +1,9 @@
 """A box detector for Linux boards: anchor-free, three scales (strides 8, 16, 32), decoupled heads, on the zoo's
 mobile backbones, with width and input size as knobs. Which paper each part follows:
 
-- backbone: a zoo mobile network (edgekit/zoo/mobile.py: MobileNetV2, PP-LCNet, ShuffleNetV2, ...) tapped at its
-  last layer of each stride, its classifier and final 1x1 expansion dropped;
+- backbone: YOLOv8's CSP-Darknet (`csp`, C2f blocks of dense 3x3 convs, ReLU) or a zoo mobile network
+  (edgekit/zoo/mobile.py: MobileNetV2, PP-LCNet, ShuffleNetV2, ...), tapped at its last layer of each stride, its
+  classifier and final 1x1 expansion dropped;
 - neck: NanoDet's PAN (Lyu 2020, after PANet, Liu et al. 2018): 1x1 laterals to one width, a top-down and a
   bottom-up pass of adds, made int8-friendly as PicoDet's CSP-PAN does: nearest upsampling and stride-2 depthwise
   convolutions instead of bilinear resizing, then a depthwise-separable conv per level;
@@ -47,6 +48,49 @@ def tiny_layers(cin: int, width: float) -> list[nn.Module]:
     return layers
 
 
+class Bottleneck(nn.Module):
+    """YOLOv8's bottleneck: two 3x3 convs and a residual add."""
+
+    def __init__(self, c: int):
+        super().__init__()
+        self.cv1, self.cv2 = cbn(c, c, 3), cbn(c, c, 3)
+
+    def forward(self, x):
+        return x + self.cv2(self.cv1(x))
+
+
+class C2f(nn.Module):
+    """YOLOv8's CSP block (CSPNet, Wang et al. 2020, as YOLOv8 lays it out): a 1x1 conv split in two halves, bottlenecks
+    on the second, every intermediate concatenated and fused by a 1x1 conv."""
+
+    def __init__(self, cin: int, cout: int, n: int):
+        super().__init__()
+        self.c = cout // 2
+        self.cv1 = cbn(cin, 2 * self.c, 1)
+        self.m = nn.ModuleList(Bottleneck(self.c) for _ in range(n))
+        self.cv2 = cbn((2 + n) * self.c, cout, 1)
+
+    def forward(self, x):
+        y = list(self.cv1(x).chunk(2, 1))
+        for m in self.m:
+            y.append(m(y[-1]))
+        return self.cv2(torch.cat(y, 1))
+
+
+CSP_DEPTHS = (1, 2, 2, 1)  # YOLOv8n's bottlenecks per stage (3, 6, 6, 3 x depth 0.33)
+
+
+def csp_layers(cin: int, width: float) -> list[nn.Module]:
+    """YOLOv8's CSP-Darknet backbone (no SPPF: at 128 px the stride-32 map is 4x4, its field already the image) with
+    ReLU for int8: dense 3x3 convs, which train 4x more MACs per second than depthwise ones on a CPU. Width 0.25 is
+    YOLOv8n's 16-32-64-128-256 channels."""
+    c = [divisible(v * width, 8) for v in (64, 128, 256, 512, 1024)]
+    layers: list[nn.Module] = [cbn(cin, c[0], 3, 2)]
+    for a, b, n in zip(c, c[1:], CSP_DEPTHS):
+        layers += [cbn(a, b, 3, 2), C2f(b, b, n)]
+    return layers
+
+
 def mobile_layers(family: str, cin: int, width: float) -> list[nn.Module]:
     """The zoo network's feature layers without its final 1x1 expansion (1280 channels for MobileNetV2): a
     classifier's pooling input, not a detector's."""
@@ -60,7 +104,7 @@ def mobile_layers(family: str, cin: int, width: float) -> list[nn.Module]:
     return layers
 
 
-BACKBONES = ("mobilenet_v2", "lcnet", "shufflenet_v2", "mobilenet_v3_small", "ghostnet", "efficientnet_lite")
+BACKBONES = ("csp", "mobilenet_v2", "lcnet", "shufflenet_v2", "mobilenet_v3_small", "ghostnet", "efficientnet_lite")
 
 
 class Backbone(nn.Module):
@@ -192,7 +236,12 @@ def build(input_shape, num_classes, family: str = "mobilenet_v2", width: float =
         raise TypeError("a detector needs the number of classes (num_classes ≥ 1)")
     if isinstance(reg_max, bool) or not isinstance(reg_max, int) or not 2 <= reg_max <= 64:
         raise TypeError(f"reg_max must be an integer from 2 to 64 (bins per distance), got {reg_max!r}")
-    layers = tiny_layers(cin, width) if family == "tiny" else mobile_layers(family, cin, width)
+    if family == "tiny":
+        layers = tiny_layers(cin, width)
+    elif family == "csp":
+        layers = csp_layers(cin, width)
+    else:
+        layers = mobile_layers(family, cin, width)
     if neck is None:
-        neck = max(16, divisible((16 if family == "tiny" else 128) * width, 8))
+        neck = max(16, divisible({"tiny": 16, "csp": 256}.get(family, 128) * width, 8))
     return Detector(layers, cin, num_classes, (h, w), int(neck), reg_max)
