@@ -204,6 +204,21 @@ def test_bench_scores_the_devices_boxes_like_export_parity_and_reports_them(toy,
     assert "| circle |" in (tmp_path / "rep" / "report.md").read_text()
 
 
+def test_parity_scores_the_boxes_as_the_device_ships_them():
+    """The device ships boxes rounded to 0.01 px and scores to 1e-6; export's parity scores exactly those, so a box
+    whose IoU sits on a COCO threshold counts the same in both figures (it once made 0.7818 vs 0.7817)."""
+    task = get_task("detection")
+    values = [{"boxes": np.array([[1.23456, 2.0, 10.00499, 20.5]]), "scores": np.array([0.12345678]), "classes": np.array([1])}]
+    got = task.as_shipped(values)
+    assert got[0]["boxes"].dtype == np.float32 and got[0]["boxes"].tolist() == np.float32([[1.23, 2.0, 10.0, 20.5]]).tolist()
+    assert got[0]["scores"].tolist() == np.float32([0.123457]).tolist() and got[0]["classes"].tolist() == [1]
+    # what bench reads back from a runner's result is the same arrays
+    from edgekit.tasks.detection_report import shipped_values
+
+    wire = shipped_values(json.loads(json.dumps(task.device.ship(values))), 1)
+    assert all(np.array_equal(wire[0][k], got[0][k]) for k in ("boxes", "scores", "classes"))
+
+
 @pytest.mark.slow
 def test_predict_json_gives_raw_pixel_boxes_and_save_draws_them(toy, run_cli, tmp_path):
     from PIL import Image

@@ -210,6 +210,11 @@ class Task:
         library the board lacks (COCO mAP). Export's parity and bench's result both come from this."""
         return self.device.score(values, reference, labels)
 
+    def as_shipped(self, values: list) -> list:
+        """Per-sample values as the host receives them from a device (the device task's `ship`, over JSON, read
+        back): export's parity scores these, so its figure is the one bench computes from the same outputs."""
+        return values
+
     def finish(self, result, folder, deploy):
         """A runner result completed on the host from the values the device shipped (RunnerResult.values), with
         `details` for the report; unchanged when the device's score is complete. ValueError when they do not fit."""

@@ -55,7 +55,7 @@ def compare(task, outputs: dict, reference: dict, x: np.ndarray, y, groups, opti
     """Both sides through the device task; labels and reference values scored as eval.npz ships them (stored by the
     task, loaded by the device task: the float32 reference, ragged labels as the device reads them)."""
     dtask = task.device
-    values = sample_values(dtask, x, outputs, len(y), groups, options, shapes=shapes, pipeline=pipeline)
+    values = task.as_shipped(sample_values(dtask, x, outputs, len(y), groups, options, shapes=shapes, pipeline=pipeline))
     ref_values = sample_values(dtask, x, reference, len(y), groups, options, shapes=shapes, pipeline=pipeline)
     shipped = dtask.load_reference(task.store_reference(ref_values))
     labels = dtask.load_labels(task.store_labels(y))
