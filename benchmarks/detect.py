@@ -7,7 +7,7 @@ LiteRT p50 latency at one thread on this CPU (interleaved rounds, the two models
 the centroid detector (FOMO-style) at 96x96 grayscale: F1, exported to the `micro` format for a Cortex-M7 with a
 measured tensor arena.
 
-    python benchmarks/detect.py [--images 1200] [--epochs 100] [--model detector-shufflenet-v2]
+    python benchmarks/detect.py [--images 1200] [--epochs 100] [--model detector-csp]
                                 [--peer-python /path/to/venv/bin/python] [--work DIR]
 
 The work folder keeps what each step made (data, runs, artifacts): a rerun resumes after the last finished step.
@@ -186,7 +186,7 @@ def main() -> None:
     p.add_argument("--input", type=int, default=128, help="model input side (letterboxed)")
     p.add_argument("--epochs", type=int, default=100)
     p.add_argument("--fomo-epochs", type=int, default=None, help="default: the recipe's")
-    p.add_argument("--model", default="detector-shufflenet-v2")
+    p.add_argument("--model", default="detector-csp")
     p.add_argument("--peer-python", default=None, help="a Python with ultralytics (see peer_ultralytics.py)")
     p.add_argument("--peer-epochs", type=int, default=None, help="the peer's epochs (default: --epochs)")
     p.add_argument("--work", default="/tmp/edgekit-bench-detect")
