@@ -53,6 +53,7 @@ def main() -> None:
                         "accuracy": m.get("accuracy"),
                         "quantizer": art.deploy.toolchain.get("quantizer"),
                         "run_test_accuracy": run.metrics.test.get("accuracy"),
+                        "qat_best_epoch": run.spec.quantization.get("best_epoch") if run is qat else None,
                     }
                     results[name][label] = cell
                     rows.append(
@@ -74,6 +75,8 @@ def main() -> None:
         [
             f"QAT: {QAT_EPOCHS} epochs, PT2E prepare_qat_pt2e with the format's quantizer, ranges started from 300 train samples",
             "TFLite int8 run in LiteRT (rpi4 target), ExecuTorch int8 in ExecuTorch's XNNPACK (rpi5 target), on this x86 machine",
+            "QAT epoch kept (best on validation; 0 = the post-training ranges it started from): "
+            + ", ".join(f"{n} {fmt} {results[n][f'QAT for {fmt} (trained ranges)']['qat_best_epoch']}" for n in models for fmt in FORMATS),
             "parents: digits resized to each model's input (benchmarks/_parents.py); "
             + ", ".join(f"{n} fp32 test accuracy {results[n]['fp32_test_accuracy']:.4f}" for n in models),
         ],
