@@ -297,7 +297,7 @@ def test_the_detect_pipeline_runs_from_raw_images_to_the_device_shortened(tmp_pa
     for old, new in {
         "images = 1200": "images = 120",
         "size = 160": "size = 64",
-        'model = "detector-mobilenet-v2"\nepochs = 40': 'model = "detector-tiny"\nepochs = 10',
+        'model = "detector-csp"\nepochs = 100': 'model = "detector-tiny"\nepochs = 10',
         'kind = "qat"\nepochs = 5': 'kind = "qat"\nepochs = 1',
         "min_queries = 256": "min_queries = 10",
         "min_seconds = 2.0": "min_seconds = 0.1",
