@@ -97,12 +97,23 @@ def test_the_regulariser_enters_as_exactly_torch_prunings_gradient():
 
 
 def test_sparse_training_taylor_and_distillation_from_the_parent_run(digits_run, tmp_path):
-    step = PruneStep(0.25, importance="taylor", sparsity_epochs=1, finetune=1, distill_from_parent=True)
+    step = PruneStep(0.25, importance="taylor", sparsity_epochs=1, finetune=1, distill_from_parent=True, iterative_steps=1)
     out = compress(digits_run, [step], tmp_path / "all")
     row = _metrics(out)["steps"][1]
     assert row["importance"] == "taylor" and row["sparsity_epochs"] == 1 and row["reg"] == step.reg
     assert row["distill_from_parent"] is True and row["schedule"][0]["epochs"] == 1
     assert load_run(out).model(torch.zeros(1, 1, 8, 8)).shape == (1, 10)
+
+
+def test_the_default_schedule_cuts_three_times_and_distils_where_the_task_can(digits_run, tmp_path):
+    """The measured defaults (benchmarks/results/pruning.md): 3 cuts, distilled from the parent when the task defines
+    distillation; a task without it (anomaly) trains on its own loss instead of failing."""
+    assert PruneStep(0.5)._distills("classification") and not PruneStep(0.5)._distills("anomaly")
+    assert not PruneStep(0.5, distill_from_parent=False)._distills("classification")
+    out = compress(digits_run, [PruneStep(0.25, finetune=2)], tmp_path / "default")
+    row = _metrics(out)["steps"][1]
+    assert row["iterative_steps"] == 3 and row["distill_from_parent"] is True and row["importance"] == "l2"
+    assert [r["cut"] for r in row["schedule"]] == [1, 2, 3] and [r["epochs"] for r in row["schedule"]] == [0, 0, 2]
 
 
 def test_the_validation_score_stops_the_cut_and_keeps_the_last_good_step(digits_run, tmp_path, run_cli):

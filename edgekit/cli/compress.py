@@ -51,7 +51,7 @@ def steps_from_flags(
     if distill_to:
         steps.append(DistillStep(distill_to, width=width, temperature=temperature, alpha=alpha, **({"epochs": epochs} if epochs else {})))
     if prune is not None or any(v is not None for v in (pruning["target_macs"], pruning["target_latency_ms"])):
-        chosen = {k: v for k, v in pruning.items() if v is not None and v is not False}  # unset: the step's measured defaults
+        chosen = {k: v for k, v in pruning.items() if v is not None}  # unset: the step's measured defaults
         steps.append(
             PruneStep(
                 prune,
@@ -134,7 +134,11 @@ def print_summary(run) -> None:
 @click.option("--iterative-steps", type=int, default=None, help="Cut in this many steps, fine-tuning between them.")
 @click.option("--sparsity-epochs", type=int, default=None, help="Epochs of group-norm sparse training before the cut (DepGraph).")
 @click.option("--reg", type=float, default=None, help="Strength of the sparse training's group-norm regulariser.")
-@click.option("--distill-from-parent", is_flag=True, help="Fine-tune the pruned model on the unpruned parent's outputs.")
+@click.option(
+    "--distill-from-parent/--no-distill-from-parent",
+    default=None,
+    help="Fine-tune the pruned model on the unpruned parent's outputs (default: when the task can be distilled).",
+)
 @click.option("--distill-to", default=None, help="Student: a zoo name or file.py:Class, trained from this run as teacher.")
 @click.option("--width", type=float, default=1.0, show_default=True, help="Student width multiplier (zoo students).")
 @click.option("--temperature", type=float, default=4.0, show_default=True)

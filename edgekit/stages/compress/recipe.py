@@ -37,7 +37,7 @@ class PruneSpec(Strict):
     iterative_steps: int = DEFAULT_STEPS
     sparsity_epochs: int = DEFAULT_SPARSITY_EPOCHS
     reg: float = DEFAULT_REG
-    distill_from_parent: bool = False
+    distill_from_parent: Optional[bool] = None  # None: when the task can be distilled
 
 
 class DistillSpec(Strict):
