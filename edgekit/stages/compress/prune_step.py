@@ -14,7 +14,8 @@ from .prune_schedule import Schedule, _fit, run_schedule
 # Defaults chosen by benchmarks/pruning.py (results/pruning.md): MobileNetV2 cut to 0.5x MACs with a 10-epoch
 # fine-tune lost 10.4 points one shot with group L2, 5.2 in 3 iterative cuts, 2.6 distilled from the parent, and
 # gained 0.7 with both; Taylor importance, global ranking and sparse training before the cut did not beat them.
-# Hence L2 (DepGraph's group magnitude), 3 cuts, and distillation wherever the task defines it.
+# Hence L2 (DepGraph's group magnitude), 3 cuts, and distillation wherever the task defines it. On four 64 px parents
+# at 10 epochs they lose 0-3.3 points where one cut lost 0.4-7.4 (worse on two of them); 60 epochs: within 1 point.
 DEFAULT_IMPORTANCE = "l2"
 DEFAULT_STEPS = 3
 DEFAULT_SPARSITY_EPOCHS = 0
