@@ -15,8 +15,9 @@ import torch
 
 from ..errors import EdgekitError
 from .base import VNNI, BuildJob, Built, Format
-from .convert.mixed import record
-from .convert.onnx_finish import finish_built
+from .convert.default_int8 import choose
+from .convert.mixed import forget_float_layers, record
+from .convert.onnx_finish import finish_built, fusion
 from .convert.toolchain import version
 
 OPSET = 17
@@ -111,7 +112,23 @@ class OnnxFormat(Format):
             built.quantizer = "onnxruntime float16 converter (fp16 weights and compute, float32 input/output)"
         job.say(f"converting to ONNX {job.precision}")
         _torch_export(model, job.input_shape, path, job.dynamic_batch)
-        finish_built(built, path, job.precision, f"torch.onnx (TorchScript exporter) {torch.__version__}")
+        converter = f"torch.onnx (TorchScript exporter) {torch.__version__}"
+        finish_built(built, path, job.precision, converter)
+        if (
+            job.precision == "int8"
+            and built.reference == "fp32"
+            and choose(
+                job,
+                built,
+                path,
+                self.runtime,
+                "onnxruntime's quantize_static defaults",
+                lambda p: ort_default_int8(job, p, against=built.extras["onnxruntime_fusion"]),
+            )
+        ):
+            forget_float_layers(built)  # what was recorded of edgekit's graph no longer describes the file
+            built.notes = [n for n in built.notes if not n.startswith("onnxruntime keeps")]
+            finish_built(built, path, "int8", converter + ", quantized by onnxruntime.quantization.quantize_static")
         return built
 
     def _int8_model(self, job: BuildJob):
@@ -127,6 +144,41 @@ class OnnxFormat(Format):
         if kept.kept:
             line += f"; {kept.describe()} to reach the floor on the validation split"
         return model, line, "fp32", kept
+
+
+def ort_default_int8(job: BuildJob, path: Path, *, against: dict | None = None) -> str:
+    """onnxruntime's own int8 path, as its docs show it: the float model exported, then quantize_static with its
+    defaults, calibrated on the same train samples → the quantizer line (convert/default_int8.py compares it)."""
+    from onnxruntime.quantization import CalibrationDataReader, quantize_static
+
+    fp32 = path.with_name("fp32.onnx")
+    _torch_export(job.float_model, job.input_shape, fp32, job.dynamic_batch)
+    calibration = job.calibration
+    step = 8 if job.dynamic_batch else 1
+
+    class Samples(CalibrationDataReader):
+        def __init__(self):
+            self.batches = iter(range(0, len(calibration), step))
+
+        def get_next(self):
+            i = next(self.batches, None)
+            return None if i is None else {"input": calibration[i : i + step]}
+
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        quantize_static(str(fp32), str(path), Samples())
+    fp32.unlink()
+    if against is not None:  # more float compute runs slower: not a like-for-like rival
+        mine = fusion(path)
+        if mine["float_compute_ops"] > against["float_compute_ops"] or mine["quantized_kernels"] < against["quantized_kernels"]:
+            raise ValueError(
+                f"onnxruntime fuses {mine['quantized_kernels']} of its ops into int8 kernels and leaves "
+                f"{mine['float_compute_ops']} in float, edgekit's {against['quantized_kernels']} and {against['float_compute_ops']}"
+            )
+    return (
+        f"onnxruntime {version('onnxruntime')} quantize_static with its defaults (QDQ, per-tensor int8 weights and "
+        f"activations, MinMax) on {len(calibration)} train samples"
+    )
 
 
 def nncf_int8(job: BuildJob, *, per_channel: bool):

@@ -15,6 +15,8 @@ from ..nn.fold import fold_batchnorm
 from ..util.progress import status
 from ..util.quiet import captured_fds, quiet_import
 from .base import BuildJob, Built, Format
+from .convert.default_int8 import choose
+from .convert.mixed import forget_float_layers
 from .convert.pt2e import litert_quantizer, prepare_for_int8, pt2e_search, record
 from .convert.toolchain import base_toolchain, version
 
@@ -121,6 +123,40 @@ def write_tflite(job: BuildJob, path: Path, *, float_fallback: bool = False) -> 
     return {"quantizer": quantizer, "ops": tflite_ops(path), "float_layers": kept, "reference": reference}
 
 
+def litert_default_int8(job: BuildJob, path: Path, *, full_int8: bool) -> str:
+    """litert-torch's own PT2E int8 recipe, as its docs show it: the model exported as it is (batch-norm not folded,
+    none of edgekit's annotations), get_symmetric_quantization_config() with its defaults, calibrated on the same
+    train samples → the quantizer line (convert/default_int8.py compares it)."""
+    import copy
+
+    litert()
+    from litert_torch.quantize.pt2e_quantizer import PT2EQuantizer, get_symmetric_quantization_config
+    from litert_torch.quantize.quant_config import QuantConfig
+    from torchao.quantization.pt2e.quantize_pt2e import convert_pt2e, prepare_pt2e
+
+    from .convert.pt2e import calibrate
+
+    sample = torch.zeros(1, *job.input_shape)
+    quantizer = PT2EQuantizer().set_global(get_symmetric_quantization_config())
+    graph = prepare_pt2e(torch.export.export(copy.deepcopy(job.float_model).eval(), (sample,)).module(), quantizer)
+    calibrate(graph, job.calibration, progress=job.progress, batch=1)  # the export fixed the batch at 1
+    graph = convert_pt2e(graph, fold_quantize=False)
+    graph.training = False
+    with status("converting litert-torch's default int8 to TFLite", job.progress):
+        edge = convert(graph, sample, QuantConfig(pt2e_quantizer=quantizer), what="full-int8 TFLite")
+    with captured_fds():
+        edge.export(str(path))
+    from .convert.compact import compact_tflite
+
+    compact_tflite(path)
+    if full_int8 and "DEQUANTIZE" in tflite_ops(path):  # float islands run slower on a CPU: not a like-for-like rival
+        raise ValueError("it leaves operators in float (DEQUANTIZE) where edgekit's is full int8")
+    return (
+        f"litert-torch {version('litert-torch')} default PT2E (get_symmetric_quantization_config(): per-tensor "
+        f"symmetric int8, batch-norm not folded) on {len(job.calibration)} train samples"
+    )
+
+
 def carries_qat(job: BuildJob) -> bool:
     """An int8 export of a QAT run trained with LiteRT's quantizer: its own graph ships (plan.py refused the rest)."""
     from ..stages.compress.quantizers import is_qat, trained
@@ -160,6 +196,22 @@ class TfliteFormat(Format):
         )
         if info["float_layers"]:
             record(built, info["float_layers"])
+        path = job.folder / "model.tflite"
+        if (
+            job.precision == "int8"
+            and info["reference"] == "fp32"
+            and not job.target.runtime.full_int8_only  # an accelerator's op mapping is checked on edgekit's graph only
+            and choose(
+                job,
+                built,
+                path,
+                self.runtime,
+                "litert-torch's default PT2E",
+                lambda p: litert_default_int8(job, p, full_int8="DEQUANTIZE" not in info["ops"]),
+            )
+        ):
+            forget_float_layers(built)
+            built.extras["ops"] = tflite_ops(path)
         if job.precision == "int8" and job.run.spec.quantization and info["reference"] != "run":
             built.notes.append(
                 "TFLite int8 is re-quantized with PT2E from the post-training run's float weights; parity is checked "

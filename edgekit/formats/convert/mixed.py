@@ -156,3 +156,9 @@ def record(built, info: FloatLayers) -> None:
         built.notes.append(f"int8 missed the floor on the validation split even with {info.tried_up_to} layers in float ({tries})")
     else:
         built.notes.append(f"int8 missed the floor on the validation split ({tries})")
+
+
+def forget_float_layers(built) -> None:
+    """Undo record() when another graph replaced the searched one (convert/default_int8.py)."""
+    built.extras.pop("float_layers", None)
+    built.notes = [n for n in built.notes if not n.startswith("int8 missed the floor on the validation split")]

@@ -156,9 +156,9 @@ def export_run(
     if calibration is not None and len(x_val):
         # formats that may keep early layers float judge their int8 graph here first (never on the test split)
 
-        def judged(out) -> Parity:
+        def compared(out) -> judge.Compared:
             ref = predictions("fp32", "val")
-            c = judge.compare(
+            return judge.compare(
                 task,
                 judge.named(out, list(ref)),
                 ref,
@@ -169,11 +169,23 @@ def export_run(
                 shapes=splits.shapes["val"],
                 pipeline=pipeline,
             )
-            return task.parity(c, precision="int8", floor=floor)
+
+        def judged(out) -> Parity:
+            return task.parity(compared(out), precision="int8", floor=floor)
 
         def verdict(out) -> dict:
-            p = judged(out)
-            return {"passed": p.passed, "rule": p.brief() or p.rule}
+            c = compared(out)
+            p = task.parity(c, precision="int8", floor=floor)
+            score = c.quality.get(task.quality)  # the task's headline figure on the validation labels
+            # how far the outputs are from fp32's: separates candidates the labels of a small split cannot
+            error = float(np.mean([np.mean((np.asarray(c.outputs[k], np.float64) - c.reference[k]) ** 2) for k in c.reference]))
+            return {
+                "error": error,
+                "passed": p.passed,
+                "rule": p.brief() or p.rule,
+                "score": None if score is None else float(score) if task.higher_is_better else -float(score),
+                "quality": None if score is None else f"validation {task.quality} {float(score):.4f}",
+            }
 
         # a split the task cannot judge on (anomaly detection's normal-only validation clips) has no say
         validation = Validation(x_val, verdict) if judged(predictions("fp32", "val")).passed else None
