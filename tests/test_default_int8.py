@@ -115,3 +115,21 @@ def test_every_int8_export_measures_the_default_beside_its_own(digits_job_parts,
     assert shipped["quality"] == choice[choice["chosen"]]["validation"]
     assert ("kept over" if choice["chosen"] == "edgekit" else "chosen over") in built.quantizer
     assert np.isfinite(ours + theirs).all() and not (job.folder / ".default-int8").exists()
+
+
+def test_a_default_that_cannot_be_built_leaves_edgekits_artifact_and_no_host_path(digits_job_parts, tmp_path):
+    from edgekit.formats.onnx import FORMAT
+
+    run, model, calib, x_val, labels, _ = digits_job_parts
+    job = _job(digits_job_parts, tmp_path / "export", calib, None)
+    built = FORMAT.build(job)
+    before = (job.folder / "model.onnx").read_bytes()
+    job.validation = Validation(x_val, _accuracy_judge(labels))
+
+    def fails(path):
+        raise ValueError(f"cannot convert {path}")
+
+    assert not choose(job, built, job.folder / "model.onnx", "onnxruntime", "a default", fails)
+    failed = built.extras["int8_choice"]["default"]["failed"]
+    assert str(tmp_path) not in failed and failed.startswith("cannot convert <export folder>/")
+    assert (job.folder / "model.onnx").read_bytes() == before and sorted(p.name for p in job.folder.iterdir()) == ["model.onnx"]

@@ -10,9 +10,8 @@ rule judges each. The default ships only where it passes the floor and edgekit's
 default scores higher on the validation labels, or the labels tie and its outputs are closer to fp32's (mean squared
 error: a split of a few hundred samples often ties on accuracy); a full tie keeps edgekit's. It competes only when it
 is as integer as edgekit's in the runtime (no more float compute), so choosing it never trades speed for accuracy.
-The quantizer line and deploy.json's
-extras.int8_choice say what was compared and what each scored; the test split, which parity then judges, is never
-looked at.
+The quantizer line and deploy.json's extras.int8_choice say what was compared and what each scored; the test split,
+which parity then judges, is never looked at.
 """
 
 from __future__ import annotations
@@ -75,7 +74,8 @@ def choose(job, built, path: Path, runtime: str, name: str, make_default: Callab
             with quiet_logging():
                 line = make_default(candidate)
         except Exception as e:  # the default cannot take this model, or is no like-for-like rival: edgekit's ships
-            first = (str(e).strip().splitlines() or [type(e).__name__])[0][:160]
+            first = (str(e).strip().splitlines() or [type(e).__name__])[0]
+            first = first.replace(str(job.folder), "<export folder>")[:160]  # deploy.json holds no host paths
             built.notes.append(f"{name} was not compared ({first}); edgekit's int8 ships")
             built.extras["int8_choice"] = {"chosen": "edgekit", "default": {"quantizer": name, "failed": first}}
             return False
