@@ -94,3 +94,21 @@ def test_the_search_keeps_the_most_sensitive_layers_float_and_says_what_it_tried
     tried = errors(info.verdicts)
     assert tried[-1] < bound <= min(tried[:-1]) and info.as_dict()["tries_on_validation"] == info.verdicts
     assert info.describe().startswith(f"{info.kept} of {info.layers} layers kept in float, the most int8-sensitive")
+
+
+def test_the_first_k_layers_are_candidates_too_cheapest_first():
+    """The simulation can be wrong (mobilenetv1-025 at a 100% agreement floor: no ranked set within half the MACs
+    passed for real, the first 4 layers did): the first 1, 2, 4, ... layers are tried as well, every set in order of
+    the MACs it keeps float, so the search never keeps more float than the first-k rule alone."""
+    from edgekit.formats.convert.mixed import MAX_FLOAT_SHARE, _candidates
+
+    order = ["conv0", "conv1", "conv2", "conv3", "conv4", "conv5", "conv6", "fc"]
+    macs = {"conv0": 30, "conv1": 10, "conv2": 40, "conv3": 20, "conv4": 50, "conv5": 25, "conv6": 20, "fc": 5}
+    total = sum(macs.values())
+    ranked = ["fc", "conv3", "conv1", "conv6"]  # by simulated gain per MAC
+    sets = _candidates(ranked, lambda layers: False, macs, total, order)  # no simulated set passes
+    shares = [sum(macs[n] for n in chosen) / total for chosen, _ in sets]
+    assert shares == sorted(shares) and max(shares) <= MAX_FLOAT_SHARE
+    assert (["conv0"], "first") in sets and (["conv0", "conv1"], "first") in sets and (["fc"], "sensitivity") in sets
+    assert (order[:4], "first") in sets and (order[:8], "first") not in sets  # up to half the layers, as before
+    assert len({frozenset(c) for c, _ in sets}) == len(sets)  # no set tried twice
