@@ -19,7 +19,8 @@ PARENTS = {
     "digits-cnn": dict(model="digits-cnn", epochs=30),
     "resnet8": dict(model="resnet8", data="digits", input_shape=(3, 32, 32), epochs=15),
     "ds-cnn": dict(model="ds-cnn", data="digits", input_shape=(1, 49, 10), epochs=40, lr=3e-3),
-    "mobilenetv1-025": dict(model="mobilenetv1-025", data="digits", input_shape=(3, 96, 96), epochs=15, lr=3e-3),
+    # 15 epochs at 3e-3 reached 0.9407, 30 epochs 0.9333 (it overfits: train 100% from epoch 16); 40 at 2e-3: 0.9519
+    "mobilenetv1-025": dict(model="mobilenetv1-025", data="digits", input_shape=(3, 96, 96), epochs=40, lr=2e-3),
     "mobilenet-v2": dict(model="mobilenet-v2", data="digits", input_shape=(3, 64, 64), epochs=15),
     "mobilenet-v3-small": dict(model="mobilenet-v3-small", data="digits", input_shape=(3, 64, 64), epochs=15),
     "lcnet": dict(model="lcnet", data="digits", input_shape=(3, 64, 64), epochs=15),
