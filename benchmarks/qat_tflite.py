@@ -19,9 +19,11 @@ from _common import write_results
 from _parents import cache_dir, parent
 
 import edgekit as ek
+from edgekit.errors import EdgekitError
 from edgekit.runs import is_run
 
-MODELS = ["resnet8", "ds-cnn"]
+# the MLPerf Tiny models, then the mobile architectures of issue 24 item 6 (64 px parents)
+MODELS = ["resnet8", "ds-cnn", "mobilenetv1-025", "mobilenet-v2", "lcnet", "efficientnet-lite", "mobilenet-v3-small"]
 QAT_EPOCHS = 2
 FORMATS = {"tflite": "rpi4", "executorch": "rpi5"}  # the QAT's format → a target that runs it
 
@@ -42,10 +44,22 @@ def main() -> None:
             base = parent(name)
             results[name] = {"fp32_test_accuracy": base.metrics.test.get("accuracy")}
             for fmt, target in FORMATS.items():
-                qat = qat_run(name, fmt)
+                try:
+                    qat = qat_run(name, fmt)
+                except EdgekitError as e:  # a model PT2E QAT cannot take: its row says why
+                    results[name][f"QAT for {fmt} (trained ranges)"] = {"error": e.message}
+                    rows.append([name, f"QAT for {fmt}: failed ({e.message[:120]})", "", "", "", ""])
+                    print(rows[-1], flush=True)
+                    continue
                 for label, run in ((f"QAT for {fmt} (trained ranges)", qat), (f"PT2E post-training of the parent ({fmt})", base)):
                     out = Path(tmp) / f"{name}-{fmt}-{len(rows)}"
-                    art = ek.export(run, target=target, format=fmt, precision="int8", min_agreement=0.0, out=out, progress=False)
+                    try:
+                        art = ek.export(run, target=target, format=fmt, precision="int8", min_agreement=0.0, out=out, progress=False)
+                    except EdgekitError as e:  # an artifact the format cannot make of it: its row says why
+                        results[name][label] = {"error": e.message}
+                        rows.append([name, f"{label}: export failed ({e.message[:120]})", "", "", "", ""])
+                        print(rows[-1], flush=True)
+                        continue
                     m = art.parity.metrics
                     cell = {
                         "reference": art.parity.reference,
@@ -67,16 +81,33 @@ def main() -> None:
                         ]
                     )
                     print(rows[-1], flush=True)
+    bars = []
+    for n in models:
+        for fmt in FORMATS:
+            qat, ptq = (
+                results[n].get(f"QAT for {fmt} (trained ranges)", {}),
+                results[n].get(f"PT2E post-training of the parent ({fmt})", {}),
+            )
+            if "agreement" not in qat or "accuracy" not in ptq:
+                bars.append(f"{n} {fmt}: no QAT artifact to judge: FAIL")
+                continue
+            bars.append(f"{n} {fmt}: agrees with its QAT model >= 99.5%: {'PASS' if qat['agreement'] >= 0.995 else 'FAIL'}")
+            bars.append(
+                f"{n} {fmt}: at least as accurate as PT2E post-training: {'PASS' if qat['accuracy'] >= ptq['accuracy'] else 'FAIL'}"
+            )
     write_results(
         "qat_tflite",
-        {"results": results, "qat_epochs": QAT_EPOCHS},
+        {"results": results, "qat_epochs": QAT_EPOCHS, "bars": bars},
         ["model", "artifact", "parity reference", "agreement with it (test)", "artifact accuracy", "PyTorch model accuracy"],
         rows,
-        [
+        bars
+        + [
             f"QAT: {QAT_EPOCHS} epochs, PT2E prepare_qat_pt2e with the format's quantizer, ranges started from 300 train samples",
             "TFLite int8 run in LiteRT (rpi4 target), ExecuTorch int8 in ExecuTorch's XNNPACK (rpi5 target), on this x86 machine",
             "QAT epoch kept (best on validation; 0 = the post-training ranges it started from): "
-            + ", ".join(f"{n} {fmt} {results[n][f'QAT for {fmt} (trained ranges)']['qat_best_epoch']}" for n in models for fmt in FORMATS),
+            + ", ".join(
+                f"{n} {fmt} {results[n][f'QAT for {fmt} (trained ranges)'].get('qat_best_epoch', '-')}" for n in models for fmt in FORMATS
+            ),
             "parents: digits resized to each model's input (benchmarks/_parents.py); "
             + ", ".join(f"{n} fp32 test accuracy {results[n]['fp32_test_accuracy']:.4f}" for n in models),
         ],
