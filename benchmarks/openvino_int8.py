@@ -3,8 +3,8 @@ of benchmarks/_parents.py, >= 95% fp32 where they reach it). Per model, exported
 agreement with PyTorch fp32 on the test split):
 
 - OpenVINO fp32: max |Δ| of the logits to PyTorch (the bar: <= 1e-4) and agreement;
-- OpenVINO int8 (NNCF's OpenVINO backend, edgekit's defaults: half-range weights on this no-VNNI CPU, the first
-  layers float when full int8 misses the floor) and ONNX int8 (NNCF, layers ranked by int8 sensitivity kept float
+- OpenVINO int8 (NNCF's OpenVINO backend, edgekit's defaults: half-range weights on a CPU without VNNI, the layers
+  int8 hurts most kept float when full int8 misses the floor) and ONNX int8 (NNCF, layers ranked by int8 sensitivity kept float
   through ignored_scope when full int8 misses): agreement, accuracy, what stayed float;
 - latency: batch 1, one thread, the device adapter's infer() (what `edgekit bench` times), OpenVINO beside
   onnxruntime and LiteRT, in interleaved rounds (each round runs every artifact once in turn, so a neighbour's load
@@ -27,6 +27,8 @@ from _parents import parent
 import edgekit as ek
 from edgekit.device import runtimes
 from edgekit.errors import EdgekitError
+from edgekit.formats.base import VNNI
+from edgekit.targets import host_isa
 
 MODELS = ["resnet8", "ds-cnn", "mobilenetv1-025"]
 ROWS = [("openvino", "fp32"), ("openvino", "int8"), ("onnx", "fp32"), ("onnx", "int8"), ("tflite", "fp32"), ("tflite", "int8")]
@@ -56,6 +58,7 @@ def interleaved_latency(arts: dict) -> dict:
 
 
 def main() -> None:
+    vnni = bool(VNNI & host_isa())
     results, rows = {}, []
     with tempfile.TemporaryDirectory() as tmp:
         for name in MODELS:
@@ -112,10 +115,13 @@ def main() -> None:
         [
             "x86-64 target, its floor: 98% top-1 agreement with PyTorch fp32 on the test split (270 samples); each "
             "artifact run in its own runtime (OpenVINO CPU plugin f32 inference, onnxruntime CPU, LiteRT)",
-            "int8: 300 train calibration samples; OpenVINO: NNCF OpenVINO backend, per-channel weights in half the "
-            "int8 range on this no-VNNI CPU; ONNX: NNCF, per-tensor weights on this no-VNNI CPU; TFLite: PT2E (LiteRT)",
+            "int8: 300 train calibration samples; OpenVINO: NNCF OpenVINO backend, per-channel weights"
+            + (" in half the int8 range (this CPU has no VNNI)" if not vnni else " in the full int8 range (this CPU has VNNI)")
+            + "; ONNX: NNCF, "
+            + ("per-channel" if vnni else "per-tensor")
+            + " weights; TFLite: PT2E (LiteRT)",
             f"latency: device adapter infer(), batch 1, 1 thread, {ROUNDS} interleaved rounds x {PER_ROUND} runs after "
-            f"{WARMUP} warm-up runs; median. Other jobs shared the 2 cores: ratios are indicative",
+            f"{WARMUP} warm-up runs; median",
             "parents: " + ", ".join(f"{n} fp32 test accuracy {results[n]['fp32_test_accuracy']:.4f}" for n in MODELS),
         ],
     )
