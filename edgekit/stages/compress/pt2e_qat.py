@@ -56,14 +56,20 @@ class QatGraph(nn.Module):
                     m.__dict__.pop("forward", None)  # training: the fused observer + fake-quantize op again
                 else:
                     m.forward = types.MethodType(_as_converted, m)
-                    _shipped_qparams(m)
+                    if _observed(m):
+                        _shipped_qparams(m)
         return self
+
+
+def _observed(fq) -> bool:
+    """Whether the module's observer holds a range (not so in an empty graph before its weights load)."""
+    lo = getattr(getattr(fq, "activation_post_process", None), "min_val", None)
+    return lo is None or (lo.numel() > 0 and bool(torch.isfinite(lo).all()))
 
 
 def _shipped_qparams(fq):
     """(scale, zero point) as convert_pt2e computes them, also written to the module's buffers so that a state dict
-    saved from the frozen graph holds them (the fused op writes its own only when it runs with fake-quantize on).
-    Buffers of an observer that has seen nothing yet (an empty graph before its weights load) are left alone."""
+    saved from the frozen graph holds them (the fused op writes its own only when it runs with fake-quantize on)."""
     scale, zero_point = fq.calculate_qparams()
     scale, zero_point = scale.to(torch.float32), zero_point.to(torch.int32)
     if bool(torch.isfinite(scale).all()):
@@ -84,6 +90,8 @@ def _as_converted(fq, x):
     with its own convert_pt2e graph (99.26% with its TFLite artifact, 2026-12-05)."""
     if not int(fq.fake_quant_enabled[0]):
         return x
+    if not _observed(fq):  # nothing to convert from: the training op, as before
+        return type(fq).forward(fq, x)
     scale, zero_point = _shipped_qparams(fq)
     if fq.is_per_channel:
         return torch.fake_quantize_per_channel_affine(x, scale, zero_point, fq.ch_axis, fq.quant_min, fq.quant_max)
