@@ -80,13 +80,8 @@ class Model:
 
     def outputs(self, feeds):
         """The model's outputs for these feeds, in model space, each output's rows stacked: name -> (rows, ...)."""
-        # decoded (copied) right after each inference: a runtime may hand out its own buffers, which the next
-        # inference overwrites (OpenVINO does: an audio clip's rows all read as its last one)
-        rows = [self._decoded(self.adapter.run(feed)) for feed in feeds]
+        rows = [self.adapter.run_decoded(feed) for feed in feeds]  # each copied before the next inference
         return dict((t["name"], np.concatenate([r[t["name"]] for r in rows])) for t in self.adapter.outputs)
-
-    def _decoded(self, raw):
-        return dict((t["name"], runtimes.decode(raw[t["name"]], t)) for t in self.adapter.outputs)
 
     def value(self, raw, features, feeds):
         """(one raw sample's value, post-processing ms): its outputs post-processed, reduced and placed in the raw

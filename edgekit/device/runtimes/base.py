@@ -95,7 +95,12 @@ class Adapter(object):
         if missing:
             raise ValueError("no value given for input tensor(s) %s (the model takes %s)"
                              % (", ".join(missing), ", ".join(t["name"] for t in self.inputs)))
-        raw = self.run(dict((t["name"], encode(floats[t["name"]], t)) for t in self.inputs))
+        return self.run_decoded(dict((t["name"], encode(floats[t["name"]], t)) for t in self.inputs))
+
+    def run_decoded(self, feeds):
+        """Encoded feeds -> {output name: model-space copy}, decoded at once: a runtime may hand out its own
+        buffers, which the next inference overwrites (OpenVINO does: an audio clip's rows all read as its last)."""
+        raw = self.run(feeds)
         return dict((t["name"], decode(raw[t["name"]], t)) for t in self.outputs)
 
     def result_extras(self, result):

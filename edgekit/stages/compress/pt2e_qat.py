@@ -56,8 +56,8 @@ class QatGraph(nn.Module):
                     m.__dict__.pop("forward", None)  # training: the fused observer + fake-quantize op again
                 else:
                     m.forward = types.MethodType(_as_converted, m)
-                    if _observed(m):
-                        _shipped_qparams(m)
+                    if _observed(m):  # the saved state holds what ships
+                        _write_qparams(m, *m.calculate_qparams())
         return self
 
 
@@ -67,19 +67,16 @@ def _observed(fq) -> bool:
     return lo is None or (lo.numel() > 0 and bool(torch.isfinite(lo).all()))
 
 
-def _shipped_qparams(fq):
-    """(scale, zero point) as convert_pt2e computes them, also written to the module's buffers so that a state dict
-    saved from the frozen graph holds them (the fused op writes its own only when it runs with fake-quantize on)."""
-    scale, zero_point = fq.calculate_qparams()
-    scale, zero_point = scale.to(torch.float32), zero_point.to(torch.int32)
+def _write_qparams(fq, scale, zero_point) -> None:
+    """convert_pt2e's scale and zero point into the module's buffers, so that a state dict saved from the frozen graph
+    holds them (the fused op writes its own only when it runs with fake-quantize on)."""
     if bool(torch.isfinite(scale).all()):
         with torch.no_grad():
             if fq.scale.shape != scale.shape:
                 fq.scale.resize_(scale.shape)
                 fq.zero_point.resize_(zero_point.shape)
             fq.scale.copy_(scale)
-            fq.zero_point.copy_(zero_point)
-    return scale, zero_point
+            fq.zero_point.copy_(zero_point.to(fq.zero_point.dtype))
 
 
 def _as_converted(fq, x):
@@ -92,7 +89,8 @@ def _as_converted(fq, x):
         return x
     if not _observed(fq):  # nothing to convert from: the training op, as before
         return type(fq).forward(fq, x)
-    scale, zero_point = _shipped_qparams(fq)
+    scale, zero_point = fq.calculate_qparams()
+    scale, zero_point = scale.to(torch.float32), zero_point.to(torch.int32)
     if fq.is_per_channel:
         return torch.fake_quantize_per_channel_affine(x, scale, zero_point, fq.ch_axis, fq.quant_min, fq.quant_max)
     return torch.fake_quantize_per_tensor_affine(x, scale, zero_point, fq.quant_min, fq.quant_max)
