@@ -74,7 +74,7 @@ def test_qat_for_executorch_trains_xnnpack_ranges_and_ships_them(qat_runs, tmp_p
 def test_the_frozen_qat_graph_computes_exactly_the_int8_graph_export_converts(qat_runs, name):
     """Parity's reference for a QAT run is the QAT model itself: frozen, it must be the graph convert_pt2e makes of it.
     Training's fused fake-quantize op scales symmetric weights over 255 levels, convert_pt2e over 254: without the
-    frozen forward the weights round a step apart (mobilenetv1-025: 98.9% agreement between the two)."""
+    frozen forward the weights round a step apart (mobilenetv1-025: 98.89% agreement between the two, benchmarks/results/int8_references.md)."""
     import torch
 
     from edgekit.data import Splits, load_run_data

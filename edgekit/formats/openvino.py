@@ -123,8 +123,8 @@ def nncf_int8(ov_model, calibration: np.ndarray, ignored: list[str], *, half: bo
 
     Why batches: NNCF takes an activation's range as the mean over calibration batches of each batch's min and
     max. One sample a batch makes that the typical sample's range, which clips every rarer large value: the tiny
-    anomaly autoencoder's int8 reconstructions fell to centred cosine 0.947 (AUC 0.778 vs 0.938 fp32); on batches
-    of 32 they score 0.9990, the ONNX export's own figure (2026-12-05, machine sounds, 300 train samples)."""
+    anomaly autoencoder's int8 reconstructions fell to centred cosine 0.947 and failed parity; on batches of 32
+    they score 0.99897, the ONNX export's own figure (benchmarks/results/int8_references.md)."""
     from ..stages.compress.nncf_env import import_nncf
 
     nncf = import_nncf()

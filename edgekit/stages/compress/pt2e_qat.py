@@ -83,8 +83,8 @@ def _as_converted(fq, x):
     """A frozen fake-quantize module's forward: the scale and zero point convert_pt2e computes from the observed range
     (calculate_qparams), so that the frozen QAT graph is the int8 graph export ships. The fused training op derives
     its own from the same range, over 255 levels where calculate_qparams takes the 254 of [-127, 127] for symmetric
-    weights: 0.4% apart, enough to round weights a step apart, and mobilenetv1-025's QAT model agreed only 98.9%
-    with its own convert_pt2e graph (99.26% with its TFLite artifact, 2026-12-05)."""
+    weights: 0.4% apart, enough to round weights a step apart, and mobilenetv1-025's QAT model agreed only 98.89%
+    with its own convert_pt2e graph (benchmarks/results/int8_references.md)."""
     if not int(fq.fake_quant_enabled[0]):
         return x
     if not _observed(fq):  # nothing to convert from: the training op, as before
