@@ -56,6 +56,7 @@ def test_qat_for_tflite_trains_litert_ranges_and_the_artifact_carries_them(qat_r
     assert parity["metrics"]["top1_agreement"] >= 0.995  # the bar: the artifact is the QAT model
     assert "the QAT run's trained ranges" in deploy["toolchain"]["quantizer"]
     assert deploy["calibration"] == q["calibration"]  # nothing re-calibrated at export
+    assert q["calibration"]["start"] == "post-training ranges"
     # the TFLite input is quantized with the scale QAT trained, not one a new calibration found
     assert deploy["inputs"][0]["quantization"]["scale"] == pytest.approx(_input_scale(run), rel=1e-6)
 
@@ -92,6 +93,94 @@ def test_the_frozen_qat_graph_computes_exactly_the_int8_graph_export_converts(qa
     qat.train()  # training again: the fused op (observers on) is back, and freezing once more gives the same answer
     qat.eval()
     assert np.array_equal(predict(qat, x), frozen)
+
+
+@pytest.mark.parametrize("quantizer", ["pt2e-litert", "pt2e-xnnpack"])
+def test_qat_starts_from_exactly_the_int8_graph_a_post_training_export_makes(digits_run, quantizer):
+    """QAT keeps its start when no epoch beats it on validation: that start must be the post-training artifact, scale
+    for scale (histogram ranges, not the per-batch min/max QAT's observers would find: MobileNetV2, MobileNetV3 and
+    EfficientNet-Lite lost accuracy to the post-training artifact from that start, benchmarks/results/qat_tflite.md)."""
+    import copy
+
+    import torch
+
+    from edgekit.data import Splits, load_run_data
+    from edgekit.data.calibration import calibration_samples
+    from edgekit.formats.convert.pt2e import QUANTIZERS, calibrated, outputs, pt2e_quantize
+    from edgekit.nn.fold import fold_batchnorm
+    from edgekit.runs import load_run
+    from edgekit.stages.compress.pt2e_qat import _pairs, initialize_ranges, prepare
+
+    run = load_run(digits_run)
+    splits = Splits.of(load_run_data(run.spec), run.spec.normalization)
+    calibration = calibration_samples(splits.x["train"], 300, seed=run.spec.dataset.seed)
+    model = copy.deepcopy(run.model).eval()
+    fold_batchnorm(model)
+    qat = prepare(model, quantizer, run.spec.input_shape)
+    ptq, _, _ = calibrated(qat._float, calibration, torch.from_numpy(calibration[:1]), QUANTIZERS[quantizer](), 0, progress=False)
+    pairs = _pairs(ptq, qat.graph)
+    assert pairs and len(pairs) >= 8
+    assert initialize_ranges(qat, calibration) == "post-training ranges"
+    for observer, fq in pairs:  # the same bits: a scale one float32 unit off rounds some values a step apart
+        (s1, z1), (s2, z2) = observer.calculate_qparams(), fq.calculate_qparams()
+        assert torch.equal(s1, s2) and torch.equal(z1.long(), z2.long())
+    graph, batch, _ = pt2e_quantize(qat._float, calibration, torch.from_numpy(calibration[:1]), QUANTIZERS[quantizer](), 0, progress=False)
+    x = splits.x["test"][:64]
+    with torch.no_grad():  # the graph itself: PTQ's reference graph adds float biases, the frozen QAT model int32 ones
+        start = qat.graph(torch.from_numpy(x)).numpy()
+    assert float(np.abs(start - outputs(graph, x, batch)).max()) <= 1e-5 and start.std() > 0.1
+
+
+def test_qat_starts_from_post_training_where_an_op_has_a_fixed_range():
+    """A softmax's int8 output has a fixed 1/256 scale in both graphs: nothing to copy there, the rest still is (a
+    detector's head made QAT fail with 'FixedQParamsObserver has no min_val')."""
+    import torch
+    import torch.nn as nn
+
+    from edgekit.formats.convert.pt2e import QUANTIZERS, outputs, pt2e_quantize
+    from edgekit.stages.compress.pt2e_qat import initialize_ranges, prepare
+
+    torch.manual_seed(0)
+    model = nn.Sequential(nn.Conv2d(3, 8, 3), nn.ReLU(), nn.Flatten(), nn.Linear(8 * 6 * 6, 5), nn.Softmax(dim=1)).eval()
+    calibration = np.random.default_rng(0).normal(size=(64, 3, 8, 8)).astype(np.float32)
+    qat = prepare(model, "pt2e-litert", (3, 8, 8))
+    assert initialize_ranges(qat, calibration) == "post-training ranges"
+    graph, batch, _ = pt2e_quantize(
+        qat._float, calibration, torch.from_numpy(calibration[:1]), QUANTIZERS["pt2e-litert"](), 0, progress=False
+    )
+    x = calibration[:16]
+    with torch.no_grad():
+        start = qat(torch.from_numpy(x)).numpy()
+    assert float(np.abs(start - outputs(graph, x, batch)).max()) <= 1e-6 and start.std() > 0.01
+
+
+def test_the_frozen_qat_model_adds_biases_on_the_int32_grid_as_int8_runtimes_do(qat_runs):
+    """TFLite, XNNPACK and onnxruntime add a convolution's bias as int32 in units of input x weight scale; PyTorch's
+    reference int8 graph adds it in float. Frozen, the QAT model adds it as the runtimes do (mobilenetv1-025's TFLite
+    artifact went from 99.26% to 100% agreement with it), while its parameters keep their float values."""
+    import torch
+
+    from edgekit.data import Splits, load_run_data
+    from edgekit.nn.evaluate import predict
+    from edgekit.runs import load_run
+    from edgekit.stages.compress.pt2e_qat import bias_grid
+
+    run = load_run(qat_runs["litert"])
+    qat = run.model
+    grid = list(bias_grid(qat.graph))
+    assert len(grid) >= 3 and any(not torch.equal(b, r) for b, r in grid)
+    floats = [b.detach().clone() for b, _ in grid]
+    x = Splits.of(load_run_data(run.spec), run.spec.normalization).x["test"][:64]
+    frozen = predict(qat, x)
+    assert all(torch.equal(b, f) for (b, _), f in zip(grid, floats))  # untouched after the forward
+    with torch.no_grad():
+        plain = qat.graph(torch.from_numpy(x)).numpy()  # the graph alone: float biases
+        for bias, rounded in grid:
+            bias.data = rounded
+        on_grid = qat.graph(torch.from_numpy(x)).numpy()
+        for (bias, _), f in zip(grid, floats):
+            bias.data = f
+    assert np.array_equal(frozen, on_grid) and not np.array_equal(frozen, plain)
 
 
 def test_a_qat_run_reloads_to_the_same_model_and_exports_fp32_from_its_float_weights(qat_runs, tmp_path):

@@ -285,11 +285,12 @@ def outputs(graph, x: np.ndarray, batch: int):
     return np.concatenate([o.numpy() for o in outs])
 
 
-def pt2e_quantize(model, calibration: np.ndarray, sample, quantizer, kept, *, progress: bool, fold_quantize: bool = True):
-    """One PT2E pass with layers left float (`kept`: the first k, or module paths) → (converted graph, calibration
-    batch, FloatLayers).
-    A dynamic batch axis lets the observers see several samples per call; the artifact keeps batch 1."""
-    from torchao.quantization.pt2e.quantize_pt2e import convert_pt2e, prepare_pt2e
+def calibrated(model, calibration: np.ndarray, sample, quantizer, kept, *, progress: bool):
+    """A PT2E graph prepared with `quantizer` (layers `kept` float: the first k, or module paths) whose observers have
+    seen the calibration samples → (graph, calibration batch, FloatLayers). A dynamic batch axis lets the observers
+    see several samples per call; the artifact keeps batch 1. QAT starts its ranges from this graph too
+    (stages/compress/pt2e_qat.py), so that its start is the post-training export."""
+    from torchao.quantization.pt2e.quantize_pt2e import prepare_pt2e
 
     try:
         dims = ({0: torch.export.Dim("batch", min=1, max=max(2, CALIBRATION_BATCH))},)
@@ -301,6 +302,15 @@ def pt2e_quantize(model, calibration: np.ndarray, sample, quantizer, kept, *, pr
     names, info = float_layers(gm, kept)
     graph = prepare_pt2e(gm, leaving_float(quantizer, names))
     calibrate(graph, calibration, progress=progress, batch=batch)
+    return graph, batch, info
+
+
+def pt2e_quantize(model, calibration: np.ndarray, sample, quantizer, kept, *, progress: bool, fold_quantize: bool = True):
+    """One PT2E pass with layers left float (`kept`: the first k, or module paths) → (converted graph, calibration
+    batch, FloatLayers)."""
+    from torchao.quantization.pt2e.quantize_pt2e import convert_pt2e
+
+    graph, batch, info = calibrated(model, calibration, sample, quantizer, kept, progress=progress)
     with status("converting the calibrated graph", progress):
         converted = convert_pt2e(graph, fold_quantize=fold_quantize)
     return converted, batch, info

@@ -3,14 +3,20 @@ and XNNPACK's for ExecuTorch (formats/convert/pt2e.py QUANTIZERS), so the ranges
 artifact carries, where re-quantizing the QAT run's float weights at export threw them away (issue 24).
 
 The float model (batch-norm folded, as every edgekit int8 path does) is exported with a dynamic batch axis and
-prepared with fake-quantize modules; the ranges start from the calibration samples (the per-batch min/max averaged,
-as NNCF's QAT starts from its post-training ranges), then the training loop fine-tunes weights and ranges together.
+prepared with fake-quantize modules; the ranges start from the post-training export's own (the quantizer's histogram
+observers on the calibration samples export uses, as NNCF's QAT starts from its post-training ranges), then the
+training loop fine-tunes weights and ranges together and keeps the start unless an epoch beats it on validation.
+Started from the per-batch min/max instead, QAT was less accurate than the post-training artifact on MobileNetV2,
+MobileNetV3 and EfficientNet-Lite (benchmarks/results/qat_tflite.md).
+Frozen (eval), the graph is the int8 model the artifact runs: each fake-quantize uses convert_pt2e's qparams, and
+convolution and linear biases are added on the int32 grid the runtimes use (`bias_grid`).
 A run folder stores the graph's state (weights and fake-quantize ranges); loading rebuilds the same graph from the
 float structure and loads it (`rebuild`): torch.export names the nodes the same way for the same module.
 """
 
 from __future__ import annotations
 
+import contextlib
 import copy
 import types
 
@@ -35,7 +41,10 @@ class QatGraph(nn.Module):
         self.quantizer = quantizer
 
     def forward(self, x):
-        return self.graph(x)
+        if self.training:
+            return self.graph(x)
+        with int32_biases(self.graph):  # frozen: the biases every int8 runtime adds (convert's graph has them too)
+            return self.graph(x)
 
     def float_module(self) -> nn.Module:
         """The float structure with the graph's current weights: what MACs, parameters and bytes are counted on."""
@@ -59,6 +68,49 @@ class QatGraph(nn.Module):
                     if _observed(m):  # the saved state holds what ships
                         _write_qparams(m, *m.calculate_qparams())
         return self
+
+
+COMPUTE = {torch.ops.aten.conv1d.default, torch.ops.aten.conv2d.default, torch.ops.aten.linear.default}
+
+
+def bias_grid(gm: torch.fx.GraphModule):
+    """(bias parameter, the bias on the int32 grid) for each convolution and linear layer whose input and weights are
+    fake-quantized: TFLite, XNNPACK and onnxruntime's QLinear kernels add the bias as int32 in units of input scale x
+    weight scale, where PyTorch's reference int8 graph adds it in float. That half-unit was the whole gap between
+    mobilenetv1-025's QAT model and its TFLite artifact (benchmarks/results/int8_references.md)."""
+    for node in gm.graph.nodes:
+        if node.op != "call_function" or node.target not in COMPUTE or len(node.args) < 3:
+            continue
+        x, w, b = node.args[:3]
+        if not all(isinstance(a, torch.fx.Node) for a in (x, w, b)) or b.op != "get_attr":
+            continue
+        if not all(a.op == "call_module" and a.target.startswith("activation_post_process") for a in (x, w)):
+            continue
+        fx, fw = gm.get_submodule(x.target), gm.get_submodule(w.target)
+        if not all(_observed(f) and int(f.fake_quant_enabled[0]) for f in (fx, fw)):
+            continue
+        try:
+            bias = gm.get_parameter(b.target)
+        except AttributeError:  # a constant the export made a buffer
+            bias = gm.get_buffer(b.target)
+        unit = (fx.calculate_qparams()[0].double() * fw.calculate_qparams()[0].double()).reshape(-1)
+        steps = torch.clamp(torch.round(bias.detach().double() / unit), -(2**31), 2**31 - 1)
+        yield bias, (steps * unit).to(bias.dtype)
+
+
+@contextlib.contextmanager
+def int32_biases(gm: torch.fx.GraphModule):
+    """The graph with its biases on the int32 grid for the duration (the parameters keep their float values)."""
+    saved = []
+    with torch.no_grad():
+        for bias, rounded in bias_grid(gm):
+            saved.append((bias, bias.data))
+            bias.data = rounded
+    try:
+        yield
+    finally:
+        for bias, data in saved:
+            bias.data = data
 
 
 def _observed(fq) -> bool:
@@ -120,7 +172,95 @@ def prepare(model: nn.Module, quantizer: str, input_shape) -> QatGraph:
     return qat
 
 
-def initialize_ranges(qat: QatGraph, calibration: np.ndarray) -> None:
+def initialize_ranges(qat: QatGraph, calibration: np.ndarray, *, progress: bool = False) -> str:
+    """The ranges QAT starts from: the post-training export's own (the quantizer's post-training observers, histogram
+    ranges for activations, calibrated as export calibrates), so that QAT's start, kept when no epoch beats it on
+    validation, is the artifact a post-training export makes. → how the ranges started (the run records it).
+    Where the two graphs' observers do not pair up, the mean of the per-batch min/max (`_moving_average_start`)."""
+    from torchao.quantization.pt2e import enable_fake_quant
+
+    from ...formats.convert.pt2e import QUANTIZERS, calibrated
+
+    sample = torch.from_numpy(calibration[:1])
+    ptq, _, _ = calibrated(qat._float, calibration, sample, QUANTIZERS[qat.quantizer](), 0, progress=progress)
+    pairs = _pairs(ptq, qat.graph)
+    if pairs is None:
+        _moving_average_start(qat, calibration)
+        return "calibration min/max (mean over batches)"
+    for observer, fq in pairs:
+        _take_range(observer, fq)
+    qat.graph.apply(enable_fake_quant)
+    qat.eval()
+    return "post-training ranges"
+
+
+def _observer_nodes(gm: torch.fx.GraphModule) -> dict[tuple, nn.Module]:
+    """Each observer (or fake-quantize) module by where it sits: the node it observes and the nodes that read it."""
+    found = {}
+    for node in gm.graph.nodes:
+        if node.op == "call_module" and node.target.startswith("activation_post_process"):
+            key = (node.args[0].name, tuple(sorted(u.name for u in node.users)))
+            found[key] = gm.get_submodule(node.target)
+    return found
+
+
+def _pairs(ptq: torch.fx.GraphModule, qat: torch.fx.GraphModule):
+    """The post-training graph's observers beside the QAT graph's fake-quantize modules at the same places (both are
+    exported from the same float model, so nodes share names), or None where the graphs differ."""
+    a, b = _observer_nodes(ptq), _observer_nodes(qat)
+    if not a or a.keys() != b.keys():
+        return None
+    return [(a[k], b[k]) for k in a]
+
+
+def _take_range(observer, fq) -> None:
+    """Set the fake-quantize's observed range so that its qparams are the post-training observer's: a min/max
+    observer's range is copied, a histogram observer's chosen scale and zero point are turned back into the range
+    that gives them (its own min/max are the raw range, wider than what it chose)."""
+    target = getattr(fq, "activation_post_process", None)
+    if not hasattr(observer, "min_val") or not hasattr(target, "min_val"):
+        return  # a fixed range (softmax, sigmoid: 1/256) is the same on both sides
+    if not hasattr(observer, "histogram"):
+        _set_range(target, observer.min_val, observer.max_val)
+    else:
+        scale, zero_point = observer.calculate_qparams()
+        lo = (observer.quant_min - zero_point.float()) * scale
+        hi = (observer.quant_max - zero_point.float()) * scale
+        # float32 rounding may put the recomputed scale a unit in the last place off (every activation scale a unit up
+        # moves LCNet's logits by up to 0.48: benchmarks/results/int8_references.md): the ends are nudged a few units
+        # until the qparams are the same bits
+        for lo_, hi_ in _nudged(lo, hi):
+            _set_range(target, lo_, hi_)
+            got_scale, got_zero = target.calculate_qparams()
+            if torch.equal(got_scale, scale) and torch.equal(got_zero.long(), zero_point.long()):
+                break
+    _write_qparams(fq, *fq.calculate_qparams())
+
+
+def _nudged(lo: torch.Tensor, hi: torch.Tensor, units: int = 4):
+    """(lo, hi), then the pairs a few float32 units from it, nearest first."""
+
+    def steps(v):
+        up, down, out = v, v, [v]
+        for _ in range(units):
+            up, down = torch.nextafter(up, torch.full_like(up, float("inf"))), torch.nextafter(down, torch.full_like(down, float("-inf")))
+            out += [up, down]
+        return out
+
+    pairs = [(i + j, a, b) for i, a in enumerate(steps(lo)) for j, b in enumerate(steps(hi))]
+    return [(a, b) for _, a, b in sorted(pairs, key=lambda p: p[0])]
+
+
+def _set_range(observer, lo: torch.Tensor, hi: torch.Tensor) -> None:
+    with torch.no_grad():
+        for name, value in (("min_val", lo), ("max_val", hi)):
+            buffer = getattr(observer, name)
+            if buffer.shape != value.shape:
+                buffer.resize_(value.shape)
+            buffer.copy_(value.reshape(buffer.shape))
+
+
+def _moving_average_start(qat: QatGraph, calibration: np.ndarray) -> None:
     """Observe the calibration samples with fake quantization off: each range becomes the mean of the per-batch
     min/max (the moving average's constant set to 1/(k+1) for batch k), not the first batch's alone."""
     from torchao.quantization.pt2e import disable_fake_quant, enable_fake_quant, enable_observer, move_exported_model_to_eval
@@ -149,6 +289,9 @@ def converted(qat: QatGraph, *, fold_quantize: bool = True) -> torch.fx.GraphMod
 
     graph = copy.deepcopy(qat.graph)
     move_exported_model_to_eval(graph)
+    with torch.no_grad():
+        for bias, rounded in list(bias_grid(graph)):  # as the frozen QAT model adds them (the converter's rounding is then exact)
+            bias.data = rounded
     return convert_pt2e(graph, fold_quantize=fold_quantize)
 
 

@@ -92,13 +92,20 @@ class QuantStep:
         from .pt2e_qat import initialize_ranges, prepare
 
         train = state.data.x["train"]
-        picked = calibration_samples(train, min(self.calib, len(train)), seed=state.train_config.seed, force=self.force_calib)
+        # the samples export calibrates on (its seed), so that QAT starts from the post-training export's own ranges
+        picked = calibration_samples(train, min(self.calib, len(train)), seed=state.spec.dataset.seed, force=self.force_calib)
         unfolded = fold_batchnorm(state.model)
         qat = prepare(state.model, self.quantizer, state.spec.input_shape)
-        initialize_ranges(qat, picked)
+        start = initialize_ranges(qat, picked, progress=state.progress)
         state.model = qat
         state.model, best_epoch = _finetune(state, self.epochs, f"quantization-aware training ({self.quantizer})")
-        calibration = {"split": "train", "samples": int(len(picked)), "unfolded_batchnorm": unfolded, "weights": "per-channel"}
+        calibration = {
+            "split": "train",
+            "samples": int(len(picked)),
+            "unfolded_batchnorm": unfolded,
+            "weights": "per-channel",
+            "start": start,  # the ranges QAT started from: the post-training export's, where the graphs pair up
+        }
         record = {
             "tool": "pt2e",
             "quantizer": self.quantizer,
