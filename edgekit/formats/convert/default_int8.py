@@ -25,18 +25,12 @@ from typing import Callable
 
 import numpy as np
 
-from ...util.quiet import captured_fds
-
 
 def runtime_outputs(folder: Path, files: list[str], runtime: str, options: dict, x: np.ndarray) -> dict[str, np.ndarray]:
-    """The artifact's outputs in its runtime, one input at a time, through the device adapter (as parity runs it)."""
-    from ...device import runtimes
+    """The artifact's outputs in its runtime, as parity runs it."""
+    from ..in_runtime import run_artifact
 
-    with captured_fds():
-        adapter = runtimes.open_artifact(folder, {"artifact": {"files": files}, "runtime": {"name": runtime, "options": options}})
-    name = adapter.inputs[0]["name"]
-    outs = [adapter.infer({name: x[i : i + 1]}) for i in range(len(x))]
-    return {t["name"]: np.concatenate([o[t["name"]] for o in outs]) for t in adapter.outputs}
+    return run_artifact(folder, {"artifact": {"files": files}, "runtime": {"name": runtime, "options": options}}, x)[1]
 
 
 def better(ours: dict, theirs: dict) -> bool:

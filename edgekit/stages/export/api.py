@@ -21,6 +21,7 @@ from ...device.integrity import sha256
 from ...errors import BudgetFailed, EdgekitError
 from ...formats.base import BuildJob
 from ...formats.convert.pt2e import Validation
+from ...formats.in_runtime import run_artifact
 from ...nn.profile import profile_model
 from ...records import Parity
 from ...runs import Run, load_run
@@ -28,8 +29,6 @@ from ...targets import find_target
 from ...tasks import get_task
 from ...util.fsutil import check_out_folder, json_text, staged_dir, write_text
 from ...util.manifest import now
-from ...util.progress import progress_bar
-from ...util.quiet import captured_fds
 from ..compress.quantizers import reference_name
 from . import judge
 from .estimate import estimate_latency
@@ -52,30 +51,6 @@ def check_export_args(calib: int, min_agreement: float | None) -> None:
         raise EdgekitError(f"--calib must be ≥ 1, got {calib}", f"pass e.g. --calib {DEFAULT_CALIBRATION}")
     if min_agreement is not None and not (math.isfinite(min_agreement) and 0 <= min_agreement <= 1):
         raise EdgekitError(f"--min-agreement must lie between 0 and 1, got {min_agreement}", "pass e.g. --min-agreement 0.98")
-
-
-def run_artifact(folder: Path, deploy_like: dict, x: np.ndarray, *, progress: bool = False, threads: int = 1):
-    """Outputs of the artifact in its real runtime, one model input at a time (as on the device)."""
-    try:
-        with captured_fds():  # runtimes print delegate notices on the C-level stderr
-            adapter = runtimes.open_artifact(folder, deploy_like, threads)
-    except runtimes.MissingRuntime as e:
-        raise EdgekitError(
-            f"the {deploy_like['runtime']['name']} runtime is not installed here ({e.detail})", f"pip install {e.package}"
-        ) from None
-    if len(adapter.inputs) != 1:
-        names = ", ".join(t["name"] for t in adapter.inputs)
-        raise EdgekitError(
-            f"the exported model takes {len(adapter.inputs)} input tensors ({names}); edgekit's preprocessing makes one",
-            "export a model whose forward() takes one tensor",
-        )
-    outs = []
-    name = adapter.inputs[0]["name"]  # the pipeline's one model input
-    with progress_bar(f"parity in {adapter.runtime}", len(x), progress) as advance:
-        for i in range(len(x)):
-            outs.append(adapter.infer({name: x[i : i + 1]}))
-            advance()
-    return adapter, {t["name"]: np.concatenate([o[t["name"]] for o in outs]) for t in adapter.outputs}
 
 
 def _raw_arrays(raws: list) -> dict:
