@@ -207,16 +207,16 @@ def test_ctrl_c_during_an_ssh_bench_stops_the_remote_runner_and_removes_its_fold
         stderr=subprocess.PIPE,
         text=True,
     )
-    deadline = time.time() + 60
+    deadline = time.time() + 180  # generous: on 2 loaded cores Python and the runtime take long to start
     while not set(_remote_runners()) - others and time.time() < deadline:
         time.sleep(0.2)
     mine = set(_remote_runners()) - others
     assert mine, "the runner never started on the device"
     folders = {re.search(r"/tmp/edgekit-bench\.[^/ ]+", line).group(0) for line in mine}
     proc.send_signal(signal.SIGINT)
-    _, err = proc.communicate(timeout=60)
+    _, err = proc.communicate(timeout=120)
     assert proc.returncode == 130 and "interrupted" in err
-    deadline = time.time() + 10
+    deadline = time.time() + 30
     while mine & set(_remote_runners()) and time.time() < deadline:
         time.sleep(0.2)
     assert not mine & set(_remote_runners()) and not any(Path(f).exists() for f in folders)
