@@ -24,7 +24,8 @@ PARENTS = {
     "mobilenet-v2": dict(model="mobilenet-v2", data="digits", input_shape=(3, 64, 64), epochs=15),
     "mobilenet-v3-small": dict(model="mobilenet-v3-small", data="digits", input_shape=(3, 64, 64), epochs=15),
     "lcnet": dict(model="lcnet", data="digits", input_shape=(3, 64, 64), epochs=15),
-    "efficientnet-lite": dict(model="efficientnet-lite", data="digits", input_shape=(3, 64, 64), epochs=15),
+    # 15 epochs reached 0.9481, under the 95%; 30 epochs 0.9630
+    "efficientnet-lite": dict(model="efficientnet-lite", data="digits", input_shape=(3, 64, 64), epochs=30),
 }
 
 

@@ -102,7 +102,7 @@ def main() -> None:
         rows,
         bars
         + [
-            f"QAT: {QAT_EPOCHS} epochs, PT2E prepare_qat_pt2e with the format's quantizer, ranges started from 300 train samples",
+            f"QAT: {QAT_EPOCHS} epochs, PT2E prepare_qat_pt2e with the format's quantizer, ranges started from the post-training export's (histogram observers on its 300 calibration samples; the run's quantization.calibration.start)",
             "TFLite int8 run in LiteRT (rpi4 target), ExecuTorch int8 in ExecuTorch's XNNPACK (rpi5 target), on this x86 machine",
             "QAT epoch kept (best on validation; 0 = the post-training ranges it started from): "
             + ", ".join(
