@@ -25,6 +25,7 @@ import torch
 import torch.nn as nn
 
 from ...errors import EdgekitError
+from ...formats.convert.pt2e import COMPUTE
 
 BATCH_MAX = 4096  # the largest batch the QAT graph takes (training and evaluation batches are far smaller)
 CALIBRATION_BATCH = 32
@@ -70,9 +71,6 @@ class QatGraph(nn.Module):
         return self
 
 
-COMPUTE = {torch.ops.aten.conv1d.default, torch.ops.aten.conv2d.default, torch.ops.aten.linear.default}
-
-
 def bias_grid(gm: torch.fx.GraphModule):
     """(bias parameter, the bias on the int32 grid) for each convolution and linear layer whose input and weights are
     fake-quantized: TFLite, XNNPACK and onnxruntime's QLinear kernels add the bias as int32 in units of input scale x
@@ -84,7 +82,7 @@ def bias_grid(gm: torch.fx.GraphModule):
         x, w, b = node.args[:3]
         if not all(isinstance(a, torch.fx.Node) for a in (x, w, b)) or b.op != "get_attr":
             continue
-        if not all(a.op == "call_module" and a.target.startswith("activation_post_process") for a in (x, w)):
+        if not all(_is_quantizer(a) for a in (x, w)):
             continue
         fx, fw = gm.get_submodule(x.target), gm.get_submodule(w.target)
         if not all(_observed(f) and int(f.fake_quant_enabled[0]) for f in (fx, fw)):
@@ -113,6 +111,11 @@ def int32_biases(gm: torch.fx.GraphModule):
             bias.data = data
 
 
+def _is_quantizer(node: torch.fx.Node) -> bool:
+    """Whether the node calls an observer or fake-quantize module PT2E inserted."""
+    return node.op == "call_module" and node.target.startswith("activation_post_process")
+
+
 def _observed(fq) -> bool:
     """Whether the module's observer holds a range (not so in an empty graph before its weights load)."""
     lo = getattr(getattr(fq, "activation_post_process", None), "min_val", None)
@@ -123,12 +126,16 @@ def _write_qparams(fq, scale, zero_point) -> None:
     """convert_pt2e's scale and zero point into the module's buffers, so that a state dict saved from the frozen graph
     holds them (the fused op writes its own only when it runs with fake-quantize on)."""
     if bool(torch.isfinite(scale).all()):
-        with torch.no_grad():
-            if fq.scale.shape != scale.shape:
-                fq.scale.resize_(scale.shape)
-                fq.zero_point.resize_(zero_point.shape)
-            fq.scale.copy_(scale)
-            fq.zero_point.copy_(zero_point.to(fq.zero_point.dtype))
+        _assign(fq.scale, scale)
+        _assign(fq.zero_point, zero_point)
+
+
+def _assign(buffer: torch.Tensor, value: torch.Tensor) -> None:
+    """`value` into a module's buffer in place (resized when its shape differs: per-channel buffers start empty)."""
+    with torch.no_grad():
+        if buffer.shape != value.shape:
+            buffer.resize_(value.shape)
+        buffer.copy_(value.reshape(buffer.shape).to(buffer.dtype))
 
 
 def _as_converted(fq, x):
@@ -177,8 +184,6 @@ def initialize_ranges(qat: QatGraph, calibration: np.ndarray, *, progress: bool 
     ranges for activations, calibrated as export calibrates), so that QAT's start, kept when no epoch beats it on
     validation, is the artifact a post-training export makes. → how the ranges started (the run records it).
     Where the two graphs' observers do not pair up, the mean of the per-batch min/max (`_moving_average_start`)."""
-    from torchao.quantization.pt2e import enable_fake_quant
-
     from ...formats.convert.pt2e import QUANTIZERS, calibrated
 
     sample = torch.from_numpy(calibration[:1])
@@ -189,7 +194,6 @@ def initialize_ranges(qat: QatGraph, calibration: np.ndarray, *, progress: bool 
         return "calibration min/max (mean over batches)"
     for observer, fq in pairs:
         _take_range(observer, fq)
-    qat.graph.apply(enable_fake_quant)
     qat.eval()
     return "post-training ranges"
 
@@ -198,7 +202,7 @@ def _observer_nodes(gm: torch.fx.GraphModule) -> dict[tuple, nn.Module]:
     """Each observer (or fake-quantize) module by where it sits: the node it observes and the nodes that read it."""
     found = {}
     for node in gm.graph.nodes:
-        if node.op == "call_module" and node.target.startswith("activation_post_process"):
+        if _is_quantizer(node):
             key = (node.args[0].name, tuple(sorted(u.name for u in node.users)))
             found[key] = gm.get_submodule(node.target)
     return found
@@ -252,12 +256,8 @@ def _nudged(lo: torch.Tensor, hi: torch.Tensor, units: int = 4):
 
 
 def _set_range(observer, lo: torch.Tensor, hi: torch.Tensor) -> None:
-    with torch.no_grad():
-        for name, value in (("min_val", lo), ("max_val", hi)):
-            buffer = getattr(observer, name)
-            if buffer.shape != value.shape:
-                buffer.resize_(value.shape)
-            buffer.copy_(value.reshape(buffer.shape))
+    _assign(observer.min_val, lo)
+    _assign(observer.max_val, hi)
 
 
 def _moving_average_start(qat: QatGraph, calibration: np.ndarray) -> None:
