@@ -23,6 +23,7 @@
 from __future__ import annotations
 
 import copy
+import json
 import tempfile
 from pathlib import Path
 
@@ -35,6 +36,7 @@ from qat_tflite import qat_run
 import edgekit as ek
 from edgekit.data import Splits, load_run_data
 from edgekit.data.calibration import calibration_samples
+from edgekit.formats.in_runtime import run_artifact
 from edgekit.formats.openvino import _run, convert, nncf_int8
 from edgekit.nn.evaluate import predict
 from edgekit.nn.fold import fold_batchnorm
@@ -197,9 +199,7 @@ def _elementwise_errors(it, ops, details, local: dict) -> None:
         want = np.clip(np.round(value) + z, -128, 127)  # PyTorch's quantize: round half to even, then the zero point
         steps = np.abs(want - it.get_tensor(out).astype(np.int64))
         tie = np.abs(value - np.floor(value) - 0.5) < 1e-6  # an exact half: the two conventions may round apart
-        worst = local.setdefault(op["op_name"], [0, 0, 0, 0])
-        worst[0], worst[1], worst[2] = max(worst[0], int(steps.max())), worst[1] + int((steps > 0).sum()), worst[2] + steps.size
-        worst[3] += int(((steps > 0) & tie).sum())
+        _tally(local, op["op_name"], steps, tie)
 
 
 def _conv_errors(it, ops, details, local: dict) -> None:
@@ -225,9 +225,16 @@ def _conv_errors(it, ops, details, local: dict) -> None:
         acc = acc.permute(0, 2, 3, 1).numpy() + (it.get_tensor(b).astype(np.float64) if b >= 0 else 0.0)
         scales = details[w]["quantization_parameters"]["scales"].astype(np.float64)
         want = np.clip(np.round(acc * s_in * scales / s_out) + z_out, -128, 127)
-        steps = np.abs(want - out.astype(np.int64))
-        worst = local.setdefault(op["op_name"], [0, 0, 0, 0])
-        worst[0], worst[1], worst[2] = max(worst[0], int(steps.max())), worst[1] + int((steps > 0).sum()), worst[2] + steps.size
+        _tally(local, op["op_name"], np.abs(want - out.astype(np.int64)))
+
+
+def _tally(local: dict, op: str, steps: np.ndarray, tie: np.ndarray | None = None) -> None:
+    """Add one invocation's differences (in quantization steps) to the op's [max, outputs off, outputs, exact halves]."""
+    worst = local.setdefault(op, [0, 0, 0, 0])
+    worst[0] = max(worst[0], int(steps.max()))
+    worst[1] += int((steps > 0).sum())
+    worst[2] += steps.size
+    worst[3] += int(((steps > 0) & tie).sum()) if tie is not None else 0
 
 
 def runtime_rows(rows: list, results: dict) -> None:
@@ -296,24 +303,15 @@ def runtime_rows(rows: list, results: dict) -> None:
 def bias_rows(rows: list, results: dict) -> None:
     """mobilenetv1-025's QAT TFLite artifact against its QAT model evaluated with float biases (PyTorch's reference
     int8 graph) and with biases on the int32 grid (as the runtimes add them; edgekit's frozen QAT model now)."""
-    from ai_edge_litert.interpreter import Interpreter
-
     run = qat_run("mobilenetv1-025", "tflite")
     x = Splits.of(load_run_data(run.spec), run.spec.normalization).x["test"]
     qat = run.model.eval()
     with tempfile.TemporaryDirectory() as tmp:
-        ek.export(run, target="rpi4", format="tflite", min_agreement=0.0, out=Path(tmp) / "tfl", progress=False)
-        it = Interpreter(model_path=str(Path(tmp) / "tfl" / "model.tflite"))
-    it.allocate_tensors()
-    inp, out = it.get_input_details()[0], it.get_output_details()[0]
-    (s_in, z_in), (s_out, z_out) = inp["quantization"], out["quantization"]
-    shipped = []
-    for i in range(len(x)):
-        q = np.clip(np.round(x[i : i + 1] / s_in) + z_in, -128, 127).astype(np.int8)
-        it.set_tensor(inp["index"], q if tuple(inp["shape"]) == q.shape else q.transpose(0, 2, 3, 1))
-        it.invoke()
-        shipped.append((it.get_tensor(out["index"]).astype(np.float32) - z_out) * s_out)
-    shipped = np.concatenate(shipped)
+        folder = Path(tmp) / "tfl"
+        ek.export(run, target="rpi4", format="tflite", min_agreement=0.0, out=folder, progress=False)
+        # in LiteRT through the device adapter, as export's parity runs it
+        _, outs = run_artifact(folder, json.loads((folder / "deploy.json").read_text()), x)
+    shipped = next(iter(outs.values()))
     with torch.no_grad():
         float_bias = qat.graph(torch.from_numpy(x)).numpy()  # the graph alone: biases in float
         grid_bias = qat(torch.from_numpy(x)).numpy()

@@ -36,6 +36,13 @@ def qat_run(name: str, fmt: str):
     return ek.compress(parent(name), qat=True, qat_for=fmt, epochs=QAT_EPOCHS, out=folder, progress=False)
 
 
+def _failed(cells: dict, rows: list, name: str, label: str, what: str, e: EdgekitError) -> None:
+    """A row saying why a model has no artifact to judge (its bars then FAIL)."""
+    cells[label] = {"error": e.message}
+    rows.append([name, f"{what} ({e.message[:120]})", "", "", "", ""])
+    print(rows[-1], flush=True)
+
+
 def main() -> None:
     models = sys.argv[1:] or MODELS
     rows, results = [], {}
@@ -47,18 +54,14 @@ def main() -> None:
                 try:
                     qat = qat_run(name, fmt)
                 except EdgekitError as e:  # a model PT2E QAT cannot take: its row says why
-                    results[name][f"QAT for {fmt} (trained ranges)"] = {"error": e.message}
-                    rows.append([name, f"QAT for {fmt}: failed ({e.message[:120]})", "", "", "", ""])
-                    print(rows[-1], flush=True)
+                    _failed(results[name], rows, name, f"QAT for {fmt} (trained ranges)", f"QAT for {fmt}: failed", e)
                     continue
                 for label, run in ((f"QAT for {fmt} (trained ranges)", qat), (f"PT2E post-training of the parent ({fmt})", base)):
                     out = Path(tmp) / f"{name}-{fmt}-{len(rows)}"
                     try:
                         art = ek.export(run, target=target, format=fmt, precision="int8", min_agreement=0.0, out=out, progress=False)
                     except EdgekitError as e:  # an artifact the format cannot make of it: its row says why
-                        results[name][label] = {"error": e.message}
-                        rows.append([name, f"{label}: export failed ({e.message[:120]})", "", "", "", ""])
-                        print(rows[-1], flush=True)
+                        _failed(results[name], rows, name, label, f"{label}: export failed", e)
                         continue
                     m = art.parity.metrics
                     cell = {
