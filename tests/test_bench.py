@@ -174,8 +174,20 @@ def test_ssh_run_that_times_out_is_stopped_and_cleaned_up(artifacts, sshd, run_c
 
 
 def _remote_runners(folder_prefix="/tmp/edgekit-bench.") -> list[str]:
+    """The device runners themselves (`python -m edgekit_device <folder>`): not the local ssh client or the remote
+    shell, whose command lines name the runner too but exist before the runner does."""
     out = subprocess.run(["pgrep", "-af", f"edgekit_device {folder_prefix}"], capture_output=True, text=True).stdout
-    return [line for line in out.splitlines() if "pgrep" not in line]
+    return [line for line in out.splitlines() if re.match(r"\d+ \S*python\S* -m edgekit_device ", line)]
+
+
+def _with_default_ctrl_c():
+    """In the child before exec: Ctrl-C as in a terminal. A process inherits an ignored or blocked SIGINT (Python
+    installs its KeyboardInterrupt handler only where SIGINT is at its default), and a library earlier in the test
+    session may leave the pytest process so."""
+    import signal
+
+    signal.signal(signal.SIGINT, signal.SIG_DFL)
+    signal.pthread_sigmask(signal.SIG_UNBLOCK, {signal.SIGINT})
 
 
 def test_ctrl_c_during_an_ssh_bench_stops_the_remote_runner_and_removes_its_folder(artifacts, sshd, tmp_path):
@@ -206,6 +218,7 @@ def test_ctrl_c_during_an_ssh_bench_stops_the_remote_runner_and_removes_its_fold
         stdout=subprocess.PIPE,
         stderr=subprocess.PIPE,
         text=True,
+        preexec_fn=_with_default_ctrl_c,
     )
     deadline = time.time() + 180  # generous: on 2 loaded cores Python and the runtime take long to start
     while not set(_remote_runners()) - others and time.time() < deadline:
@@ -213,8 +226,16 @@ def test_ctrl_c_during_an_ssh_bench_stops_the_remote_runner_and_removes_its_fold
     mine = set(_remote_runners()) - others
     assert mine, "the runner never started on the device"
     folders = {re.search(r"/tmp/edgekit-bench\.[^/ ]+", line).group(0) for line in mine}
+    # how the bench process takes signals, for the message should it not stop
+    signals = [
+        line for line in Path(f"/proc/{proc.pid}/status").read_text().splitlines() if line.startswith(("SigBlk", "SigIgn", "SigCgt"))
+    ]
     proc.send_signal(signal.SIGINT)
-    _, err = proc.communicate(timeout=120)
+    try:
+        _, err = proc.communicate(timeout=120)
+    except subprocess.TimeoutExpired:
+        proc.kill()
+        pytest.fail(f"edgekit bench went on for 120 s after Ctrl-C ({', '.join(signals)})")
     assert proc.returncode == 130 and "interrupted" in err
     deadline = time.time() + 30
     while mine & set(_remote_runners()) and time.time() < deadline:
