@@ -86,8 +86,11 @@ class SshTransport(Transport):
     def stop(self, remote_dir):
         if remote_dir.startswith("/tmp/edgekit-bench."):
             pgid = f"{shlex.quote(remote_dir)}/.pgid"
+            # The group; or, where Ctrl-C came between the shell writing .pgid and `timeout` making the group, the
+            # shell itself (its exec is still to come). A shell not yet started finds its folder gone (remove()).
+            kill = f"kill -TERM -- -$(cat {pgid}) 2>/dev/null || kill -TERM $(cat {pgid}) 2>/dev/null"
             try:
-                self._ssh(f"test -f {pgid} && kill -TERM -- -$(cat {pgid}) 2>/dev/null; true", timeout=self.connect_timeout + 20)
+                self._ssh(f"test -f {pgid} && {{ {kill}; }}; true", timeout=self.connect_timeout + 20)
             except (EdgekitError, TimeoutError):
                 pass
 
