@@ -10,7 +10,7 @@ from pathlib import Path
 
 import numpy as np
 import pytest
-from conftest import assert_one_line_error, compress, export
+from conftest import assert_one_line_error, compress, export, train
 
 from edgekit.stages.compress import QuantStep
 
@@ -109,14 +109,14 @@ def test_qat_starts_from_exactly_the_int8_graph_a_post_training_export_makes(dig
     from edgekit.formats.convert.pt2e import QUANTIZERS, calibrated, outputs, pt2e_quantize
     from edgekit.nn.fold import fold_batchnorm
     from edgekit.runs import load_run
-    from edgekit.stages.compress.pt2e_qat import _pairs, initialize_ranges, prepare
+    from edgekit.stages.compress.pt2e_qat import _pairs, hardswish_form, initialize_ranges, prepare
 
     run = load_run(digits_run)
     splits = Splits.of(load_run_data(run.spec), run.spec.normalization)
     calibration = calibration_samples(splits.x["train"], 300, seed=run.spec.dataset.seed)
     model = copy.deepcopy(run.model).eval()
     fold_batchnorm(model)
-    qat = prepare(model, quantizer, run.spec.input_shape)
+    qat = prepare(model, quantizer, run.spec.input_shape, hardswish=hardswish_form(quantizer))
     ptq, _, _ = calibrated(qat._float, calibration, torch.from_numpy(calibration[:1]), QUANTIZERS[quantizer](), 0, progress=False)
     pairs = _pairs(ptq, qat.graph)
     assert pairs and len(pairs) >= 8
@@ -143,7 +143,7 @@ def test_qat_starts_from_post_training_where_an_op_has_a_fixed_range():
     torch.manual_seed(0)
     model = nn.Sequential(nn.Conv2d(3, 8, 3), nn.ReLU(), nn.Flatten(), nn.Linear(8 * 6 * 6, 5), nn.Softmax(dim=1)).eval()
     calibration = np.random.default_rng(0).normal(size=(64, 3, 8, 8)).astype(np.float32)
-    qat = prepare(model, "pt2e-litert", (3, 8, 8))
+    qat = prepare(model, "pt2e-litert", (3, 8, 8), hardswish="written out")
     assert initialize_ranges(qat, calibration) == "post-training ranges"
     graph, batch, _ = pt2e_quantize(
         qat._float, calibration, torch.from_numpy(calibration[:1]), QUANTIZERS["pt2e-litert"](), 0, progress=False
@@ -214,11 +214,11 @@ def test_the_qat_target_defaults_to_the_targets_preferred_format():
 # ---------------------------------------------------------------- refusals: one line, naming the choice
 
 
-def _with_quantizer(tmp: Path, run: Path, value: str) -> Path:
+def _with_quantizer(tmp: Path, run: Path, value: str, key: str = "quantizer") -> Path:
     copy = tmp / "run"
     shutil.copytree(run, copy)
     spec = json.loads((copy / "model.json").read_text())
-    spec["quantization"]["quantizer"] = value
+    spec["quantization"][key] = value
     (copy / "model.json").write_text(json.dumps(spec))
     return copy
 
@@ -258,6 +258,11 @@ CASES = [
         ("quantization.quantizer",),
     ),
     (
+        "Q10 model.json naming a hard-swish form edgekit does not know",
+        lambda t, r, d: ["export", _with_quantizer(t, r["litert"], "os.system", key="hardswish"), "--target", "rpi4"],
+        ("quantization.hardswish", "re-create the run folder"),
+    ),
+    (
         "Q9 a pipeline exporting a QAT stage to a format its quantizer cannot reach",
         lambda t, r, d: [
             "pipeline",
@@ -283,3 +288,32 @@ def test_an_export_the_trained_quantizer_cannot_reach_is_refused_in_one_line(
     result = run_cli(*args)
     assert_one_line_error(result, *fragments)
     assert not (tmp_path / "out").exists()
+
+
+@pytest.mark.slow
+def test_litert_qat_trains_hardswish_written_out_and_a_run_made_with_the_op_still_loads(tmp_path, monkeypatch):
+    """LiteRT's export writes hard-swish out (XNNPACK takes no int8 HARD_SWISH: 29 partitions in LCNet, 5.7x slower,
+    benchmarks/results/hardswish_forms.md), so its QAT trains that form and records it; a run recorded before the key
+    existed holds the op, and is rebuilt with it."""
+    import edgekit.stages.compress.pt2e_qat as pt2e_qat
+    from edgekit.runs import load_run
+
+    parent = train("lcnet", "digits", input_shape=(3, 32, 32), epochs=3, out=tmp_path / "parent")
+    step = [QuantStep("qat", epochs=1, qat_for="tflite")]
+    written = compress(parent, step, tmp_path / "written")
+    assert _quantization(written)["hardswish"] == "written out"
+    out, deploy = export(written, target="rpi4", fmt="tflite", precision="int8", out=tmp_path / "a")
+    assert "HARD_SWISH" not in deploy["extras"]["ops"] and {"ADD", "MUL"} <= set(deploy["extras"]["ops"])
+    parity = _parity(out)
+    assert "the run's own" in parity["reference"] and parity["metrics"]["top1_agreement"] >= 0.995, parity
+
+    monkeypatch.setattr(pt2e_qat, "hardswish_form", lambda quantizer: "op")  # as QAT was before this form
+    older = compress(parent, step, tmp_path / "older")
+    spec = json.loads((older / "model.json").read_text())
+    del spec["quantization"]["hardswish"]  # a run folder written before the key
+    (older / "model.json").write_text(json.dumps(spec))
+    monkeypatch.undo()
+    assert any(type(m).__name__ == "Hardswish" for m in load_run(older).model._float.modules())
+    # agreement not judged: LiteRT computes the op a step off exact arithmetic (what writing it out avoids)
+    out, deploy = export(older, target="rpi4", fmt="tflite", precision="int8", min_agreement=0.0, out=tmp_path / "b")
+    assert "HARD_SWISH" in deploy["extras"]["ops"] and "the run's own" in _parity(out)["reference"]

@@ -53,7 +53,7 @@ def pt2e_int8(model: nn.Module, calibration: np.ndarray, sample: torch.Tensor, *
     from litert_torch.quantize.quant_config import QuantConfig
 
     fold_batchnorm(model)
-    model = prepare_for_int8(model)
+    model = prepare_for_int8(model, hardswish=True)
     converted, info, quantizer = pt2e_search(
         model, calibration, sample, litert_quantizer, validation, progress=progress, say=say, fold_quantize=False
     )
@@ -123,7 +123,7 @@ def write_tflite(job: BuildJob, path: Path, *, float_fallback: bool = False) -> 
     return {"quantizer": quantizer, "ops": tflite_ops(path), "float_layers": kept, "reference": reference}
 
 
-def litert_default_int8(job: BuildJob, path: Path, *, full_int8: bool) -> str:
+def litert_default_int8(job: BuildJob, path: Path, *, full_int8: bool, partitions: int) -> str:
     """litert-torch's own PT2E int8 recipe, as its docs show it: the model exported as it is (batch-norm not folded,
     none of edgekit's annotations), get_symmetric_quantization_config() with its defaults, calibrated on the same
     train samples → the quantizer line (convert/default_int8.py compares it)."""
@@ -151,6 +151,8 @@ def litert_default_int8(job: BuildJob, path: Path, *, full_int8: bool) -> str:
     compact_tflite(path)
     if full_int8 and "DEQUANTIZE" in tflite_ops(path):  # float islands run slower on a CPU: not a like-for-like rival
         raise ValueError("it leaves operators in float (DEQUANTIZE) where edgekit's is full int8")
+    if xnnpack_partitions(path) > partitions:  # an op XNNPACK does not take (int8 HARD_SWISH) runs between its parts
+        raise ValueError(f"it runs in {xnnpack_partitions(path)} XNNPACK partitions where edgekit's runs in {partitions}")
     return (
         f"litert-torch {version('litert-torch')} default PT2E (get_symmetric_quantization_config(): per-tensor "
         f"symmetric int8, batch-norm not folded) on {len(job.calibration)} train samples"
@@ -172,6 +174,18 @@ def tflite_ops(path: Path, ordered: bool = False) -> list[str]:
         it = Interpreter(model_path=str(path))
     ops = [op["op_name"] for op in sorted(it._get_ops_details(), key=lambda d: d["index"])]
     return ops if ordered else sorted(set(ops))
+
+
+def xnnpack_partitions(path: Path) -> int:
+    """How many parts of the graph LiteRT hands to XNNPACK, its default CPU delegate: ops it does not take run
+    between them in LiteRT's own kernels (LCNet's int8 HARD_SWISH: 29 parts, 5.7x slower than one,
+    benchmarks/results/hardswish_forms.md)."""
+    from ai_edge_litert.interpreter import Interpreter
+
+    with captured_fds():
+        it = Interpreter(model_path=str(path))
+        it.allocate_tensors()  # the delegate takes its parts here
+    return sum(op["op_name"] == "DELEGATE" for op in it._get_ops_details())
 
 
 def tflite_toolchain() -> dict:
@@ -207,7 +221,7 @@ class TfliteFormat(Format):
                 path,
                 self.runtime,
                 "litert-torch's default PT2E",
-                lambda p: litert_default_int8(job, p, full_int8="DEQUANTIZE" not in info["ops"]),
+                lambda p: litert_default_int8(job, p, full_int8="DEQUANTIZE" not in info["ops"], partitions=xnnpack_partitions(path)),
             )
         ):
             forget_float_layers(built)

@@ -14,6 +14,10 @@ from a tensor that also went into an unannotated concat got two scales, and the 
 "'tfl.pad' op quantization parameters violate the same scale constraint". Here:
 - hard-sigmoid and SiLU are rewritten into ops with int8 kernels (relu6(x + 3) / 6, x * sigmoid(x)), exact in
   float (tested), so the int8 artifact is compared against the same float model;
+- for LiteRT, hard-swish too (x * relu6(x + 3) / 6): XNNPACK does not take TFLite's int8 HARD_SWISH, which then
+  runs between XNNPACK partitions (LCNet's graph in 29 of them, 5.7x slower than written out, MobileNetV3-Small
+  2.9x), and LiteRT computes it in fixed point a step off exact arithmetic on 0.4% of outputs, where ADD and MUL
+  are exact (benchmarks/results/hardswish_forms.md, int8_references.md);
 - data-movement ops (pad, upsample-nearest, reshape, transpose, slice, chunk) share their input's scale, and
   every input of a concat shares one, as TFLite's int8 kernels require;
 - hard-swish, ReLU, residual adds, x + constant and x * y get their own output observers.
@@ -69,8 +73,13 @@ class SiLUInt8(nn.Module):
         return x * torch.sigmoid(x)
 
 
-def prepare_for_int8(model: nn.Module) -> nn.Module:
-    """A copy with the float-exact rewrites above applied."""
+class HardswishInt8(nn.Module):
+    def forward(self, x):
+        return x * F.relu6(x + 3.0) * (1.0 / 6.0)
+
+
+def prepare_for_int8(model: nn.Module, *, hardswish: bool = False) -> nn.Module:
+    """A copy with the float-exact rewrites above applied; `hardswish`: hard-swish written out too (LiteRT's)."""
     model = copy.deepcopy(model)
     for parent in list(model.modules()):
         for name, child in list(parent.named_children()):
@@ -78,6 +87,8 @@ def prepare_for_int8(model: nn.Module) -> nn.Module:
                 setattr(parent, name, HardsigmoidInt8())
             elif isinstance(child, nn.SiLU):
                 setattr(parent, name, SiLUInt8())
+            elif hardswish and isinstance(child, nn.Hardswish):
+                setattr(parent, name, HardswishInt8())
     return model
 
 

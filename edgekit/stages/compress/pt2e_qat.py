@@ -27,6 +27,10 @@ import torch.nn as nn
 from ...errors import EdgekitError
 from ...formats.convert.pt2e import COMPUTE
 
+# How the graph holds nn.Hardswish: the op itself, or written out as x * relu6(x + 3) / 6 (LiteRT's post-training
+# export does that since XNNPACK takes no int8 HARD_SWISH: formats/convert/pt2e.py). QAT trains the form its
+# format's export makes; a run records it (quantization.hardswish), so a run made before keeps its saved graph.
+HARDSWISH_FORMS = ("op", "written out")
 BATCH_MAX = 4096  # the largest batch the QAT graph takes (training and evaluation batches are far smaller)
 CALIBRATION_BATCH = 32
 
@@ -159,13 +163,14 @@ def _first_line(e: Exception) -> str:
     return str(e).strip().splitlines()[0][:160] if str(e).strip() else type(e).__name__
 
 
-def prepare(model: nn.Module, quantizer: str, input_shape) -> QatGraph:
-    """The QAT graph of a float model whose batch-norm is already folded (no weights change here)."""
+def prepare(model: nn.Module, quantizer: str, input_shape, *, hardswish: str) -> QatGraph:
+    """The QAT graph of a float model whose batch-norm is already folded (no weights change here). `hardswish`: as
+    the quantizer's post-training export writes it (`hardswish_form`), or as a run folder records it."""
     from torchao.quantization.pt2e.quantize_pt2e import prepare_qat_pt2e
 
     from ...formats.convert.pt2e import QUANTIZERS, prepare_for_int8
 
-    model = prepare_for_int8(copy.deepcopy(model).eval())
+    model = prepare_for_int8(copy.deepcopy(model).eval(), hardswish=hardswish == "written out")
     example = torch.zeros(2, *input_shape)
     try:
         exported = torch.export.export(model, (example,), dynamic_shapes=({0: torch.export.Dim("batch", min=1, max=BATCH_MAX)},))
@@ -295,9 +300,14 @@ def converted(qat: QatGraph, *, fold_quantize: bool = True) -> torch.fx.GraphMod
     return convert_pt2e(graph, fold_quantize=fold_quantize)
 
 
-def rebuild(model: nn.Module, quantizer: str, input_shape) -> QatGraph:
+def hardswish_form(quantizer: str) -> str:
+    """The hard-swish form the quantizer's post-training export makes (formats/convert/pt2e.py prepare_for_int8)."""
+    return "written out" if quantizer == "pt2e-litert" else "op"
+
+
+def rebuild(model: nn.Module, quantizer: str, input_shape, hardswish: str) -> QatGraph:
     """The empty QAT graph a run folder's weights load into (`model`: the float structure, batch-norm folded)."""
-    return prepare(model, quantizer, input_shape).eval()
+    return prepare(model, quantizer, input_shape, hardswish=hardswish).eval()
 
 
 def float_weights(qat: QatGraph) -> dict[str, torch.Tensor]:

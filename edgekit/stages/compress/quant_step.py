@@ -89,13 +89,14 @@ class QuantStep:
 
     def _pt2e_qat(self, state: ChainState) -> tuple[ChainState, dict]:
         from ...nn.fold import fold_batchnorm
-        from .pt2e_qat import initialize_ranges, prepare
+        from .pt2e_qat import hardswish_form, initialize_ranges, prepare
 
         train = state.data.x["train"]
         # the samples export calibrates on (its seed), so that QAT starts from the post-training export's own ranges
         picked = calibration_samples(train, min(self.calib, len(train)), seed=state.spec.dataset.seed, force=self.force_calib)
         unfolded = fold_batchnorm(state.model)
-        qat = prepare(state.model, self.quantizer, state.spec.input_shape)
+        hardswish = hardswish_form(self.quantizer)
+        qat = prepare(state.model, self.quantizer, state.spec.input_shape, hardswish=hardswish)
         start = initialize_ranges(qat, picked, progress=state.progress)
         state.model = qat
         state.model, best_epoch = _finetune(state, self.epochs, f"quantization-aware training ({self.quantizer})")
@@ -112,6 +113,7 @@ class QuantStep:
             "method": "qat",
             "bits": 8,
             "weights": "per-channel",
+            "hardswish": hardswish,  # the graph's form of nn.Hardswish, as its export makes it (rebuilt the same)
             "for": self.qat_for,
             "epochs": self.epochs,
             "best_epoch": best_epoch,  # 0: no epoch beat the post-training ranges on validation

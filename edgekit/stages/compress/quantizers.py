@@ -39,9 +39,15 @@ def rebuild_quantized(model: nn.Module, spec) -> nn.Module:
     """The quantized module a spec describes (`model`: its float structure, pruned shapes and folded batch-norm)."""
     name = trained(spec.quantization)
     if name in PT2E:
-        from .pt2e_qat import rebuild
+        from .pt2e_qat import HARDSWISH_FORMS, rebuild
 
-        return rebuild(model, name, spec.input_shape)
+        form = spec.quantization.get("hardswish", HARDSWISH_FORMS[0])  # runs made before the key: the op itself
+        if form not in HARDSWISH_FORMS:
+            raise EdgekitError(
+                f"model.json: quantization.hardswish is {str(form)[:40]!r}, which edgekit does not know",
+                f"use one of {', '.join(map(repr, HARDSWISH_FORMS))}, or re-create the run folder with `edgekit compress`",
+            )
+        return rebuild(model, name, spec.input_shape, form)
     from .nncf_env import import_nncf
 
     nncf = import_nncf()
