@@ -28,9 +28,11 @@ from baselines import outputs, splits
 import edgekit as ek
 from edgekit.formats.convert.compact import compact_onnx
 from edgekit.formats.convert.onnx_graph import fold_weight_quantization, remove_identities
+from edgekit.formats.convert.pt2e import writes_hardswish_out
 from edgekit.formats.tflite import convert, pt2e_int8
 from edgekit.nn.fold import fold_batchnorm
 from edgekit.stages.compress.nncf_env import import_nncf
+from edgekit.targets import find_target
 
 MODELS = {"ds-cnn": dict(epochs=15, lr=3e-3), "mobilenetv1-025": dict(epochs=6)}
 
@@ -126,7 +128,10 @@ def main() -> None:
                 run, format="tflite", precision="int8", calib=300, out=tmp / f"{name}-tflite", min_agreement=0.0, progress=False
             )
             short_names = art.path / art.deploy.artifact.files[0]
-            graph, config, _ = pt2e_int8(copy.deepcopy(run.model).eval(), calib, torch.zeros(1, *shape), progress=False)
+            hardswish = writes_hardswish_out(find_target("x86-64"))  # as the export above (the default target) writes it
+            graph, config, _ = pt2e_int8(
+                copy.deepcopy(run.model).eval(), calib, torch.zeros(1, *shape), hardswish=hardswish, progress=False
+            )
             long_names = tmp / f"{name}-long.tflite"
             convert(graph, torch.zeros(1, *shape), config).export(str(long_names))
             same = bool(np.array_equal(outputs(long_names, x_test[:50]), outputs(short_names, x_test[:50])))

@@ -36,23 +36,26 @@ def test_each_mobile_architecture_prunes_and_converts(family):
 
 
 FULL_INT8 = sorted(set(BUILDERS) - {"mobilevit_xxs"})  # attention (layer norm, softmax matmuls) keeps float islands
+# hard-swish as the op (ARM boards) and, for the families that have it, written out (x86-64: formats/convert/pt2e.py)
+WITH_HARDSWISH = [f for f in FULL_INT8 if any(isinstance(m, nn.Hardswish) for m in BUILDERS[f](SHAPE, 5, width=0.25).modules())]
 
 
-@pytest.mark.parametrize("family", FULL_INT8)
+@pytest.mark.parametrize("family, hardswish", [(f, False) for f in FULL_INT8] + [(f, True) for f in WITH_HARDSWISH])
 @pytest.mark.slow
-def test_full_int8_tflite_has_no_float_tensor(family, tmp_path):
+def test_full_int8_tflite_has_no_float_tensor(family, hardswish, tmp_path):
     from ai_edge_litert.interpreter import Interpreter
 
-    from edgekit.formats.tflite import convert, pt2e_int8
+    from edgekit.formats.tflite import convert, pt2e_int8, tflite_ops
 
     torch.manual_seed(0)
     model = BUILDERS[family](SHAPE, 5, width=0.25).eval()
     calibration = np.random.default_rng(0).normal(size=(16, *SHAPE)).astype(np.float32)
-    graph, config, _ = pt2e_int8(model, calibration, torch.zeros(1, *SHAPE), progress=False)
+    graph, config, _ = pt2e_int8(model, calibration, torch.zeros(1, *SHAPE), hardswish=hardswish, progress=False)
     convert(graph, torch.zeros(1, *SHAPE), config).export(str(tmp_path / "m.tflite"))
     it = Interpreter(model_path=str(tmp_path / "m.tflite"))
     floats = [t["name"] for t in it.get_tensor_details() if t["dtype"] == np.float32]
     assert not floats, floats[:5]
+    assert ("HARD_SWISH" in tflite_ops(tmp_path / "m.tflite")) == (family in WITH_HARDSWISH and not hardswish)
 
 
 class Shuffle(nn.Module):

@@ -157,7 +157,7 @@ PURE_DEPS = {
         "packaging",
         "ruamel.yaml",
         "tabulate",
-    ]
+    ],
 }
 PROBES = {"executorch": "import executorch.runtime; ", "openvino": "import openvino; openvino.Core().available_devices; "}
 

@@ -17,7 +17,7 @@ from ..util.quiet import captured_fds, quiet_import
 from .base import BuildJob, Built, Format
 from .convert.default_int8 import choose
 from .convert.mixed import forget_float_layers
-from .convert.pt2e import litert_quantizer, prepare_for_int8, pt2e_search, record
+from .convert.pt2e import litert_quantizer, prepare_for_int8, pt2e_search, record, writes_hardswish_out
 from .convert.toolchain import base_toolchain, version
 
 
@@ -46,14 +46,16 @@ def convert(model, sample, quant_config=None, what="TFLite"):
         ) from e
 
 
-def pt2e_int8(model: nn.Module, calibration: np.ndarray, sample: torch.Tensor, *, progress: bool, validation=None, say=lambda m: None):
+def pt2e_int8(
+    model: nn.Module, calibration: np.ndarray, sample: torch.Tensor, *, hardswish: bool, progress: bool, validation=None, say=lambda m: None
+):
     """The model quantized by PT2E with LiteRT's int8 scheme (per-channel symmetric weights, per-tensor activations).
     With `validation`, the layers int8 hurts most stay float if full int8 misses the floor on it (convert/mixed.py)."""
     litert()
     from litert_torch.quantize.quant_config import QuantConfig
 
     fold_batchnorm(model)
-    model = prepare_for_int8(model, hardswish=True)
+    model = prepare_for_int8(model, hardswish=hardswish)
     converted, info, quantizer = pt2e_search(
         model, calibration, sample, litert_quantizer, validation, progress=progress, say=say, fold_quantize=False
     )
@@ -103,7 +105,10 @@ def write_tflite(job: BuildJob, path: Path, *, float_fallback: bool = False) -> 
         reference = "run"
     else:
         validation = job.validation if float_fallback else None
-        graph, config, kept = pt2e_int8(model, job.calibration, sample, progress=job.progress, validation=validation, say=job.say)
+        hardswish = writes_hardswish_out(job.target)
+        graph, config, kept = pt2e_int8(
+            model, job.calibration, sample, hardswish=hardswish, progress=job.progress, validation=validation, say=job.say
+        )
         with status("converting to full-int8 TFLite", job.progress):
             edge = convert(graph, sample, config, what="full-int8 TFLite")
         quantizer = (
@@ -178,7 +183,7 @@ def tflite_ops(path: Path, ordered: bool = False) -> list[str]:
 
 def xnnpack_partitions(path: Path) -> int:
     """How many parts of the graph LiteRT hands to XNNPACK, its default CPU delegate: ops it does not take run
-    between them in LiteRT's own kernels (LCNet's int8 HARD_SWISH: 29 parts, 5.7x slower than one,
+    between them in LiteRT's own kernels (LCNet's int8 HARD_SWISH: 29 parts, 5.7x slower than one on x86-64,
     benchmarks/results/hardswish_forms.md)."""
     from ai_edge_litert.interpreter import Interpreter
 

@@ -14,10 +14,7 @@ from a tensor that also went into an unannotated concat got two scales, and the 
 "'tfl.pad' op quantization parameters violate the same scale constraint". Here:
 - hard-sigmoid and SiLU are rewritten into ops with int8 kernels (relu6(x + 3) / 6, x * sigmoid(x)), exact in
   float (tested), so the int8 artifact is compared against the same float model;
-- for LiteRT, hard-swish too (x * relu6(x + 3) / 6): XNNPACK does not take TFLite's int8 HARD_SWISH, which then
-  runs between XNNPACK partitions (LCNet's graph in 29 of them, 5.7x slower than written out, MobileNetV3-Small
-  2.9x), and LiteRT computes it in fixed point a step off exact arithmetic on 0.4% of outputs, where ADD and MUL
-  are exact (benchmarks/results/hardswish_forms.md, int8_references.md);
+- for LiteRT on x86-64, hard-swish too (x * relu6(x + 3) / 6, `writes_hardswish_out`);
 - data-movement ops (pad, upsample-nearest, reshape, transpose, slice, chunk) share their input's scale, and
   every input of a concat shares one, as TFLite's int8 kernels require;
 - hard-swish, ReLU, residual adds, x + constant and x * y get their own output observers.
@@ -78,8 +75,18 @@ class HardswishInt8(nn.Module):
         return x * F.relu6(x + 3.0) * (1.0 / 6.0)
 
 
+def writes_hardswish_out(target) -> bool:
+    """Whether LiteRT int8 for `target` (a Target, or None) holds hard-swish written out as ADD and MUL rather than
+    TFLite's HARD_SWISH op. XNNPACK, LiteRT's CPU delegate, takes no int8 HARD_SWISH, so the op runs in LiteRT's own
+    kernel between XNNPACK partitions (29 in LCNet). On x86-64 that kernel is scalar: written out, LCNet's artifact is
+    5.7x faster, MobileNetV3-Small's 2.9x. On ARM its NEON kernel does the op in 3-9% fewer guest instructions than
+    the ops written out (emulated Cortex-A72), so boards keep the op. Written out, LiteRT computes it exactly (the op
+    is fixed point, a step off on 0.4% of outputs): benchmarks/results/hardswish_forms.md, int8_references.md."""
+    return target is not None and target.kind == "linux-x86_64"
+
+
 def prepare_for_int8(model: nn.Module, *, hardswish: bool = False) -> nn.Module:
-    """A copy with the float-exact rewrites above applied; `hardswish`: hard-swish written out too (LiteRT's)."""
+    """A copy with the float-exact rewrites above applied; `hardswish`: hard-swish written out too."""
     model = copy.deepcopy(model)
     for parent in list(model.modules()):
         for name, child in list(parent.named_children()):

@@ -28,8 +28,8 @@ from ...errors import EdgekitError
 from ...formats.convert.pt2e import COMPUTE
 
 # How the graph holds nn.Hardswish: the op itself, or written out as x * relu6(x + 3) / 6 (LiteRT's post-training
-# export does that since XNNPACK takes no int8 HARD_SWISH: formats/convert/pt2e.py). QAT trains the form its
-# format's export makes; a run records it (quantization.hardswish), so a run made before keeps its saved graph.
+# export for x86-64 does that: formats/convert/pt2e.py writes_hardswish_out). QAT trains the form the export for its
+# target makes; a run records it (quantization.hardswish), and runs made before the key hold the op.
 HARDSWISH_FORMS = ("op", "written out")
 BATCH_MAX = 4096  # the largest batch the QAT graph takes (training and evaluation batches are far smaller)
 CALIBRATION_BATCH = 32
@@ -300,9 +300,15 @@ def converted(qat: QatGraph, *, fold_quantize: bool = True) -> torch.fx.GraphMod
     return convert_pt2e(graph, fold_quantize=fold_quantize)
 
 
-def hardswish_form(quantizer: str) -> str:
-    """The hard-swish form the quantizer's post-training export makes (formats/convert/pt2e.py prepare_for_int8)."""
-    return "written out" if quantizer == "pt2e-litert" else "op"
+def hardswish_form(quantizer: str, target: str | None) -> str:
+    """The hard-swish form the quantizer's post-training export for `target` (a name or profile path; None: not
+    known, a board) makes: formats/convert/pt2e.py writes_hardswish_out."""
+    from ...formats.convert.pt2e import writes_hardswish_out
+    from ...targets import find_target
+
+    if quantizer != "pt2e-litert" or target is None:
+        return "op"
+    return "written out" if writes_hardswish_out(find_target(target)) else "op"
 
 
 def rebuild(model: nn.Module, quantizer: str, input_shape, hardswish: str) -> QatGraph:

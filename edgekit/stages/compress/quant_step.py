@@ -95,7 +95,7 @@ class QuantStep:
         # the samples export calibrates on (its seed), so that QAT starts from the post-training export's own ranges
         picked = calibration_samples(train, min(self.calib, len(train)), seed=state.spec.dataset.seed, force=self.force_calib)
         unfolded = fold_batchnorm(state.model)
-        hardswish = hardswish_form(self.quantizer)
+        hardswish = hardswish_form(self.quantizer, self.target)
         qat = prepare(state.model, self.quantizer, state.spec.input_shape, hardswish=hardswish)
         start = initialize_ranges(qat, picked, progress=state.progress)
         state.model = qat

@@ -97,7 +97,7 @@ def build(job: Job, params: dict, folder: Path, input_shape: list[int]):
     if params["prune"] > 0:
         steps.append(PruneStep(params["prune"], finetune=job.space.schedule.finetune))
     if params.get("quant") == "qat":
-        steps.append(QuantStep("qat", qat_for=params["format"], epochs=job.space.schedule.qat_epochs))
+        steps.append(QuantStep("qat", qat_for=params["format"], target=job.target, epochs=job.space.schedule.qat_epochs))
     if steps and not is_run(folder / "run"):
         run = compress_run(run, steps, folder / "run", trust_code=job.trust_code, progress=False).path
     elif steps:
