@@ -101,3 +101,17 @@ def test_a_layer_the_pruner_cannot_follow_is_excluded_by_name_not_a_crash():
     assert excluded and all(name.startswith("4.branch") or name.startswith("3.branch") for name in excluded), excluded
     assert pruned(torch.zeros(1, 3, 32, 32)).shape == (1, 10)
     assert sum(p.numel() for p in pruned.parameters()) < sum(p.numel() for p in net.parameters())
+
+
+def test_int8_rewrites_compute_what_they_replace():
+    """The rewrites int8 export applies (formats/convert/pt2e.py prepare_for_int8) are the same function in float,
+    so parity still compares the artifact with the user's model."""
+    from edgekit.formats.convert.pt2e import prepare_for_int8
+
+    model = nn.Sequential(nn.Hardswish(), nn.Linear(64, 64), nn.Hardsigmoid(), nn.Linear(64, 64), nn.SiLU()).eval()
+    x = torch.linspace(-8, 8, 64 * 64).reshape(64, 64)
+    rewritten = prepare_for_int8(model, hardswish=True)
+    assert not any(isinstance(m, (nn.Hardswish, nn.Hardsigmoid, nn.SiLU)) for m in rewritten.modules())
+    with torch.no_grad():
+        assert float((rewritten(x) - model(x)).abs().max()) <= 1e-5 and float(model(x).std()) > 0.01
+    assert any(isinstance(m, nn.Hardswish) for m in prepare_for_int8(model).modules())  # the op unless asked
