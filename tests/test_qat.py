@@ -116,7 +116,7 @@ def test_qat_starts_from_exactly_the_int8_graph_a_post_training_export_makes(dig
     calibration = calibration_samples(splits.x["train"], 300, seed=run.spec.dataset.seed)
     model = copy.deepcopy(run.model).eval()
     fold_batchnorm(model)
-    qat = prepare(model, quantizer, run.spec.input_shape, hardswish=hardswish_form(quantizer))
+    qat = prepare(model, quantizer, run.spec.input_shape, hardswish=hardswish_form(quantizer, None))
     ptq, _, _ = calibrated(qat._float, calibration, torch.from_numpy(calibration[:1]), QUANTIZERS[quantizer](), 0, progress=False)
     pairs = _pairs(ptq, qat.graph)
     assert pairs and len(pairs) >= 8
