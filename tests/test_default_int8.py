@@ -133,3 +133,26 @@ def test_a_default_that_cannot_be_built_leaves_edgekits_artifact_and_no_host_pat
     failed = built.extras["int8_choice"]["default"]["failed"]
     assert str(tmp_path) not in failed and failed.startswith("cannot convert <export folder>/")
     assert (job.folder / "model.onnx").read_bytes() == before and sorted(p.name for p in job.folder.iterdir()) == ["model.onnx"]
+
+
+def test_a_default_in_more_xnnpack_partitions_is_no_rival(digits_job_parts, tmp_path):
+    """On x86-64 edgekit writes hard-swish out (one XNNPACK partition); litert-torch's default keeps int8 HARD_SWISH,
+    which XNNPACK does not take, and would run 5.7x slower (benchmarks/results/hardswish_forms.md): it is not
+    compared, and the record says why."""
+    import copy
+
+    import torch.nn as nn
+
+    from edgekit.formats.tflite import FORMAT, tflite_ops, xnnpack_partitions
+
+    run, model, calib, x_val, y_val, _ = digits_job_parts
+    job = _job(digits_job_parts, tmp_path / "hs", calib, Validation(x_val, _accuracy_judge(y_val)))
+    job.float_model = copy.deepcopy(model)
+    for parent in list(job.float_model.modules()):
+        for name, child in list(parent.named_children()):
+            if isinstance(child, nn.ReLU):
+                setattr(parent, name, nn.Hardswish())
+    built = FORMAT.build(job)
+    assert "HARD_SWISH" not in tflite_ops(job.folder / "model.tflite") and xnnpack_partitions(job.folder / "model.tflite") == 1
+    choice = built.extras["int8_choice"]
+    assert choice["chosen"] == "edgekit" and "XNNPACK partitions where edgekit's runs in 1" in choice["default"]["failed"], choice

@@ -156,8 +156,9 @@ def litert_default_int8(job: BuildJob, path: Path, *, full_int8: bool, partition
     compact_tflite(path)
     if full_int8 and "DEQUANTIZE" in tflite_ops(path):  # float islands run slower on a CPU: not a like-for-like rival
         raise ValueError("it leaves operators in float (DEQUANTIZE) where edgekit's is full int8")
-    if xnnpack_partitions(path) > partitions:  # an op XNNPACK does not take (int8 HARD_SWISH) runs between its parts
-        raise ValueError(f"it runs in {xnnpack_partitions(path)} XNNPACK partitions where edgekit's runs in {partitions}")
+    parts = xnnpack_partitions(path)
+    if parts > partitions:  # an op XNNPACK does not take (int8 HARD_SWISH) runs between its parts
+        raise ValueError(f"it runs in {parts} XNNPACK partitions where edgekit's runs in {partitions}")
     return (
         f"litert-torch {version('litert-torch')} default PT2E (get_symmetric_quantization_config(): per-tensor "
         f"symmetric int8, batch-norm not folded) on {len(job.calibration)} train samples"
