@@ -3,8 +3,9 @@ LiteRT's quantizer) or `--qat-for executorch` (XNNPACK's) ships its trained rang
 QAT model itself (the bar: >= 99.5% top-1 agreement) and, on accuracy, with the PT2E post-training artifact of the
 float parent (the bar: at least as accurate).
 
-Per model (parents of benchmarks/_parents.py; QAT_EPOCHS epochs of QAT, a tenth of the training learning rate):
-agreement of each artifact with its reference in its own runtime (LiteRT, ExecuTorch) on the test split, and accuracy.
+Per model (parents of benchmarks/_parents.py; QAT_EPOCHS epochs of QAT, a tenth of the training learning rate,
+distilled from the float parent as edgekit does by default): agreement of each artifact with its reference in its own
+runtime (LiteRT, ExecuTorch) on the test split, and accuracy; and QAT on the labels alone beside it (PyTorch accuracy).
 
     EDGEKIT_BENCH_CACHE=/some/folder python benchmarks/qat_tflite.py [MODEL ...]
 """
@@ -21,6 +22,7 @@ from _parents import cache_dir, parent
 import edgekit as ek
 from edgekit.errors import EdgekitError
 from edgekit.runs import is_run
+from edgekit.stages.compress.quant_step import DISTILL_ALPHA, DISTILL_TEMPERATURE
 
 # the MLPerf Tiny models, then the mobile architectures of issue 24 item 6 (64 px parents)
 MODELS = ["resnet8", "ds-cnn", "mobilenetv1-025", "mobilenet-v2", "lcnet", "efficientnet-lite", "mobilenet-v3-small"]
@@ -28,12 +30,14 @@ QAT_EPOCHS = 2
 FORMATS = {"tflite": "rpi4", "executorch": "rpi5"}  # the QAT's format → a target that runs it
 
 
-def qat_run(name: str, fmt: str):
-    folder = cache_dir() / "qat" / f"{name}-{fmt}-e{QAT_EPOCHS}"
+def qat_run(name: str, fmt: str, *, distilled: bool = True):
+    """QAT of the parent; `distilled`: on the float parent's outputs as well as the labels (edgekit's default for
+    classification), else on the labels alone (the comparison that chose that default)."""
+    folder = cache_dir() / "qat" / f"{name}-{fmt}-e{QAT_EPOCHS}-{'kd' if distilled else 'labels'}"
     if is_run(folder):
         return ek.load_run(folder)
     folder.parent.mkdir(parents=True, exist_ok=True)
-    return ek.compress(parent(name), qat=True, qat_for=fmt, epochs=QAT_EPOCHS, out=folder, progress=False)
+    return ek.compress(parent(name), qat=True, qat_for=fmt, epochs=QAT_EPOCHS, distill_from_parent=distilled, out=folder, progress=False)
 
 
 def _failed(cells: dict, rows: list, name: str, label: str, what: str, e: EdgekitError) -> None:
@@ -41,6 +45,17 @@ def _failed(cells: dict, rows: list, name: str, label: str, what: str, e: Edgeki
     cells[label] = {"error": e.message}
     rows.append([name, f"{what} ({e.message[:120]})", "", "", "", ""])
     print(rows[-1], flush=True)
+
+
+def _compare(cells: dict, name: str, fmt: str) -> str:
+    def acc(label: str, key: str) -> str:
+        value = cells.get(label, {}).get(key)
+        return "-" if value is None else f"{value:.4f}"
+
+    return (
+        f"{name} {fmt} {acc(f'QAT for {fmt} (trained ranges)', 'run_test_accuracy')} / "
+        f"{acc(f'QAT for {fmt} on labels alone', 'run_test_accuracy')} / {acc(f'PT2E post-training of the parent ({fmt})', 'accuracy')}"
+    )
 
 
 def main() -> None:
@@ -56,6 +71,14 @@ def main() -> None:
                 except EdgekitError as e:  # a model PT2E QAT cannot take: its row says why
                     _failed(results[name], rows, name, f"QAT for {fmt} (trained ranges)", f"QAT for {fmt}: failed", e)
                     continue
+                try:
+                    labels_only = qat_run(name, fmt, distilled=False)
+                    results[name][f"QAT for {fmt} on labels alone"] = {
+                        "run_test_accuracy": labels_only.metrics.test.get("accuracy"),
+                        "qat_best_epoch": labels_only.spec.quantization.get("best_epoch"),
+                    }
+                except EdgekitError as e:
+                    results[name][f"QAT for {fmt} on labels alone"] = {"error": e.message}
                 for label, run in ((f"QAT for {fmt} (trained ranges)", qat), (f"PT2E post-training of the parent ({fmt})", base)):
                     out = Path(tmp) / f"{name}-{fmt}-{len(rows)}"
                     try:
@@ -107,6 +130,9 @@ def main() -> None:
         + [
             f"QAT: {QAT_EPOCHS} epochs, PT2E prepare_qat_pt2e with the format's quantizer, ranges started from the post-training export's (histogram observers on its 300 calibration samples; the run's quantization.calibration.start)",
             "TFLite int8 run in LiteRT (rpi4 target), ExecuTorch int8 in ExecuTorch's XNNPACK (rpi5 target), on this x86 machine",
+            f"QAT distilled from the float parent (T {DISTILL_TEMPERATURE:g}, alpha {DISTILL_ALPHA:g}, edgekit's default) vs on the labels"
+            " alone, PyTorch QAT model test accuracy (distilled / labels alone / the post-training artifact's): "
+            + ", ".join(_compare(results[n], n, fmt) for n in models for fmt in FORMATS),
             "QAT epoch kept (best on validation; 0 = the post-training ranges it started from): "
             + ", ".join(
                 f"{n} {fmt} {results[n][f'QAT for {fmt} (trained ranges)'].get('qat_best_epoch', '-')}" for n in models for fmt in FORMATS

@@ -168,6 +168,7 @@ def compress(
     calib: int = 300,
     distill_to: str | None = None,
     width: float = 1.0,
+    distill_from_parent: bool | None = None,
     steps: list | None = None,
     out: str | Path | None = None,
     max_drop: float | None = None,
@@ -175,7 +176,9 @@ def compress(
     progress: bool = True,
 ):
     """Chain steps (distill → prune → qat/ptq, or `steps`) on a Run or run folder; returns the new Run.
-    `qat_for`: the format whose int8 quantizer QAT trains (tflite, executorch, onnx, ...; default onnx)."""
+    `qat_for`: the format whose int8 quantizer QAT trains (tflite, executorch, onnx, ...; default onnx).
+    `distill_from_parent`: pruning's fine-tune and QAT learn the outputs of the float model they start from (None:
+    when the task can be distilled)."""
     from .stages.compress import DistillStep, PruneStep, QuantStep, compress_run
 
     chain = list(steps or [])
@@ -183,9 +186,17 @@ def compress(
         if distill_to:
             chain.append(DistillStep(distill_to, width=width, **({"epochs": epochs} if epochs else {})))
         if prune is not None:
-            chain.append(PruneStep(prune, finetune=finetune, unstructured=unstructured))
+            chain.append(PruneStep(prune, finetune=finetune, unstructured=unstructured, distill_from_parent=distill_from_parent))
         if qat or ptq:
-            chain.append(QuantStep("qat" if qat else "ptq", calib=calib, qat_for=qat_for, **({"epochs": epochs} if qat and epochs else {})))
+            chain.append(
+                QuantStep(
+                    "qat" if qat else "ptq",
+                    calib=calib,
+                    qat_for=qat_for,
+                    distill_from_parent=distill_from_parent if qat else None,
+                    **({"epochs": epochs} if qat and epochs else {}),
+                )
+            )
     name = run.spec.name if hasattr(run, "spec") else Path(run).name
     return compress_run(
         run, chain, Path(out) if out else _out(name, "compressed"), max_drop=max_drop, trust_code=trust_code, progress=progress

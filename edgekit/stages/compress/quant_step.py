@@ -5,22 +5,31 @@ and the export ships those ranges (stages/compress/quantizers.py)."""
 
 from __future__ import annotations
 
+import copy
 from dataclasses import dataclass, replace
 
 from ...data.calibration import calibration_samples, check_calib
 from ...errors import EdgekitError
+from ...tasks import get_task
 from ..train import fit
+from .distill import distillation_loss
 from .quantize import nncf_config, quantize_ptq
 from .state import ChainState
 
 QAT_LR_SCALE = 0.1  # QAT fine-tunes a trained model: a tenth of its training learning rate (both quantizers)
+DISTILL_TEMPERATURE, DISTILL_ALPHA = 4.0, 0.7  # as pruning's fine-tune distils from its parent (prune_schedule.py)
 
 
-def _finetune(state: ChainState, epochs: int, label: str):
+def _finetune(state: ChainState, epochs: int, label: str, teacher):
     """QAT's training: the start (the post-training ranges) stays a candidate, so QAT is never worse than them on
-    validation (ds-cnn: 2 epochs took the PyTorch model 0.9889 -> 0.9778, under the PTQ artifact: qat_tflite.md)."""
+    validation (ds-cnn: 2 epochs took the PyTorch model 0.9889 -> 0.9778, under the PTQ artifact: qat_tflite.md).
+    `teacher`: the float model QAT started from, whose outputs the int8 model learns (None: the labels alone)."""
     config = replace(state.train_config, epochs=epochs, lr=state.train_config.lr * QAT_LR_SCALE)
-    result = fit(state.model, state.spec.task, state.data, config, progress=state.progress, label=label, keep_start=True)
+    loss = None
+    if teacher is not None:
+        task = get_task(state.spec.task)
+        loss = distillation_loss(task, teacher, temperature=DISTILL_TEMPERATURE, alpha=DISTILL_ALPHA)
+    result = fit(state.model, state.spec.task, state.data, config, progress=state.progress, label=label, keep_start=True, loss_fn=loss)
     return result.model.cpu(), result.best_epoch
 
 
@@ -32,6 +41,7 @@ class QuantStep:
     force_calib: bool = False
     qat_for: str | None = None  # the format QAT trains for (None: the export's default target's preferred format)
     target: str | None = None  # whose preferred format QAT trains for when qat_for is None (a pipeline's target)
+    distill_from_parent: bool | None = None  # QAT learns its float start's outputs (None: when the task can be distilled)
     kind: str = "quantize"
 
     def __post_init__(self):
@@ -40,6 +50,8 @@ class QuantStep:
         check_calib(self.calib, self.force_calib)  # before any data is read
         if self.method == "qat" and self.epochs < 1:
             raise EdgekitError("QAT needs at least 1 epoch", "pass e.g. --epochs 5")
+        if self.method == "ptq" and self.distill_from_parent:
+            raise EdgekitError("post-training int8 does not train: there is nothing to distil", "drop --distill-from-parent, or use --qat")
         if self.method == "ptq" and self.qat_for is not None:
             raise EdgekitError(
                 "--qat-for chooses the quantizer QAT trains; post-training int8 is made at export by each format",
@@ -56,11 +68,19 @@ class QuantStep:
 
         return get_format(self.qat_for).int8_quantizer if self.method == "qat" else "nncf"
 
+    def _teacher(self, state: ChainState):
+        """A frozen copy of the float model, taken before quantizing (QAT's distillation teacher), or None."""
+        wanted = self.distill_from_parent
+        if wanted is None:
+            wanted = get_task(state.spec.task).distill_loss is not None
+        return copy.deepcopy(state.model).eval() if self.method == "qat" and wanted else None
+
     def apply(self, state: ChainState) -> tuple[ChainState, dict]:
         if state.spec.quantization:
             raise EdgekitError("the model is already quantized", "quantize once, as the last step")
+        teacher = self._teacher(state)
         if self.quantizer != "nncf":
-            return self._pt2e_qat(state)
+            return self._pt2e_qat(state, teacher)
         model, calibration = quantize_ptq(
             state.model,
             state.data.x["train"],
@@ -72,7 +92,7 @@ class QuantStep:
         state.model = model
         best_epoch = None
         if self.method == "qat":
-            state.model, best_epoch = _finetune(state, self.epochs, "quantization-aware training (NNCF)")
+            state.model, best_epoch = _finetune(state, self.epochs, "quantization-aware training (NNCF)", teacher)
         record = {
             "tool": "nncf",
             "quantizer": "nncf",
@@ -83,11 +103,11 @@ class QuantStep:
             "config": nncf_config(state.model),
         }
         if self.method == "qat":
-            record.update({"for": self.qat_for, "epochs": self.epochs, "best_epoch": best_epoch})
+            record.update({"for": self.qat_for, "epochs": self.epochs, "best_epoch": best_epoch, "distilled": teacher is not None})
         state.spec = state.spec.replace(**{"bn_folded": True, "quantization": record})
         return state, {"method": self.method, "quantizer": "nncf", "calibration": calibration}
 
-    def _pt2e_qat(self, state: ChainState) -> tuple[ChainState, dict]:
+    def _pt2e_qat(self, state: ChainState, teacher) -> tuple[ChainState, dict]:
         from ...nn.fold import fold_batchnorm
         from .pt2e_qat import hardswish_form, initialize_ranges, prepare
 
@@ -99,7 +119,7 @@ class QuantStep:
         qat = prepare(state.model, self.quantizer, state.spec.input_shape, hardswish=hardswish)
         start = initialize_ranges(qat, picked, progress=state.progress)
         state.model = qat
-        state.model, best_epoch = _finetune(state, self.epochs, f"quantization-aware training ({self.quantizer})")
+        state.model, best_epoch = _finetune(state, self.epochs, f"quantization-aware training ({self.quantizer})", teacher)
         calibration = {
             "split": "train",
             "samples": int(len(picked)),
@@ -117,6 +137,7 @@ class QuantStep:
             "for": self.qat_for,
             "epochs": self.epochs,
             "best_epoch": best_epoch,  # 0: no epoch beat the post-training ranges on validation
+            "distilled": teacher is not None,  # trained on the float start's outputs (and the labels)
             "calibration": calibration,
         }
         state.spec = state.spec.replace(**{"bn_folded": True, "quantization": record})
