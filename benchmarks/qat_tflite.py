@@ -3,9 +3,9 @@ LiteRT's quantizer) or `--qat-for executorch` (XNNPACK's) ships its trained rang
 QAT model itself (the bar: >= 99.5% top-1 agreement) and, on accuracy, with the PT2E post-training artifact of the
 float parent (the bar: at least as accurate).
 
-Per model (parents of benchmarks/_parents.py; QAT_EPOCHS epochs of QAT, a tenth of the training learning rate,
-distilled from the float parent as edgekit does by default): agreement of each artifact with its reference in its own
-runtime (LiteRT, ExecuTorch) on the test split, and accuracy; and QAT on the labels alone beside it (PyTorch accuracy).
+Per model (parents of benchmarks/_parents.py; QAT_EPOCHS epochs of QAT, a tenth of the training learning rate, on
+the labels as edgekit does by default): agreement of each artifact with its reference in its own runtime (LiteRT,
+ExecuTorch) on the test split, and accuracy; and QAT distilled from the float parent beside it (PyTorch accuracy).
 
     EDGEKIT_BENCH_CACHE=/some/folder python benchmarks/qat_tflite.py [MODEL ...]
 """
@@ -30,9 +30,9 @@ QAT_EPOCHS = 2
 FORMATS = {"tflite": "rpi4", "executorch": "rpi5"}  # the QAT's format → a target that runs it
 
 
-def qat_run(name: str, fmt: str, *, distilled: bool = True):
-    """QAT of the parent; `distilled`: on the float parent's outputs as well as the labels (edgekit's default for
-    classification), else on the labels alone (the comparison that chose that default)."""
+def qat_run(name: str, fmt: str, *, distilled: bool = False):
+    """QAT of the parent, on the labels alone (edgekit's default) or `distilled`: on the float parent's outputs as
+    well (`compress --qat --distill-from-parent`; the comparison that chose the default)."""
     folder = cache_dir() / "qat" / f"{name}-{fmt}-e{QAT_EPOCHS}-{'kd' if distilled else 'labels'}"
     if is_run(folder):
         return ek.load_run(folder)
@@ -52,9 +52,10 @@ def _compare(cells: dict, name: str, fmt: str) -> str:
         value = cells.get(label, {}).get(key)
         return "-" if value is None else f"{value:.4f}"
 
+    distilled = f"QAT for {fmt} distilled"
     return (
-        f"{name} {fmt} {acc(f'QAT for {fmt} (trained ranges)', 'run_test_accuracy')} / "
-        f"{acc(f'QAT for {fmt} on labels alone', 'run_test_accuracy')} / {acc(f'PT2E post-training of the parent ({fmt})', 'accuracy')}"
+        f"{name} {fmt} {acc(f'QAT for {fmt} (trained ranges)', 'run_test_accuracy')} / {acc(distilled, 'run_test_accuracy')}"
+        f" (e{cells.get(distilled, {}).get('qat_best_epoch', '-')}) / {acc(f'PT2E post-training of the parent ({fmt})', 'accuracy')}"
     )
 
 
@@ -72,13 +73,13 @@ def main() -> None:
                     _failed(results[name], rows, name, f"QAT for {fmt} (trained ranges)", f"QAT for {fmt}: failed", e)
                     continue
                 try:
-                    labels_only = qat_run(name, fmt, distilled=False)
-                    results[name][f"QAT for {fmt} on labels alone"] = {
-                        "run_test_accuracy": labels_only.metrics.test.get("accuracy"),
-                        "qat_best_epoch": labels_only.spec.quantization.get("best_epoch"),
+                    distilled = qat_run(name, fmt, distilled=True)
+                    results[name][f"QAT for {fmt} distilled"] = {
+                        "run_test_accuracy": distilled.metrics.test.get("accuracy"),
+                        "qat_best_epoch": distilled.spec.quantization.get("best_epoch"),
                     }
                 except EdgekitError as e:
-                    results[name][f"QAT for {fmt} on labels alone"] = {"error": e.message}
+                    results[name][f"QAT for {fmt} distilled"] = {"error": e.message}
                 for label, run in ((f"QAT for {fmt} (trained ranges)", qat), (f"PT2E post-training of the parent ({fmt})", base)):
                     out = Path(tmp) / f"{name}-{fmt}-{len(rows)}"
                     try:
@@ -130,10 +131,10 @@ def main() -> None:
         + [
             f"QAT: {QAT_EPOCHS} epochs, PT2E prepare_qat_pt2e with the format's quantizer, ranges started from the post-training export's (histogram observers on its 300 calibration samples; the run's quantization.calibration.start)",
             "TFLite int8 run in LiteRT (rpi4 target), ExecuTorch int8 in ExecuTorch's XNNPACK (rpi5 target), on this x86 machine",
-            f"QAT distilled from the float parent (T {DISTILL_TEMPERATURE:g}, alpha {DISTILL_ALPHA:g}, edgekit's default) vs on the labels"
-            " alone, PyTorch QAT model test accuracy (distilled / labels alone / the post-training artifact's): "
-            + ", ".join(_compare(results[n], n, fmt) for n in models for fmt in FORMATS),
-            "QAT epoch kept (best on validation; 0 = the post-training ranges it started from): "
+            f"QAT on the labels alone (edgekit's default, the rows above) vs distilled from the float parent (--distill-from-parent: T"
+            f" {DISTILL_TEMPERATURE:g}, alpha {DISTILL_ALPHA:g}), PyTorch QAT model test accuracy, labels alone / distilled (its epoch) /"
+            " the post-training artifact's: " + ", ".join(_compare(results[n], n, fmt) for n in models for fmt in FORMATS),
+            "QAT epoch kept (best on validation, left the start only when no worse on accuracy and loss; 0 = the post-training ranges it started from): "
             + ", ".join(
                 f"{n} {fmt} {results[n][f'QAT for {fmt} (trained ranges)'].get('qat_best_epoch', '-')}" for n in models for fmt in FORMATS
             ),

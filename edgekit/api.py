@@ -177,8 +177,8 @@ def compress(
 ):
     """Chain steps (distill → prune → qat/ptq, or `steps`) on a Run or run folder; returns the new Run.
     `qat_for`: the format whose int8 quantizer QAT trains (tflite, executorch, onnx, ...; default onnx).
-    `distill_from_parent`: pruning's fine-tune and QAT learn the outputs of the float model they start from (None:
-    when the task can be distilled)."""
+    `distill_from_parent`: pruning's fine-tune (None: when the task can be distilled) and QAT (None: no) learn the
+    outputs of the float model they start from."""
     from .stages.compress import DistillStep, PruneStep, QuantStep, compress_run
 
     chain = list(steps or [])

@@ -202,6 +202,11 @@ CASES = [
         "defines no distillation loss",
     ),
     Case(
+        "P20 --qat --distill-from-parent of an anomaly run",
+        lambda t, c: [c["anomaly"], "--qat", "--distill-from-parent"],
+        "defines no distillation loss",
+    ),
+    Case(
         "P17 recipe: board as a path",
         lambda t, c: _recipe(t, '[[step]]\nkind = "prune"\ntarget_latency_ms = 1.0\ntarget = "../../targets/rpi5.toml"\n'),
         "must be a plain name",

@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import json
 import shutil
+import types
 from pathlib import Path
 
 import numpy as np
@@ -57,6 +58,7 @@ def test_qat_for_tflite_trains_litert_ranges_and_the_artifact_carries_them(qat_r
     assert "the QAT run's trained ranges" in deploy["toolchain"]["quantizer"]
     assert deploy["calibration"] == q["calibration"]  # nothing re-calibrated at export
     assert q["calibration"]["start"] == "post-training ranges"
+    assert q["distilled"] is False  # the labels alone unless asked (measured more accurate: qat_tflite.md)
     # the TFLite input is quantized with the scale QAT trained, not one a new calibration found
     assert deploy["inputs"][0]["quantization"]["scale"] == pytest.approx(_input_scale(run), rel=1e-6)
 
@@ -262,6 +264,7 @@ CASES = [
         lambda t, r, d: ["export", _with_quantizer(t, r["litert"], "os.system", key="hardswish"), "--target", "rpi4"],
         ("quantization.hardswish", "re-create the run folder"),
     ),
+    ("Q11 --ptq --distill-from-parent", lambda t, r, d: ["compress", d, "--ptq", "--distill-from-parent"], ("nothing to distil", "--qat")),
     (
         "Q9 a pipeline exporting a QAT stage to a format its quantizer cannot reach",
         lambda t, r, d: [
@@ -288,6 +291,27 @@ def test_an_export_the_trained_quantizer_cannot_reach_is_refused_in_one_line(
     result = run_cli(*args)
     assert_one_line_error(result, *fragments)
     assert not (tmp_path / "out").exists()
+
+
+def test_qat_distils_from_a_frozen_copy_of_its_float_start_when_asked(digits_run, tmp_path, run_cli):
+    import torch
+
+    from edgekit.runs import load_run
+
+    run = load_run(digits_run)
+    state = types.SimpleNamespace(model=run.model, spec=run.spec)
+    teacher = QuantStep("qat", epochs=1, distill_from_parent=True)._teacher(state)
+    assert teacher is not run.model and not teacher.training
+    x = torch.randn(4, *run.spec.input_shape)
+    torch.testing.assert_close(teacher(x), run.model.eval()(x), rtol=0, atol=0)
+    assert QuantStep("qat", epochs=1)._teacher(state) is None
+    assert QuantStep("ptq")._teacher(state) is None
+    out = tmp_path / "distilled"
+    result = run_cli(
+        "compress", str(digits_run), "--qat", "--qat-for", "tflite", "--epochs", "1", "--distill-from-parent", "--out", str(out)
+    )
+    assert result.code == 0, result.err
+    assert _quantization(out)["distilled"] is True
 
 
 @pytest.mark.slow

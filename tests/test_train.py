@@ -242,3 +242,25 @@ def test_a_fine_tune_that_only_loses_hands_its_start_back(digits_run):
     state = initial_state(run.model, run.spec, run.metrics.train_config, progress=False)
     wrecked = fit(state.model, run.spec.task, state.data, ruin, progress=False)
     assert wrecked.best_epoch == 1 and not all(torch.equal(wrecked.model.state_dict()[k], v) for k, v in start.items())
+
+
+def test_a_kept_start_is_left_only_for_an_epoch_no_worse_on_accuracy_and_loss(digits_run):
+    """QAT's ds-cnn (qat_tflite.md): one more validation image with a higher validation loss was a loss on the test
+    split, so such an epoch does not replace the start; an epoch better on both does."""
+    from dataclasses import replace
+
+    from edgekit.stages.compress.state import initial_state
+    from edgekit.stages.train.loop import _no_worse, fit
+
+    start = (0.9815, -0.0701)
+    assert not _no_worse((0.9852, -0.0855), start)  # more accurate, higher loss: the start stays
+    assert not _no_worse((0.9778, -0.0500), start)
+    assert _no_worse((0.9852, -0.0600), start) and _no_worse(start, start) and _no_worse((0.5, -9.0), None)
+    run = load_run(digits_run)
+    state = initial_state(run.model, run.spec, run.metrics.train_config, progress=False)
+    torch.manual_seed(0)
+    with torch.no_grad():  # a start far from trained: an epoch of training beats it on accuracy and loss
+        for p in state.model.parameters():
+            p.add_(torch.randn_like(p) * p.std().nan_to_num(0.1))
+    better = fit(state.model, run.spec.task, state.data, replace(state.train_config, epochs=1), progress=False, keep_start=True)
+    assert better.best_epoch == 1

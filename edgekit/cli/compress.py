@@ -21,6 +21,12 @@ def _layer_ratios(values) -> dict[str, float]:
     return ratios
 
 
+def _quantizing_reads(option: str, qat: bool, ptq: bool) -> bool:
+    """The pruning options a quantize step reads too: --qat trains for --target's format, and QAT distils as a
+    pruning fine-tune does (--ptq refuses --distill-from-parent itself)."""
+    return (option == "target" and qat) or (option == "distill_from_parent" and (qat or ptq))
+
+
 def steps_from_flags(
     prune,
     unstructured,
@@ -63,7 +69,7 @@ def steps_from_flags(
                 **chosen,
             )
         )
-    elif any(v is not None and v is not False for k, v in pruning.items() if not (k == "target" and qat)):  # --qat reads --target too
+    elif any(v is not None and v is not False for k, v in pruning.items() if not _quantizing_reads(k, qat, ptq)):
         raise click.UsageError("pruning options need --prune, --target-macs or --target-latency")
     if qat or ptq:
         steps.append(
@@ -73,6 +79,8 @@ def steps_from_flags(
                 force_calib=force_calib,
                 qat_for=qat_for,
                 target=target if qat else None,
+                # with --ptq it is the prune step's; alone, --ptq refuses it in one line (nothing to distil)
+                distill_from_parent=pruning["distill_from_parent"] if qat or not any(isinstance(s, PruneStep) for s in steps) else None,
                 **({"epochs": epochs} if qat and epochs else {}),
             )
         )
@@ -137,7 +145,8 @@ def print_summary(run) -> None:
 @click.option(
     "--distill-from-parent/--no-distill-from-parent",
     default=None,
-    help="Fine-tune the pruned model on the unpruned parent's outputs (default: when the task can be distilled).",
+    help="Fine-tune the pruned model on the unpruned parent's outputs (default: when the task can be distilled); "
+    "with --qat, train on the float start's outputs too (default: off, the labels alone measured more accurate).",
 )
 @click.option("--distill-to", default=None, help="Student: a zoo name or file.py:Class, trained from this run as teacher.")
 @click.option("--width", type=float, default=1.0, show_default=True, help="Student width multiplier (zoo students).")

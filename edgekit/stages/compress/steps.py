@@ -23,7 +23,7 @@ def check_distillable(task_name: str) -> None:
     if get_task(task_name).distill_loss is None:
         raise EdgekitError(
             f"the teacher is a {task_name} model, and that task defines no distillation loss",
-            "distill from a run of a task that has one (classification), or compress with --prune / --ptq / --qat",
+            "distill from a run of a task that has one (classification), or drop --distill-to / --distill-from-parent",
         )
 
 
