@@ -40,15 +40,17 @@ class QatGraph(nn.Module):
     modes (exported graphs have no nn.Module modes of their own), and eval() also freezes the observers, so that
     evaluating on the validation split never moves the ranges."""
 
-    def __init__(self, graph: torch.fx.GraphModule, quantizer: str):
+    def __init__(self, graph: torch.fx.GraphModule, quantizer: str, hardswish: str = "op"):
         super().__init__()
         self.graph = graph
         self.quantizer = quantizer
+        self.hardswish = hardswish
 
     def forward(self, x):
         if self.training:
             return self.graph(x)
-        with int32_biases(self.graph):  # frozen: the biases every int8 runtime adds (convert's graph has them too)
+        # frozen: the biases every int8 runtime adds (convert's graph has them too), and hard-swish as LiteRT's kernel
+        with int32_biases(self.graph), runtime_hardswish(self):
             return self.graph(x)
 
     def float_module(self) -> nn.Module:
@@ -115,6 +117,66 @@ def int32_biases(gm: torch.fx.GraphModule):
             bias.data = data
 
 
+HARDSWISH_OPS = (torch.ops.aten.hardswish.default, torch.ops.aten.hardswish_.default)
+
+
+def _hardswish_between_quantizers(gm: torch.fx.GraphModule):
+    """(node, input fake-quantize, output fake-quantize) for each hard-swish whose int8 input and output ranges the
+    frozen graph knows: the op an int8 runtime runs on int8 values."""
+    for node in gm.graph.nodes:
+        if node.op != "call_function" or node.target not in HARDSWISH_OPS:
+            continue
+        source, users = node.args[0], list(node.users)
+        if not (isinstance(source, torch.fx.Node) and _is_quantizer(source) and len(users) == 1 and _is_quantizer(users[0])):
+            continue
+        fq_in, fq_out = gm.get_submodule(source.target), gm.get_submodule(users[0].target)
+        if all(_observed(f) and int(f.fake_quant_enabled[0]) and not f.is_per_channel for f in (fq_in, fq_out)):
+            yield node, fq_in, fq_out
+
+
+def _table_hardswish(table: np.ndarray, in_scale: float, in_zero: int, out_scale: float, out_zero: int):
+    """hard-swish of values on the input's int8 grid by the runtime's table, returned on the output's grid."""
+    lookup = torch.from_numpy(table.astype(np.float64))
+
+    def litert_hardswish(x):
+        q = torch.clamp(torch.round(x.double() / in_scale) + in_zero, -128, 127).long() + 128
+        return ((lookup[q] - out_zero) * out_scale).to(x.dtype)
+
+    return litert_hardswish
+
+
+def _qparams(fq) -> tuple[float, int]:
+    scale, zero_point = fq.calculate_qparams()
+    return float(scale.reshape(-1)[0]), int(zero_point.reshape(-1)[0])
+
+
+@contextlib.contextmanager
+def runtime_hardswish(qat: QatGraph):
+    """The frozen graph with each int8 hard-swish computed as LiteRT computes it (formats/convert/
+    litert_hardswish.py), where the artifact keeps the HARD_SWISH op: LiteRT's quantizer, hard-swish as the op."""
+    if qat.quantizer != "pt2e-litert" or qat.hardswish != "op":
+        yield
+        return
+    from ...formats.convert.litert_hardswish import hardswish_tables
+
+    gm = qat.graph
+    found = [(node, _qparams(fq_in), _qparams(fq_out)) for node, fq_in, fq_out in _hardswish_between_quantizers(gm)]
+    if not found:
+        yield
+        return
+    tables = hardswish_tables([(*qin, *qout) for _, qin, qout in found])
+    originals = [(node, node.target) for node, _, _ in found]
+    for (node, qin, qout), table in zip(found, tables):
+        node.target = _table_hardswish(table, *qin, *qout)
+    gm.recompile()
+    try:
+        yield
+    finally:
+        for node, target in originals:
+            node.target = target
+        gm.recompile()
+
+
 def _is_quantizer(node: torch.fx.Node) -> bool:
     """Whether the node calls an observer or fake-quantize module PT2E inserted."""
     return node.op == "call_module" and node.target.startswith("activation_post_process")
@@ -179,7 +241,7 @@ def prepare(model: nn.Module, quantizer: str, input_shape, *, hardswish: str) ->
             f"QAT through PT2E ({quantizer}) needs a model torch.export traces with any batch size: {_first_line(e)}",
             "use NNCF's QAT instead (edgekit compress --qat --qat-for onnx), or make the model's forward() batch-independent",
         ) from None
-    qat = QatGraph(prepare_qat_pt2e(exported.module(), QUANTIZERS[quantizer](qat=True)), quantizer)
+    qat = QatGraph(prepare_qat_pt2e(exported.module(), QUANTIZERS[quantizer](qat=True)), quantizer, hardswish)
     object.__setattr__(qat, "_float", model)  # not a submodule: kept out of the state dict
     return qat
 
