@@ -42,8 +42,8 @@ class QuantStep:
     force_calib: bool = False
     qat_for: str | None = None  # the format QAT trains for (None: the export's default target's preferred format)
     target: str | None = None  # whose preferred format QAT trains for when qat_for is None (a pipeline's target)
-    # QAT learns its float start's outputs as well as the labels. Off unless asked (None): distilled, QAT's artifacts
-    # were less accurate than on the labels alone on 5 of 14 model x format pairs (benchmarks/results/qat_tflite.md).
+    # QAT learns its float start's outputs as well as the labels. Off unless asked (None): distilled, QAT was less
+    # accurate than on the labels alone on 3 of 14 model x format pairs, more on 1 (benchmarks/results/qat_tflite.md).
     distill_from_parent: bool | None = None
     kind: str = "quantize"
 
