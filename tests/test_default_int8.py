@@ -137,7 +137,7 @@ def test_a_default_that_cannot_be_built_leaves_edgekits_artifact_and_no_host_pat
 
 def test_a_default_in_more_xnnpack_partitions_is_no_rival(digits_job_parts, tmp_path):
     """On x86-64 edgekit writes hard-swish out (one XNNPACK partition); litert-torch's default keeps int8 HARD_SWISH,
-    which XNNPACK does not take, and would run 5.7x slower (benchmarks/results/hardswish_forms.md): it is not
+    which XNNPACK does not take, and would run 5.8x slower (benchmarks/results/hardswish_forms.md): it is not
     compared, and the record says why."""
     import copy
 

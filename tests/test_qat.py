@@ -322,7 +322,7 @@ def _hardswish_ops(path: Path) -> list[int]:
 
 @pytest.mark.slow
 def test_litert_hardswish_is_written_out_for_x86_and_kept_as_the_op_for_boards(tmp_path):
-    """On x86-64 LiteRT's int8 HARD_SWISH runs in a scalar kernel between XNNPACK partitions (LCNet 5.7x slower than
+    """On x86-64 LiteRT's int8 HARD_SWISH runs in a scalar kernel between XNNPACK partitions (LCNet 5.8x slower than
     written out); on ARM its NEON kernel takes fewer instructions than the ops written out (benchmarks/results/
     hardswish_forms.md). Post-training export and QAT both follow the target; a QAT run records its form, and a run
     recorded before the key existed holds the op."""

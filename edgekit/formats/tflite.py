@@ -184,7 +184,7 @@ def tflite_ops(path: Path, ordered: bool = False) -> list[str]:
 
 def xnnpack_partitions(path: Path) -> int:
     """How many parts of the graph LiteRT hands to XNNPACK, its default CPU delegate: ops it does not take run
-    between them in LiteRT's own kernels (LCNet's int8 HARD_SWISH: 29 parts, 5.7x slower than one on x86-64,
+    between them in LiteRT's own kernels (LCNet's int8 HARD_SWISH: 29 parts, 5.8x slower than one on x86-64,
     benchmarks/results/hardswish_forms.md)."""
     from ai_edge_litert.interpreter import Interpreter
 

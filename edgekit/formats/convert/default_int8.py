@@ -10,7 +10,7 @@ rule judges each. The default ships only where it passes the floor and edgekit's
 default scores higher on the validation labels, or the labels tie and its outputs are closer to fp32's (mean squared
 error: a split of a few hundred samples often ties on accuracy); a full tie keeps edgekit's. It competes only when it
 is as integer as edgekit's in the runtime (no more float compute) and, in LiteRT, runs in no more XNNPACK partitions
-(litert-torch's default keeps int8 HARD_SWISH, which XNNPACK does not take: 5.7x slower on LCNet on x86-64,
+(litert-torch's default keeps int8 HARD_SWISH, which XNNPACK does not take: 5.8x slower on LCNet on x86-64,
 where edgekit writes it out; benchmarks/results/hardswish_forms.md), so choosing it never trades speed for accuracy.
 The quantizer line and deploy.json's extras.int8_choice say what was compared and what each scored; the test split,
 which parity then judges, is never looked at.

@@ -1,9 +1,9 @@
 """LiteRT's int8 HARD_SWISH, measured in LiteRT: the frozen QAT model uses it where its artifact keeps the op.
 
-LiteRT computes int8 hard-swish in 16-bit fixed point, which lands one step off the correctly rounded value on a
-few input values per layer (PP-LCNet: 1 to 3 of the 256 per layer, up to 2.9% of a layer's outputs); across its 28
-hard-swish layers that moved 3 of 270 test predictions between the QAT model and its TFLite artifact (98.89%
-agreement, benchmarks/results/qat_tflite.md). The op is elementwise on int8 with fixed scales, so all it computes
+LiteRT computes int8 hard-swish in 16-bit fixed point, which lands one step off the correctly rounded value near ties
+(0.39% of PP-LCNet's hard-swish outputs, benchmarks/results/int8_references.md); across its 28 hard-swish layers that
+moved 3 of 270 test predictions between the QAT model and its TFLite artifact (98.89% agreement in qat_tflite.md as
+stop 33 recorded it; 100% with the table). The op is elementwise on int8 with fixed scales, so all it computes
 is a 256-entry table per layer: a one-op-per-layer model made here (the flatbuffer schema LiteRT ships, no
 converter) runs every int8 value through the runtime's own kernel once. Measured, not re-implemented: the table is
 whatever the installed LiteRT computes, and the board's aarch64 LiteRT (NEON kernel, under emulation) computes the

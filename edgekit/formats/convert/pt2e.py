@@ -79,7 +79,7 @@ def writes_hardswish_out(target) -> bool:
     """Whether LiteRT int8 for `target` (a Target, or None) holds hard-swish written out as ADD and MUL rather than
     TFLite's HARD_SWISH op. XNNPACK, LiteRT's CPU delegate, takes no int8 HARD_SWISH, so the op runs in LiteRT's own
     kernel between XNNPACK partitions (29 in LCNet). On x86-64 that kernel is scalar: written out, LCNet's artifact is
-    5.7x faster, MobileNetV3-Small's 2.9x. On ARM its NEON kernel does the op in 3-9% fewer guest instructions than
+    5.8x faster, MobileNetV3-Small's 2.9x. On ARM its NEON kernel does the op in 3-9% fewer guest instructions than
     the ops written out (emulated Cortex-A72), so boards keep the op. Written out, LiteRT computes it exactly (the op
     is fixed point, a step off on 0.4% of outputs): benchmarks/results/hardswish_forms.md, int8_references.md."""
     return target is not None and target.kind == "linux-x86_64"
