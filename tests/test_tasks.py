@@ -320,7 +320,7 @@ def test_an_export_runs_pytorch_once_per_split(parts, tmp_path):
 
 def test_a_task_without_a_distillation_loss_refuses_distillation_before_any_work(parts, tmp_path, run_cli):
     result = run_cli("compress", parts["run"].path, "--distill-to", "digits-cnn", "--out", tmp_path / "s", "--trust-code")
-    assert_one_line_error(result, "the teacher is a toy model, and that task defines no distillation loss", "--prune")
+    assert_one_line_error(result, "the teacher is a toy model, and that task defines no distillation loss", "--distill-to")
     assert not (tmp_path / "s").exists()
 
 
