@@ -136,11 +136,12 @@ def _hardswish_between_quantizers(gm: torch.fx.GraphModule):
 
 def _table_hardswish(table: np.ndarray, in_scale: float, in_zero: int, out_scale: float, out_zero: int):
     """hard-swish of values on the input's int8 grid by the runtime's table, returned on the output's grid."""
-    lookup = torch.from_numpy(table.astype(np.float64))
+    lookup = torch.from_numpy((table.astype(np.float32) - out_zero) * np.float32(out_scale))  # on the output grid
 
     def litert_hardswish(x):
-        q = torch.clamp(torch.round(x.double() / in_scale) + in_zero, -128, 127).long() + 128
-        return ((lookup[q] - out_zero) * out_scale).to(x.dtype)
+        # x is on the input grid already (its fake-quantize ran): dividing by the scale recovers the int8 value
+        q = torch.clamp(torch.round(x / in_scale) + in_zero, -128, 127).long() + 128
+        return lookup.to(x.device)[q].to(x.dtype)
 
     return litert_hardswish
 
