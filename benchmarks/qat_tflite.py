@@ -22,7 +22,7 @@ from _parents import cache_dir, parent
 import edgekit as ek
 from edgekit.errors import EdgekitError
 from edgekit.runs import is_run
-from edgekit.stages.compress.quant_step import DISTILL_ALPHA, DISTILL_TEMPERATURE
+from edgekit.stages.compress.distill import PARENT_ALPHA, PARENT_TEMPERATURE
 
 # the MLPerf Tiny models, then the mobile architectures of issue 24 item 6 (64 px parents)
 MODELS = ["resnet8", "ds-cnn", "mobilenetv1-025", "mobilenet-v2", "lcnet", "efficientnet-lite", "mobilenet-v3-small"]
@@ -132,7 +132,7 @@ def main() -> None:
             f"QAT: {QAT_EPOCHS} epochs, PT2E prepare_qat_pt2e with the format's quantizer, ranges started from the post-training export's (histogram observers on its 300 calibration samples; the run's quantization.calibration.start)",
             "TFLite int8 run in LiteRT (rpi4 target), ExecuTorch int8 in ExecuTorch's XNNPACK (rpi5 target), on this x86 machine",
             f"QAT on the labels alone (edgekit's default, the rows above) vs distilled from the float parent (--distill-from-parent: T"
-            f" {DISTILL_TEMPERATURE:g}, alpha {DISTILL_ALPHA:g}), PyTorch QAT model test accuracy, labels alone / distilled (its epoch) /"
+            f" {PARENT_TEMPERATURE:g}, alpha {PARENT_ALPHA:g}), PyTorch QAT model test accuracy, labels alone / distilled (its epoch) /"
             " the post-training artifact's: " + ", ".join(_compare(results[n], n, fmt) for n in models for fmt in FORMATS),
             "QAT epoch kept (best on validation, left the start only when no worse on accuracy and loss; 0 = the post-training ranges it started from): "
             + ", ".join(

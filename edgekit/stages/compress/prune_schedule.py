@@ -15,7 +15,7 @@ from ...nn.evaluate import predict
 from ...nn.profile import profile_model
 from ...tasks import get_task
 from ..train import fit
-from .distill import distillation_loss
+from .distill import parent_loss
 from .prune import NEEDS_GRADIENTS, _pruner, check_layer_ratios, cut, fixed_layers, structured_prune
 
 GRADIENT_BATCHES = 8  # training batches whose gradients a gradient criterion (taylor) reads before each cut
@@ -40,14 +40,6 @@ class Schedule:
         after the last one."""
         each = self.finetune // (2 * self.steps) if self.steps > 1 else 0
         return [each] * (self.steps - 1) + [self.finetune - each * (self.steps - 1)]
-
-
-def _loss(state, teacher):
-    """The fine-tune loss: the task's (None: fit's default), or distillation from the unpruned parent."""
-    if teacher is None:
-        return None
-    task = get_task(state.spec.task)
-    return distillation_loss(task, teacher, temperature=4.0, alpha=0.7)
 
 
 def _regularised(loss_fn, task, model: nn.Module, pruner):
@@ -137,7 +129,7 @@ def run_schedule(state, s: Schedule, goal=None) -> tuple[nn.Module, dict]:
         model, shape, s.ratio, importance=s.importance, global_pruning=s.global_pruning, layer_ratios=s.layer_ratios
     )
     teacher = copy.deepcopy(model).eval() if s.distill_from_parent else None
-    loss_fn = _loss(state, teacher)
+    loss_fn = parent_loss(state.spec.task, teacher)
     ignored = fixed_layers(model, example) + excluded
     pruner = _pruner(
         model,

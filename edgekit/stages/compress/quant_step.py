@@ -10,14 +10,12 @@ from dataclasses import dataclass, replace
 
 from ...data.calibration import calibration_samples, check_calib
 from ...errors import EdgekitError
-from ...tasks import get_task
 from ..train import fit
-from .distill import distillation_loss
+from .distill import parent_loss
 from .quantize import nncf_config, quantize_ptq
 from .state import ChainState
 
 QAT_LR_SCALE = 0.1  # QAT fine-tunes a trained model: a tenth of its training learning rate (both quantizers)
-DISTILL_TEMPERATURE, DISTILL_ALPHA = 4.0, 0.7  # as pruning's fine-tune distils from its parent (prune_schedule.py)
 
 
 def _finetune(state: ChainState, epochs: int, label: str, teacher):
@@ -26,10 +24,7 @@ def _finetune(state: ChainState, epochs: int, label: str, teacher):
     one validation image up, its loss up, took the test split 0.9889 -> 0.9778, under the PTQ artifact: qat_tflite.md).
     `teacher`: the float model QAT started from, whose outputs the int8 model learns (None: the labels alone)."""
     config = replace(state.train_config, epochs=epochs, lr=state.train_config.lr * QAT_LR_SCALE)
-    loss = None
-    if teacher is not None:
-        task = get_task(state.spec.task)
-        loss = distillation_loss(task, teacher, temperature=DISTILL_TEMPERATURE, alpha=DISTILL_ALPHA)
+    loss = parent_loss(state.spec.task, teacher)
     result = fit(state.model, state.spec.task, state.data, config, progress=state.progress, label=label, keep_start=True, loss_fn=loss)
     return result.model.cpu(), result.best_epoch
 

@@ -54,7 +54,7 @@ class QatSpec(Strict):
     epochs: int = 5
     calib: int = 300
     qat_for: Optional[str] = None  # the format whose int8 quantizer QAT trains (as `compress --qat-for`)
-    distill_from_parent: Optional[bool] = None  # None: when the task can be distilled
+    distill_from_parent: Optional[bool] = None  # None: the labels alone (QuantStep says why)
 
 
 class PtqSpec(Strict):
