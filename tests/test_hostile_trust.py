@@ -86,6 +86,17 @@ def _interrupted(tmp: Path, name: str = "run", **changes) -> Path:
     return tmp / name
 
 
+def _state_with_info(tmp: Path, info: dict) -> Path:
+    """An interrupted run whose state.safetensors is a well-formed file with `info` as fit()'s recorded progress."""
+    import torch
+    from safetensors.torch import save_file
+
+    run = _interrupted(tmp)
+    meta = {"info": json.dumps(info), "param_groups": "[]", "opt_scalars": "{}"}
+    save_file({"model.w": torch.zeros(1)}, str(run / ".checkpoint" / "state.safetensors"), metadata=meta)
+    return run
+
+
 def _os_system(tmp: Path) -> dict:
     return {"model": "os:system", "model_args": {"command": f"touch {tmp / 'MARKER'}"}}
 
@@ -234,6 +245,29 @@ CASES = [
         "R4 state.safetensors corrupt",
         lambda t, c: ["train", "--resume", _file(_interrupted(t) / ".checkpoint", "state.safetensors", "garbage").parent.parent],
         ".checkpoint/state.safetensors is corrupt",
+        absent=NO_RUN,
+    ),
+    Case(
+        "R5 state.safetensors whose recorded best score is not a number",
+        lambda t, c: [
+            "train",
+            "--resume",
+            _state_with_info(t, {"epoch": 1, "history": [], "best_epoch": 1, "best_key": ["a"], "wall_seconds": 1.0}),
+        ],
+        # refused when read, before any work: not later, where the optimizer's groups would not match either
+        "state.safetensors is corrupt (ValidationError: 1 validation error for StateInfo",
+        absent=NO_RUN,
+    ),
+    Case(
+        "R5 state.safetensors whose kept start's key is not a list of numbers",
+        lambda t, c: [
+            "train",
+            "--resume",
+            _state_with_info(
+                t, {"epoch": 1, "history": [], "best_epoch": 0, "best_key": [0.9, -0.1], "start_key": "x", "wall_seconds": 1.0}
+            ),
+        ],
+        "state.safetensors is corrupt (ValidationError: 1 validation error for StateInfo",
         absent=NO_RUN,
     ),
     # --- SY2: links in a received run folder are refused, never followed

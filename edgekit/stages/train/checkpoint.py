@@ -7,7 +7,7 @@ from __future__ import annotations
 import json
 import os
 from pathlib import Path
-from typing import Any, Literal, Optional
+from typing import Annotated, Any, Literal, Optional
 
 import torch
 from pydantic import Field, field_validator
@@ -22,6 +22,27 @@ INIT_FILE = "init.safetensors"  # the fitted pretrained weights a fine-tuning ru
 ARGS_FILE = "train_args.json"
 ARGS_FORMAT = "edgekit.train-args/1"
 REDO = "remove the run folder and train again (or restore it)"
+
+
+# A validation score may be NaN (a diverged epoch's loss): still a number, which is all a key needs to be
+Score = Annotated[float, Field(allow_inf_nan=True)]
+
+
+class StateInfo(Strict):
+    """fit()'s progress after each epoch, in state.safetensors' metadata. A resumed folder may come from elsewhere:
+    read back only through this, so a wrong value is one line (corrupt state), not a failure deep in training."""
+
+    epoch: int = Field(ge=1)
+    history: list[dict[str, Any]]
+    best_epoch: int = Field(ge=0)
+    best_key: list[Score]
+    start_key: Optional[list[Score]] = None  # keep_start's starting key (fit: an epoch must be no worse on all of it)
+    wall_seconds: float = Field(ge=0)
+    average_updates: Optional[int] = Field(default=None, ge=0)
+
+
+def _state_info(text: str) -> dict:
+    return StateInfo.model_validate_json(text).model_dump(exclude_none=True)
 
 
 class TrainOverrides(Strict):
@@ -124,8 +145,9 @@ def check_state(folder: Path) -> None:
     try:
         with safe_open(str(path), framework="pt") as f:  # the header and every tensor's extent are checked here
             meta = f.metadata() or {}
-        for key in ("info", "param_groups", "opt_scalars"):
+        for key in ("param_groups", "opt_scalars"):
             json.loads(meta[key])
+        _state_info(meta["info"])
     except (SafetensorError, OSError, ValueError, KeyError, TypeError, RecursionError) as e:
         raise _corrupt(path, e) from None
 
@@ -188,4 +210,4 @@ def _load_state(path: Path, optimizer: torch.optim.Optimizer) -> tuple[dict, dic
         idx, name = key.split(".", 1)
         state.setdefault(int(idx), {})[name] = value
     optimizer.load_state_dict({"state": state, "param_groups": json.loads(meta["param_groups"])})
-    return model_state, best_state, json.loads(meta["info"]), average
+    return model_state, best_state, _state_info(meta["info"]), average

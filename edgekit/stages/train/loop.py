@@ -172,6 +172,7 @@ def fit(
     loss_fn = loss_fn or default_loss(task, config.label_smoothing)
     history: list[dict] = []
     best_state, best_key, best_epoch, start_epoch, wall_before = copy.deepcopy(model.state_dict()), None, 0, 0, 0.0
+    start_key = None  # keep_start: the starting weights' validation key, which an epoch must match on every part
 
     average = WeightAverage(model) if config.ema else None
     restored = load_state(checkpoint_dir, optimizer) if checkpoint_dir else None
@@ -180,11 +181,11 @@ def fit(
         model.load_state_dict(model_state)
         history, best_epoch, start_epoch = info["history"], info["best_epoch"], info["epoch"]
         best_key, wall_before = tuple(info["best_key"]), info["wall_seconds"]
+        start_key = tuple(info["start_key"]) if "start_key" in info else None
         if average is not None:
             average.load_state_dict(average_state or model_state)
             average.updates = int(info.get("average_updates", 0))
 
-    start_key = tuple(restored[2]["start_key"]) if restored and restored[2].get("start_key") else None
     if keep_start and not restored:
         val = task.score(predict(model, data.x["val"], device=device), data.x["val"], data.y["val"], data.groups["val"]).metrics
         best_key, best_state = task.validation_key(val), copy.deepcopy(model.state_dict())
