@@ -20,8 +20,8 @@ QAT_LR_SCALE = 0.1  # QAT fine-tunes a trained model: a tenth of its training le
 
 def _finetune(state: ChainState, epochs: int, label: str, teacher):
     """QAT's training: the start (the post-training ranges) stays a candidate, left only for an epoch no worse on
-    validation accuracy and loss (fit's keep_start), so QAT is never worse than them on validation (ds-cnn: an epoch
-    one validation image up, its loss up, took the test split 0.9889 -> 0.9778, under the PTQ artifact: qat_tflite.md).
+    validation accuracy and loss (fit's keep_start), so QAT is never worse than them on validation (ds-cnn, chosen by
+    accuracy first: an epoch took the test split 0.9889 -> 0.9778, under the PTQ artifact: qat_tflite.md, stop 33).
     `teacher`: the float model QAT started from, whose outputs the int8 model learns (None: the labels alone)."""
     config = replace(state.train_config, epochs=epochs, lr=state.train_config.lr * QAT_LR_SCALE)
     loss = parent_loss(state.spec.task, teacher)

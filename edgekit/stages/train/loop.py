@@ -137,8 +137,8 @@ def _progress(enabled: bool) -> Progress:
 
 def _no_worse(key: tuple, start_key: tuple | None) -> bool:
     """Whether an epoch may replace a kept start: no part of its validation key below the start's. Accuracy alone,
-    on a few hundred samples, moves by single samples: QAT that gained one validation image while its loss rose lost
-    on the test split (ds-cnn, benchmarks/results/qat_tflite.md); the loss has to agree before the start is left."""
+    on a few hundred samples, moves by single samples: chosen by accuracy first, ds-cnn's QAT left its start for an
+    epoch 3 test images worse (benchmarks/results/qat_tflite.md as stop 33 recorded it); the loss has to agree."""
     return start_key is None or all(a >= b for a, b in zip(key, start_key))
 
 
