@@ -5,7 +5,9 @@ agreement with PyTorch fp32 on the test split):
 - OpenVINO fp32: max |Δ| of the logits to PyTorch (the bar: <= 1e-4) and agreement;
 - OpenVINO int8 (NNCF's OpenVINO backend, edgekit's defaults: half-range weights on a CPU without VNNI, the layers
   int8 hurts most kept float when full int8 misses the floor) and ONNX int8 (NNCF, layers ranked by int8 sensitivity kept float
-  through ignored_scope when full int8 misses): agreement, accuracy, what stayed float;
+  through ignored_scope when full int8 misses): agreement, accuracy, what stayed float; an int8 export refused on the
+  test split after full int8 passed on validation names the layers int8 hurts most (`--keep-float`, ranked on the
+  validation split), and that export, as the user would run it next, is a row of its own;
 - latency: batch 1, one thread, the device adapter's infer() (what `edgekit bench` times), OpenVINO beside
   onnxruntime and LiteRT, in interleaved rounds (each round runs every artifact once in turn, so a neighbour's load
   on the shared cores falls on all of them alike).
@@ -15,6 +17,7 @@ agreement with PyTorch fp32 on the test split):
 
 from __future__ import annotations
 
+import re
 import statistics
 import tempfile
 import time
@@ -64,17 +67,23 @@ def main() -> None:
         for name in MODELS:
             run = parent(name)
             arts, cells = {}, {}
-            for fmt, precision in ROWS:
-                out = Path(tmp) / f"{name}-{fmt}-{precision}"
+            tries = [(fmt, precision, ()) for fmt, precision in ROWS]
+            while tries:
+                fmt, precision, keep = tries.pop(0)
+                key = f"{fmt} {precision}" + (f", the refusal's --keep-float {','.join(keep)}" if keep else "")
+                out = Path(tmp) / f"{name}-{fmt}-{precision}{'-kept' if keep else ''}"
                 try:
-                    art = ek.export(run, target="x86-64", format=fmt, precision=precision, out=out, progress=False)
+                    art = ek.export(run, target="x86-64", format=fmt, precision=precision, out=out, progress=False, keep_float=keep)
                 except EdgekitError as e:  # a refusal (the floor missed) is a result
-                    cells[f"{fmt} {precision}"] = {"refused": str(e)}
+                    cells[key] = {"refused": str(e)}
+                    hint = re.search(r"--keep-float ([\w.,]+)", str(e))
+                    if hint and not keep:  # what a user does next: the refusal's own suggestion, as a row of its own
+                        tries.insert(0, (fmt, precision, tuple(hint.group(1).split(","))))
                     continue
-                arts[f"{fmt} {precision}"] = art
+                arts[key] = art
                 deploy = art.deploy.model_dump(mode="json")
                 m = art.parity.metrics
-                cells[f"{fmt} {precision}"] = {
+                cells[key] = {
                     "agreement": m["top1_agreement"],
                     "accuracy": m.get("accuracy"),
                     "max_abs_diff": m.get("max_abs_diff"),

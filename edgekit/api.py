@@ -218,9 +218,11 @@ def export(
     runtime_options: dict | None = None,
     parity: bool = True,
     progress: bool = True,
+    keep_float: list[str] | tuple[str, ...] = (),
 ):
     """Export a Run or run folder for a target; returns the Artifact (path, deploy, parity, notes).
-    parity=False: a latency/size-only artifact of any network, marked "not proven" (as `edgekit export --no-parity`)."""
+    parity=False: a latency/size-only artifact of any network, marked "not proven" (as `edgekit export --no-parity`).
+    keep_float: int8 keeps these conv/linear layers (module paths) in float instead of searching (`--keep-float`)."""
     from .stages.export import export_run
 
     return export_run(
@@ -236,6 +238,7 @@ def export(
         runtime_options=runtime_options,
         prove_parity=parity,
         progress=progress,
+        keep_float=keep_float,
     )
 
 

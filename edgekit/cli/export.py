@@ -115,9 +115,18 @@ def print_export(artifact) -> None:
     is_flag=True,
     help="Skip the parity check (any network, an untrained one too): a latency/size-only artifact, marked 'not proven'.",
 )
+@click.option(
+    "--keep-float",
+    "keep_float",
+    multiple=True,
+    metavar="LAYER[,LAYER]",
+    help="int8: keep these conv/linear layers (module paths, e.g. features.0.0) in float instead of searching.",
+)
 @trust_code_option
 @dataset_option
-def export_cmd(run, target, fmt, precision, out, dynamic_batch, calib, force_calib, min_agreement, ropts, no_parity, trust_code, dataset):
+def export_cmd(
+    run, target, fmt, precision, out, dynamic_batch, calib, force_calib, min_agreement, ropts, no_parity, keep_float, trust_code, dataset
+):
     """Export a run for a device, prove parity in the real runtime, write deploy.json."""
     from ..stages.export import export_run
     from .options import model_args
@@ -136,6 +145,7 @@ def export_cmd(run, target, fmt, precision, out, dynamic_batch, calib, force_cal
         dataset=dataset,
         runtime_options=model_args(ropts, "--runtime-option"),
         prove_parity=not no_parity,
+        keep_float=keep_float,
     )
     print_export(artifact)
     console.print(f"saved artifact to {artifact.path}")

@@ -31,6 +31,7 @@ class BuildJob:
     say: Callable[[str], None] = lambda m: None
     progress: bool = True
     validation: Any = None  # convert.pt2e.Validation: int8 that misses the floor on it may keep early layers float
+    keep_float: tuple[str, ...] = ()  # --keep-float: the user's float layers (module paths), no search
 
     @property
     def input_shape(self) -> list[int]:
@@ -65,6 +66,9 @@ class Format:
     # What a run's model must run in (ModelSpec.runs_in) for this format to build from it: a PyTorch module, or
     # an imported ONNX graph that only onnxruntime runs (edgekit/onnxgraph/).
     builds_from: tuple[str, ...] = ("pytorch",)
+    # Whether its int8 graph can run chosen layers in float between quantize/dequantize pairs (convert/mixed.py):
+    # the float fallback on a missed floor, and --keep-float.
+    float_layers: bool = False
 
     def int8_scheme(self, target) -> dict:
         """The int8 scheme for a target's CPU, and why (shown in the export table): per-channel weights by default."""

@@ -16,11 +16,11 @@ from .convert.pt2e import pt2e_search, record, xnnpack_quantizer
 from .convert.toolchain import base_toolchain, version
 
 
-def _int8(model, calibration: np.ndarray, example, progress: bool, validation=None, say=lambda m: None):
-    """The model quantized for XNNPACK; the layers int8 hurts most stay float if full int8 misses the floor
-    (convert/mixed.py)."""
+def _int8(model, calibration: np.ndarray, example, progress: bool, validation=None, say=lambda m: None, keep=()):
+    """The model quantized for XNNPACK; the layers int8 hurts most stay float if full int8 misses the floor, or the
+    user's `keep` (convert/mixed.py)."""
     fold_batchnorm(model)
-    graph, info, _ = pt2e_search(model, calibration, example, xnnpack_quantizer, validation, progress=progress, say=say)
+    graph, info, _ = pt2e_search(model, calibration, example, xnnpack_quantizer, validation, progress=progress, say=say, keep=keep)
     return graph, info
 
 
@@ -32,6 +32,7 @@ ARMV8_0_CORES = {"Cortex-A53", "Cortex-A57", "Cortex-A72", "Cortex-A73", "Cortex
 
 class ExecuTorchFormat(Format):
     name = "executorch"
+    float_layers = True
     runtime = "executorch"
     precisions = ("fp32", "int8")
     requires = (("executorch", "executorch"),)
@@ -56,10 +57,9 @@ class ExecuTorchFormat(Format):
             quantizer = f"XNNPACK quantizer, PT2E (torchao {version('torchao')}): the QAT run's trained ranges ({epochs} epochs)"
         elif job.precision == "int8":
             validation = None if job.target.runtime.full_int8_only else job.validation
-            model, kept = _int8(model, job.calibration, example, job.progress, validation, job.say)
+            model, kept = _int8(model, job.calibration, example, job.progress, validation, job.say, job.keep_float)
             quantizer = f"XNNPACK quantizer, PT2E (torchao {version('torchao')}), calibrated on {len(job.calibration)} train samples"
-            if kept.kept:
-                quantizer += f"; {kept.describe()} to reach the floor on the validation split"
+            quantizer += kept.quantizer_note()
         with status(f"lowering to ExecuTorch {job.precision} (XNNPACK)", job.progress):
             try:
                 with captured_fds():

@@ -67,6 +67,7 @@ def _torch_export(model, input_shape, path: Path, dynamic_batch: bool) -> None:
 
 class OnnxFormat(Format):
     name = "onnx"
+    float_layers = True
     runtime = "onnxruntime"
     precisions = ("fp32", "fp16", "int8")
     dynamic_batch = True
@@ -117,6 +118,7 @@ class OnnxFormat(Format):
         if (
             job.precision == "int8"
             and built.reference == "fp32"
+            and not job.keep_float  # the layers the user keeps float are not the default's to drop
             and choose(
                 job,
                 built,
@@ -141,9 +143,7 @@ class OnnxFormat(Format):
         weights = job.int8_scheme.get("weights", "per-channel")
         model, kept = nncf_int8(job, per_channel=weights == "per-channel")
         line = f"nncf {version('nncf')} (post-training at export, {weights} weights)"
-        if kept.kept:
-            line += f"; {kept.describe()} to reach the floor on the validation split"
-        return model, line, "fp32", kept
+        return model, line + kept.quantizer_note(), "fp32", kept
 
 
 def ort_default_int8(job: BuildJob, path: Path, *, against: dict | None = None) -> str:
@@ -181,6 +181,17 @@ def ort_default_int8(job: BuildJob, path: Path, *, against: dict | None = None) 
     )
 
 
+def float_ops(ops: dict[str, list[str]], paths: tuple, tool: str, *, asked: bool) -> list[str]:
+    """The quantizer's op names of the layers (module paths) to leave float. A layer the user asked for (`asked`)
+    with none would silently stay int8: refused; the search's own tries may name layers the quantizer left float."""
+    missing = [p for p in paths if not ops.get(p)]
+    if missing and asked:
+        raise EdgekitError(
+            f"{tool} found no op of layer {', '.join(missing)} to leave in float", "name another layer, or drop --keep-float"
+        )
+    return [op for p in paths for op in ops.get(p, [])]
+
+
 def nncf_int8(job: BuildJob, *, per_channel: bool):
     """NNCF post-training int8 of the float model; when it misses the floor on the validation split, the layers int8
     hurts most stay float through NNCF's ignored_scope (convert/mixed.py) → (model, FloatLayers)."""
@@ -193,7 +204,9 @@ def nncf_int8(job: BuildJob, *, per_channel: bool):
     ops: dict[str, list[str]] = {}
 
     def quantize(paths: tuple):
-        ignored = [op for p in paths for op in ops.get(p, [])]
+        if paths and not ops:  # NNCF's node names are read from a full int8 model (--keep-float asks before one)
+            quantize(())
+        ignored = float_ops(ops, paths, "NNCF", asked=bool(job.keep_float))
         model, _ = quantize_ptq(
             copy.deepcopy(job.float_model),
             job.calibration,
@@ -212,7 +225,7 @@ def nncf_int8(job: BuildJob, *, per_channel: bool):
         fold_batchnorm(folded)  # as quantize_ptq does: the same layers, the same weights
         return Int8Simulation(folded, job.calibration, per_channel=per_channel)
 
-    return search(quantize, lambda m, x: predict(m, x), job.validation, simulation, job.say)
+    return search(quantize, lambda m, x: predict(m, x), job.validation, simulation, job.say, job.keep_float)
 
 
 FORMAT = OnnxFormat()

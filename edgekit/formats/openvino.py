@@ -172,12 +172,14 @@ def with_fallback(
     half: bool,
     progress: bool,
     say=lambda m: None,
+    keep: tuple[str, ...] = (),
 ):
     """Full int8 first; when it misses the floor on the validation split, the layers int8 hurts most stay float
     through NNCF's ignored scope, ranked by measured sensitivity (convert/mixed.py, as ONNX, TFLite and ExecuTorch
     do). `float_model` is the (batch-norm folded) network `ov_model` was converted from: the ops' friendly names
     carry its module paths, which is how the ranking's layers name OpenVINO's ops."""
     from ..nn.sensitivity import Int8Simulation
+    from .onnx import float_ops
 
     ops: dict[str, list[str]] = {}
     for name, _ in compute_layers(ov_model):
@@ -186,17 +188,18 @@ def with_fallback(
             ops.setdefault(path, []).append(name)
 
     def quantize(paths: tuple):
-        ignored = [op for p in paths for op in ops.get(p, [])]
+        ignored = float_ops(ops, paths, "OpenVINO", asked=bool(keep))
         return nncf_int8(ov_model, calibration, ignored, half=half, progress=progress)
 
     def simulation():
         return Int8Simulation(float_model, calibration, per_channel=True)
 
-    return search(quantize, _run, validation, simulation, say)
+    return search(quantize, _run, validation, simulation, say, keep)
 
 
 class OpenVINOFormat(Format):
     name = "openvino"
+    float_layers = True
     runtime = "openvino"
     precisions = ("fp32", "fp16", "int8")
     requires = (("openvino", "openvino"),)
@@ -224,7 +227,14 @@ class OpenVINOFormat(Format):
             validation = None if job.target.runtime.full_int8_only else job.validation
             half = half_range(job.target)
             model, kept = with_fallback(
-                model, float_model, job.calibration, validation, half=bool(half), progress=job.progress, say=job.say
+                model,
+                float_model,
+                job.calibration,
+                validation,
+                half=bool(half),
+                progress=job.progress,
+                say=job.say,
+                keep=job.keep_float,
             )
             built.quantizer = (
                 f"nncf {version('nncf')} OpenVINO backend (post-training at export, per-channel weights"
@@ -234,8 +244,7 @@ class OpenVINOFormat(Format):
             if half:
                 built.notes.append(f"int8 weights use half the int8 range (NNCF's overflow fix on every layer): {half}")
             built.extras["overflow_fix"] = "every layer" if half else "first layer (NNCF's default)"
-            if kept.kept:
-                built.quantizer += f"; {kept.describe()} to reach the floor on the validation split"
+            built.quantizer += kept.quantizer_note()
             record(built, kept)
         fp16_arithmetic = bool(job.runtime_options.get("fp16_arithmetic", False))
         if job.precision == "fp16":

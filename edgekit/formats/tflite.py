@@ -47,17 +47,26 @@ def convert(model, sample, quant_config=None, what="TFLite"):
 
 
 def pt2e_int8(
-    model: nn.Module, calibration: np.ndarray, sample: torch.Tensor, *, hardswish: bool, progress: bool, validation=None, say=lambda m: None
+    model: nn.Module,
+    calibration: np.ndarray,
+    sample: torch.Tensor,
+    *,
+    hardswish: bool,
+    progress: bool,
+    validation=None,
+    say=lambda m: None,
+    keep: tuple[str, ...] = (),
 ):
     """The model quantized by PT2E with LiteRT's int8 scheme (per-channel symmetric weights, per-tensor activations).
-    With `validation`, the layers int8 hurts most stay float if full int8 misses the floor on it (convert/mixed.py)."""
+    With `validation`, the layers int8 hurts most stay float if full int8 misses the floor on it; `keep`: the user's
+    float layers instead (convert/mixed.py)."""
     litert()
     from litert_torch.quantize.quant_config import QuantConfig
 
     fold_batchnorm(model)
     model = prepare_for_int8(model, hardswish=hardswish)
     converted, info, quantizer = pt2e_search(
-        model, calibration, sample, litert_quantizer, validation, progress=progress, say=say, fold_quantize=False
+        model, calibration, sample, litert_quantizer, validation, progress=progress, say=say, keep=keep, fold_quantize=False
     )
     converted.training = False  # its ops were exported in eval mode; the flag only says so to the converter
     return converted, QuantConfig(pt2e_quantizer=quantizer), info
@@ -107,7 +116,14 @@ def write_tflite(job: BuildJob, path: Path, *, float_fallback: bool = False) -> 
         validation = job.validation if float_fallback else None
         hardswish = writes_hardswish_out(job.target)
         graph, config, kept = pt2e_int8(
-            model, job.calibration, sample, hardswish=hardswish, progress=job.progress, validation=validation, say=job.say
+            model,
+            job.calibration,
+            sample,
+            hardswish=hardswish,
+            progress=job.progress,
+            validation=validation,
+            say=job.say,
+            keep=job.keep_float,
         )
         with status("converting to full-int8 TFLite", job.progress):
             edge = convert(graph, sample, config, what="full-int8 TFLite")
@@ -118,7 +134,7 @@ def write_tflite(job: BuildJob, path: Path, *, float_fallback: bool = False) -> 
                 if job.run.spec.quantization
                 else ""
             )
-            + (f"; {kept.describe()} to reach the floor on the validation split" if kept.kept else "")
+            + kept.quantizer_note()
         )
     with captured_fds():
         edge.export(str(path))
@@ -200,6 +216,7 @@ def tflite_toolchain() -> dict:
 
 class TfliteFormat(Format):
     name = "tflite"
+    float_layers = True
     runtime = "litert"
     precisions = ("fp32", "fp16", "dynamic", "int8")
     int8_quantizer = "pt2e-litert"
@@ -221,6 +238,7 @@ class TfliteFormat(Format):
             job.precision == "int8"
             and info["reference"] == "fp32"
             and not job.target.runtime.full_int8_only  # an accelerator's op mapping is checked on edgekit's graph only
+            and not job.keep_float  # the layers the user keeps float are not the default's to drop
             and choose(
                 job,
                 built,

@@ -11,6 +11,10 @@ and judged; if it misses, the prefix itself, then twice as many layers, up to ha
 first real try that passes is kept, so the floor is always the real quantizer's verdict, and no more MACs stay float
 than the first-k rule alone would keep.
 
+The user may name the layers instead (`--keep-float`): those stay float whatever full int8 scores, nothing is
+searched, and the validation split's verdict on them is still recorded. An export refused on the test split after
+full int8 passed on validation names the ranking's first layers as that option's values (`ranking`).
+
 Why not "the first k layers" (edgekit's rule before): on MobileNetV1 x0.25 the first 8 of 28 layers were 28% of the
 MACs; the layers that cost int8 most are a few, not always the first, and ranking them keeps fewer MACs in float
 (benchmarks/results/float_fallback.md). What stayed float is recorded in deploy.json.
@@ -22,6 +26,8 @@ from dataclasses import dataclass, field
 from typing import Any, Callable
 
 import numpy as np
+
+from ...errors import EdgekitError
 
 MAX_FLOAT_SHARE = 0.5  # never more than half the MACs in float: past that, int8 is not what ships
 
@@ -44,15 +50,25 @@ class FloatLayers:
     names: list[str] = field(default_factory=list)
     tried_up_to: int = 0  # the most layers any try left float
     verdicts: list[str] = field(default_factory=list)  # what each try scored on the validation split
-    ranking: str = "first"  # "first": the first k layers; "sensitivity": ranked by measured int8 error per MAC
+    # "first": the first k layers; "sensitivity": ranked by measured int8 error per MAC; "chosen": the user's
+    ranking: str = "first"
 
     def describe(self) -> str:
+        if self.ranking == "chosen":
+            return f"{self.kept} of {self.layers} layers kept in float as asked ({self.macs_in_float:.0%} of MACs: {', '.join(self.names)})"
         if self.ranking == "sensitivity":
             return (
                 f"{self.kept} of {self.layers} layers kept in float, the most int8-sensitive per MAC "
                 f"({self.macs_in_float:.0%} of MACs: {', '.join(self.names)})"
             )
         return f"the first {self.kept} of {self.layers} layers kept in float ({self.macs_in_float:.0%} of MACs)"
+
+    def quantizer_note(self) -> str:
+        """What the quantizer line adds about float layers ('' when none stayed float)."""
+        if not self.kept:
+            return ""
+        why = "(--keep-float)" if self.ranking == "chosen" else "to reach the floor on the validation split"
+        return f"; {self.describe()} {why}"
 
     def as_dict(self) -> dict:
         return {
@@ -112,15 +128,43 @@ def _candidates(
     return sorted(unique, key=lambda c: _share(c[0], macs, total))  # stable: on a tie the ranking's set first
 
 
+def ranking(sim, x: np.ndarray) -> list[str]:
+    """The layers whose float keeps the simulated int8 model closer to fp32 on x, most error removed per MAC first."""
+    reference = sim.outputs(x, sim.layers)  # every layer float: the float model itself
+    return [c.name for c in sorted((c for c in sim.costs(x, reference) if c.gain > 0), key=lambda c: -c.gain_per_mac)]
+
+
+def kept_as_asked(quantize, run, validation: Validation | None, sim, keep: tuple[str, ...]):
+    """The user's float layers (module paths, checked by the export beforehand), quantized once and judged on the
+    validation split for the record only → (model, FloatLayers)."""
+    names = list(keep)
+    idle = [n for n in names if n not in sim.layers]
+    if idle:  # defined in the model but never run by its forward pass: nothing of it reaches the graph
+        raise EdgekitError(f"--keep-float {', '.join(idle)}: the model's forward pass never runs it", "name layers it runs")
+    total = sum(sim.macs[n] for n in sim.layers) or 1
+    share = _share(names, sim.macs, total)
+    model = quantize(tuple(names))
+    info = FloatLayers(kept=len(names), layers=len(sim.layers), macs_in_float=share, names=names, tried_up_to=len(names), ranking="chosen")
+    verdict = validation.judge(run(model, validation.x)) if validation is not None else None
+    info.verdicts = [
+        f"{', '.join(names)} in float, as asked ({share:.0%} of MACs): " + (verdict_text(verdict) if verdict else "no validation split")
+    ]
+    return model, info
+
+
 def search(
     quantize: Callable[[tuple], Any],
     run: Callable[[Any, np.ndarray], Any],
     validation: Validation | None,
     simulation: Callable[[], Any],
     say: Callable[[str], None] = lambda m: None,
+    keep: tuple[str, ...] = (),
 ):
     """`quantize(names)` → a quantized model with those layers (module paths) in float; `run(model, x)` → its outputs;
-    `simulation()` → an nn.sensitivity.Int8Simulation of the same float model. Returns (model, FloatLayers)."""
+    `simulation()` → an nn.sensitivity.Int8Simulation of the same float model; `keep`: the user's float layers (no
+    search). Returns (model, FloatLayers)."""
+    if keep:
+        return kept_as_asked(quantize, run, validation, simulation(), keep)
     model = quantize(())
     if validation is None:
         return model, FloatLayers()
@@ -131,8 +175,7 @@ def search(
     say(f"int8 misses the floor on the validation split ({verdict_text(verdict)}): ranking layers by int8 sensitivity")
     sim = simulation()
     x = validation.x
-    reference = sim.outputs(x, sim.layers)  # every layer float: the float model itself
-    ranked = [c.name for c in sorted((c for c in sim.costs(x, reference) if c.gain > 0), key=lambda c: -c.gain_per_mac)]
+    ranked = ranking(sim, x)
     total = sum(sim.macs[n] for n in sim.layers) or 1
     simulated: dict[tuple, bool] = {}
 
@@ -164,7 +207,9 @@ def record(built, info: FloatLayers) -> None:
         return  # full int8 passed on the validation split at once (or there was none to judge)
     built.extras["float_layers"] = info.as_dict()
     tries = "; ".join(info.verdicts)
-    if info.kept:
+    if info.ranking == "chosen":
+        built.notes.append(f"{info.describe()} (validation split: {tries})")
+    elif info.kept:
         built.notes.append(f"int8 missed the floor on the validation split, so {info.describe()} ({tries})")
     elif info.tried_up_to:
         built.notes.append(f"int8 missed the floor on the validation split even with {info.tried_up_to} layers in float ({tries})")

@@ -334,9 +334,9 @@ def pt2e_quantize(model, calibration: np.ndarray, sample, quantizer, kept, *, pr
     return converted, batch, info
 
 
-def pt2e_search(model, calibration: np.ndarray, sample, make_quantizer, validation, *, progress: bool, say=lambda m: None, **kw):
-    """Full int8, or the fewest MACs left float that reach the floor on the validation split (convert/mixed.py):
-    → (converted graph, FloatLayers, the quantizer that made it: the converter may need it)."""
+def pt2e_search(model, calibration: np.ndarray, sample, make_quantizer, validation, *, progress: bool, say=lambda m: None, keep=(), **kw):
+    """Full int8, or the fewest MACs left float that reach the floor on the validation split, or the user's `keep`
+    (convert/mixed.py): → (converted graph, FloatLayers, the quantizer that made it: the converter may need it)."""
     from ...nn.sensitivity import Int8Simulation
     from .mixed import search
 
@@ -351,5 +351,5 @@ def pt2e_search(model, calibration: np.ndarray, sample, make_quantizer, validati
         graph, batch = quantized
         return outputs(graph, x, batch)
 
-    (graph, _), info = search(quantize, run, validation, lambda: Int8Simulation(model, calibration, per_channel=True), say)
+    (graph, _), info = search(quantize, run, validation, lambda: Int8Simulation(model, calibration, per_channel=True), say, keep)
     return graph, info, made[tuple(info.names)]

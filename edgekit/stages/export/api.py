@@ -31,6 +31,7 @@ from ...util.fsutil import check_out_folder, json_text, staged_dir, write_text
 from ...util.manifest import now
 from ..compress.quantizers import reference_name
 from . import judge
+from . import keep_float as keep_float_option
 from .estimate import estimate_latency
 from .models import float_model
 from .plan import plan_export
@@ -82,9 +83,11 @@ def export_run(
     say=lambda m: None,
     runtime_options: dict | None = None,
     prove_parity: bool = True,
+    keep_float=(),
 ) -> Artifact:
     """prove_parity=False (--no-parity): a latency/size-only artifact of any network, marked "not proven"
-    (edgekit/parity.py); the runtime still runs it on a few samples."""
+    (edgekit/parity.py); the runtime still runs it on a few samples. keep_float: module paths of conv / linear
+    layers an int8 export keeps in float (--keep-float; keep_float.py)."""
     check_export_args(calib, min_agreement)
     tgt = find_target(target)
     run = run if isinstance(run, Run) else load_run(run, trust_code=trust_code)
@@ -117,6 +120,15 @@ def export_run(
         else None
     )
     fp32 = float_model(run)
+    keep = keep_float_option.check(
+        keep_float_option.parse(keep_float),
+        fmt=f,
+        precision=plan.precision,
+        target=tgt,
+        run=run,
+        model=fp32,
+        calibrated=needs_calib,
+    )
     floor = task.parity_floor(tgt.budgets, min_agreement)  # what the task's int8 rule allows (agreement, mAP points)
     x_val = splits.x["val"]
     # PyTorch runs once per model and split; the reference, the task options, the degenerate check and the float
@@ -180,6 +192,7 @@ def export_run(
             say=say,
             progress=progress,
             validation=validation,
+            keep_float=keep,
         )
         built = f.build(job)
         # A format whose runtime needs hardware this machine lacks (TensorRT) names a host stand-in for parity.
@@ -281,6 +294,12 @@ def export_run(
         write_text(folder / "deploy.json", json_text(deploy.model_dump(mode="json")))
         if prove_parity and not parity.passed:
             tried = built.extras.get("float_layers")
+            hint = ""
+            if validation is not None and not tried and f.float_layers and not tgt.runtime.full_int8_only:
+                # full int8 passed on validation, so nothing was ranked: rank now, for the user to choose
+                hint = keep_float_option.suggestion(
+                    fp32, calibration, x_val, per_channel=plan.int8_scheme.get("weights", "per-channel") == "per-channel"
+                )
             raise BudgetFailed(
                 f"parity check failed: {f.name} {plan.precision} in {adapter.runtime} misses {parity.rule} ({parity.brief()})"
                 + (
@@ -288,6 +307,8 @@ def export_run(
                     if tried and not tried["kept"]
                     else ""
                 ),
-                "nothing was written; try another --precision or --format, QAT (edgekit compress --qat), or lower --min-agreement deliberately",
+                "nothing was written; "
+                + (f"keep the layers int8 hurts most in float ({hint}, ranked on the validation split), or " if hint else "")
+                + "try another --precision or --format, QAT (edgekit compress --qat), or lower --min-agreement deliberately",
             )
     return Artifact(path=out, deploy=deploy, parity=parity, notes=[*read_notes, *plan.reasons, *built.notes])
