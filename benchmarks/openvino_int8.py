@@ -76,7 +76,7 @@ def main() -> None:
                     art = ek.export(run, target="x86-64", format=fmt, precision=precision, out=out, progress=False, keep_float=keep)
                 except EdgekitError as e:  # a refusal (the floor missed) is a result
                     cells[key] = {"refused": str(e)}
-                    hint = re.search(r"--keep-float ([\w.,]+)", str(e))
+                    hint = re.search(r"--keep-float ([\w.,]+)$", str(e))  # the refusal's last words
                     if hint and not keep:  # what a user does next: the refusal's own suggestion, as a row of its own
                         tries.insert(0, (fmt, precision, tuple(hint.group(1).split(","))))
                     continue

@@ -19,6 +19,7 @@ from _common import write_results
 from _parents import parent
 
 import edgekit as ek
+from edgekit.emulate.rootfs import built_with, ready_rootfs
 from edgekit.errors import BudgetFailed
 
 MODELS = ["resnet8", "ds-cnn", "mobilenetv1-025"]
@@ -37,9 +38,22 @@ ARTIFACTS = [
 ]
 ROUNDS = 3
 FLOOR = 0.98  # rpi4/rpi5 profiles' min_int8_agreement
+BOARDS, EXTRAS = ("rpi4", "rpi5"), {"executorch", "openvino"}
+
+
+def check_boards() -> None:
+    """Before the hour of work: each emulated board holds the runtimes its columns need (a rootfs built without them
+    once cost a whole run)."""
+    for board in BOARDS:
+        missing = EXTRAS - built_with(ready_rootfs(board))
+        if missing:
+            raise SystemExit(
+                f"the emulated {board} lacks {', '.join(sorted(missing))}: edgekit device emulate {board} --with executorch --with openvino"
+            )
 
 
 def main() -> None:
+    check_boards()
     rows, results = [], {}
     with tempfile.TemporaryDirectory() as tmp:
         tmp = Path(tmp)

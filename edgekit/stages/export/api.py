@@ -307,8 +307,11 @@ def export_run(
                     if tried and not tried["kept"]
                     else ""
                 ),
-                "nothing was written; "
-                + (f"keep the layers int8 hurts most in float ({hint}, ranked on the validation split), or " if hint else "")
-                + "try another --precision or --format, QAT (edgekit compress --qat), or lower --min-agreement deliberately",
+                "nothing was written; try another --precision or --format, QAT (edgekit compress --qat), "
+                + (
+                    f"lower --min-agreement deliberately, or keep the layers int8 hurts most (ranked on the validation split) in float: {hint}"
+                    if hint
+                    else "or lower --min-agreement deliberately"
+                ),
             )
     return Artifact(path=out, deploy=deploy, parity=parity, notes=[*read_notes, *plan.reasons, *built.notes])
