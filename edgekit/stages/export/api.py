@@ -29,6 +29,7 @@ from ...targets import find_target
 from ...tasks import get_task
 from ...util.fsutil import check_out_folder, json_text, staged_dir, write_text
 from ...util.manifest import now
+from ...util.progress import status
 from ..compress.quantizers import reference_name
 from . import judge
 from . import keep_float as keep_float_option
@@ -297,9 +298,10 @@ def export_run(
             hint = ""
             if validation is not None and not tried and f.float_layers and not tgt.runtime.full_int8_only:
                 # full int8 passed on validation, so nothing was ranked: rank now, for the user to choose
-                hint = keep_float_option.suggestion(
-                    fp32, calibration, x_val, per_channel=plan.int8_scheme.get("weights", "per-channel") == "per-channel"
-                )
+                with status("int8 missed the floor on the test split: ranking layers by int8 sensitivity for the advice", progress):
+                    hint = keep_float_option.suggestion(
+                        fp32, calibration, x_val, per_channel=plan.int8_scheme.get("weights", "per-channel") == "per-channel"
+                    )
             raise BudgetFailed(
                 f"parity check failed: {f.name} {plan.precision} in {adapter.runtime} misses {parity.rule} ({parity.brief()})"
                 + (
