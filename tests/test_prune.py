@@ -153,13 +153,13 @@ def test_squeezenet_learns_every_class(squeezenet):
 
 
 @pytest.mark.slow
-@pytest.mark.xfail(
-    strict=True,
-    reason="issue 24 bar not met yet: SqueezeNet (no batch-norm) cut to 0.5x MACs keeps 5 of 10 classes, accuracy "
-    "0.24 after 2 fine-tune epochs (0.34 after 4; a 2% channel cut alone takes it 0.88 -> 0.64)",
-)
 def test_squeezenet_pruned_to_half_keeps_every_class(squeezenet, tmp_path):
-    out = compress(squeezenet, [PruneStep(target_macs=0.5, finetune=2)], tmp_path / "sq-p")
+    """SqueezeNet has no batch-norm, and a short fine-tune after one cut to half its MACs left it predicting a few
+    classes. The default schedule (iterative cuts, distilled from the parent) keeps every class of this briefly
+    trained parent; benchmarks/results/pruning.md measures the issue's bar on a well-trained one."""
+    out = compress(squeezenet, [PruneStep(target_macs=0.5)], tmp_path / "sq-p")
+    parent, pruned = _metrics(out)["steps"]
+    assert pruned["macs"] <= 0.5 * parent["macs"]
     classes, accuracy = _classes_and_accuracy(out)
     assert classes == 10 and accuracy > 0.6
 
