@@ -4,6 +4,7 @@ one-line refusal before any work."""
 
 from __future__ import annotations
 
+import numpy as np
 import onnx
 import pytest
 from conftest import assert_one_line_error, compress, export
@@ -106,3 +107,29 @@ def test_a_format_whose_int8_is_whole_refuses_float_layers(digits_run):
     assert check(("features.0.0",), fmt=get_format("onnx"), **kw) == ("features.0.0",)
     with pytest.raises(EdgekitError, match="ncnn int8 runs every layer in int8"):
         check(("features.0.0",), fmt=get_format("ncnn"), **kw)
+
+
+def test_a_layer_that_never_runs_or_has_no_op_is_refused_not_left_int8():
+    import torch.nn as nn
+
+    from edgekit.errors import EdgekitError
+    from edgekit.formats.convert.mixed import kept_as_asked
+    from edgekit.formats.onnx import float_ops
+    from edgekit.nn.sensitivity import Int8Simulation
+
+    class Net(nn.Module):
+        def __init__(self):
+            super().__init__()
+            self.used, self.spare = nn.Linear(4, 3), nn.Linear(4, 3)
+
+        def forward(self, x):
+            return self.used(x)
+
+    sim = Int8Simulation(Net(), np.random.default_rng(0).normal(size=(8, 4)).astype(np.float32))
+    with pytest.raises(EdgekitError, match="never runs it"):
+        kept_as_asked(lambda names: None, lambda m, x: None, None, sim, ("spare",))
+    model, info = kept_as_asked(lambda names: names, lambda m, x: None, None, sim, ("used",))
+    assert model == ("used",) and info.names == ["used"] and info.macs_in_float == 1.0
+    with pytest.raises(EdgekitError, match="no op of layer spare"):
+        float_ops({"used": ["used/linear/0"]}, ("spare",), "NNCF", asked=True)
+    assert float_ops({"used": ["used/linear/0"]}, ("spare",), "NNCF", asked=False) == []  # the search's own tries
