@@ -133,3 +133,41 @@ def test_a_layer_that_never_runs_or_has_no_op_is_refused_not_left_int8():
     with pytest.raises(EdgekitError, match="no op of layer spare"):
         float_ops({"used": ["used/linear/0"]}, ("spare",), "NNCF", asked=True)
     assert float_ops({"used": ["used/linear/0"]}, ("spare",), "NNCF", asked=False) == []  # the search's own tries
+
+
+def test_nncf_ops_are_matched_to_layers_reached_through_a_module_list_loop():
+    """NNCF drops a ModuleList from the names of the ops it calls in a loop; edgekit matches ops to layers by the
+    weight each op's quantizer receives, so every conv is found under its own module path."""
+    import torch
+    import torch.nn as nn
+
+    from edgekit.stages.compress.quantize import compute_ops, quantize_ptq
+
+    class Looped(nn.Module):
+        def __init__(self):
+            super().__init__()
+            self.blocks = nn.ModuleList([nn.Sequential(nn.Conv2d(3 if i == 0 else 4, 4, 3, padding=1), nn.ReLU()) for i in range(3)])
+            self.head = nn.Linear(4, 2)
+
+        def forward(self, x):
+            for block in self.blocks:
+                x = block(x)
+            return self.head(x.mean((2, 3)))
+
+    x = np.random.default_rng(0).normal(size=(64, 3, 8, 8)).astype(np.float32)
+    quantized, _ = quantize_ptq(Looped(), x, samples=64, force=True, progress=False)
+    ops = compute_ops(quantized, torch.from_numpy(x[:1]))
+    assert set(ops) == {"blocks.0.0", "blocks.1.0", "blocks.2.0", "head"}
+    assert all(len(names) == 1 for names in ops.values()) and len({n for v in ops.values() for n in v}) == 4
+
+
+def test_a_detector_keeps_its_backbone_layers_float_in_onnx(tiny_detector_run, tmp_path):
+    from edgekit.runs import load_run
+    from edgekit.stages.export.keep_float import compute_layers
+    from edgekit.stages.export.models import float_model
+
+    first_two = compute_layers(float_model(load_run(tiny_detector_run)))[:2]
+    full, _ = export(tiny_detector_run, fmt="onnx", precision="int8", out=tmp_path / "full")
+    kept, deploy = export(tiny_detector_run, fmt="onnx", precision="int8", out=tmp_path / "kept", keep_float=first_two)
+    assert _int8_weights(full) - _int8_weights(kept) == 2
+    assert deploy["extras"]["float_layers"]["names"] == first_two

@@ -217,7 +217,7 @@ def nncf_int8(job: BuildJob, *, per_channel: bool):
             ignored=ignored,
         )
         if not paths:
-            ops.update(compute_ops(model))
+            ops.update(compute_ops(model, torch.from_numpy(job.calibration[:1])))
         return model
 
     def simulation():

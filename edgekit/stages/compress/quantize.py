@@ -66,16 +66,37 @@ def quantize_ptq(
     return quantized, record
 
 
-def compute_ops(model: nn.Module) -> dict[str, list[str]]:
-    """NNCF's node names of each conv / linear, by module path (features.0.0 → features/0/0/conv2d/0), read from the
-    weight quantizers of a quantized model (a weight is its op's input port 1)."""
-    ops: dict[str, list[str]] = {}
+def compute_ops(model: nn.Module, sample: torch.Tensor) -> dict[str, list[str]]:
+    """NNCF's node names of each conv / linear of a quantized model, by module path, matched by the weight tensor each
+    op's weight quantizer receives (its input port 1) in one forward pass on `sample`. NNCF names an op by the modules
+    it sees called, so a layer reached through a loop over a ModuleList loses the list and its index from the name
+    (a detector's backbone.layers.1.0.0 → backbone/0/0/conv2d/1): names cannot be turned back into paths."""
+    from ...nn.sensitivity import COMPUTE
+
+    owner = {id(m.weight): name for name, m in model.named_modules() if isinstance(m, COMPUTE)}
+    seen: dict[str, str] = {}
+
+    def grab(op: str):
+        def hook(module, args):
+            path = owner.get(id(args[0]))
+            if path is not None:
+                seen.setdefault(op, path)
+
+        return hook
+
+    handles = []
     for name, module in model.named_modules():
         hook = name.rpartition("pre_hooks.")[2]
-        if "pre_hooks." not in name or not type(module).__name__.endswith("Quantizer") or "__1." not in hook:
-            continue
-        op = hook.rpartition("__1.")[0]  # features/0/0/conv2d/0
-        path = ".".join(op.split("/")[:-2])
+        if "pre_hooks." in name and type(module).__name__.endswith("Quantizer") and "__1." in hook:
+            handles.append(module.register_forward_pre_hook(grab(hook.rpartition("__1.")[0])))  # features/0/0/conv2d/0
+    try:
+        with torch.no_grad():
+            model.eval()(sample)
+    finally:
+        for handle in handles:
+            handle.remove()
+    ops: dict[str, list[str]] = {}
+    for op, path in seen.items():
         ops.setdefault(path, []).append(op)
     return ops
 
