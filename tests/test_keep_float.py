@@ -113,8 +113,7 @@ def test_a_layer_that_never_runs_or_has_no_op_is_refused_not_left_int8():
     import torch.nn as nn
 
     from edgekit.errors import EdgekitError
-    from edgekit.formats.convert.mixed import kept_as_asked
-    from edgekit.formats.onnx import float_ops
+    from edgekit.formats.convert.mixed import float_ops, kept_as_asked
     from edgekit.nn.sensitivity import Int8Simulation
 
     class Net(nn.Module):

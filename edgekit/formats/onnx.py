@@ -16,7 +16,7 @@ import torch
 from ..errors import EdgekitError
 from .base import VNNI, BuildJob, Built, Format
 from .convert.default_int8 import choose
-from .convert.mixed import forget_float_layers, record
+from .convert.mixed import float_ops, forget_float_layers, record
 from .convert.onnx_finish import finish_built, fusion
 from .convert.toolchain import version
 
@@ -179,17 +179,6 @@ def ort_default_int8(job: BuildJob, path: Path, *, against: dict | None = None) 
         f"onnxruntime {version('onnxruntime')} quantize_static with its defaults (QDQ, per-tensor int8 weights and "
         f"activations, MinMax) on {len(calibration)} train samples"
     )
-
-
-def float_ops(ops: dict[str, list[str]], paths: tuple, tool: str, *, asked: bool) -> list[str]:
-    """The quantizer's op names of the layers (module paths) to leave float. A layer the user asked for (`asked`)
-    with none would silently stay int8: refused; the search's own tries may name layers the quantizer left float."""
-    missing = [p for p in paths if not ops.get(p)]
-    if missing and asked:
-        raise EdgekitError(
-            f"{tool} found no op of layer {', '.join(missing)} to leave in float", "name another layer, or drop --keep-float"
-        )
-    return [op for p in paths for op in ops.get(p, [])]
 
 
 def nncf_int8(job: BuildJob, *, per_channel: bool):

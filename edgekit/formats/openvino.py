@@ -27,7 +27,7 @@ from ..util.progress import status
 from ..util.quiet import captured_fds
 from ..util.telemetry import declined
 from .base import VNNI, BuildJob, Built, Format
-from .convert.mixed import Validation, record, search
+from .convert.mixed import Validation, float_ops, record, search
 from .convert.toolchain import base_toolchain, version
 
 FILES = ["model.xml", "model.bin"]
@@ -179,7 +179,6 @@ def with_fallback(
     do). `float_model` is the (batch-norm folded) network `ov_model` was converted from: the ops' friendly names
     carry its module paths, which is how the ranking's layers name OpenVINO's ops."""
     from ..nn.sensitivity import Int8Simulation
-    from .onnx import float_ops
 
     ops: dict[str, list[str]] = {}
     for name, _ in compute_layers(ov_model):

@@ -201,6 +201,18 @@ def search(
     return model, info  # none reached it: full int8, and the export's parity check refuses it as before
 
 
+def float_ops(ops: dict[str, list[str]], paths: tuple, tool: str, *, asked: bool) -> list[str]:
+    """The op names (`ops`: module path → the quantizer's names, NNCF's ignored scope) of the layers to leave float.
+    A layer the user asked for (`asked`) with none would silently stay int8: refused; the search's own tries may name
+    layers the quantizer left float."""
+    missing = [p for p in paths if not ops.get(p)]
+    if missing and asked:
+        raise EdgekitError(
+            f"{tool} found no op of layer {', '.join(missing)} to leave in float", "name another layer, or drop --keep-float"
+        )
+    return [op for p in paths for op in ops.get(p, [])]
+
+
 def record(built, info: FloatLayers) -> None:
     """deploy.json's extras and the export table's notes say what the search did, when it ran."""
     if not info.verdicts:
