@@ -21,6 +21,7 @@ from edgekit.data import Splits, load_run_data
 from edgekit.data.calibration import calibration_samples
 from edgekit.formats import openvino as ovf
 from edgekit.formats.convert.mixed import Validation
+from edgekit.formats.convert.weight_range import weight_range
 from edgekit.nn.evaluate import predict
 from edgekit.nn.fold import fold_batchnorm
 from edgekit.nn.sensitivity import Int8Simulation
@@ -39,14 +40,14 @@ def main() -> None:
     calib = calibration_samples(splits.x["train"], 300, seed=run.spec.dataset.seed)
     refs = {s: predict(model, splits.x[s]).argmax(1) for s in ("val", "test")}
     ov_model = ovf.convert(model, list(run.spec.input_shape), dynamic_batch=True)
-    half = bool(ovf.half_range(find_target("x86-64")))
+    weights = weight_range(find_target("x86-64"), where_saturating="every")  # as the export decides it
 
     def agreement(quantized, split: str) -> float:
         out = next(iter(ovf._run(quantized, splits.x[split]).values()))
         return float((out.argmax(1) == refs[split]).mean())
 
     def build(validation=None, keep=()):
-        quantized, info = ovf.with_fallback(ov_model, model, calib, validation, half=half, progress=False, keep=keep)
+        quantized, info = ovf.with_fallback(ov_model, model, calib, validation, weights=weights, progress=False, keep=keep)
         return info, {s: agreement(quantized, s) for s in ("val", "test")}
 
     results = {"fp32_accuracy": run.metrics.test["accuracy"], "first_k": [], "search": []}
@@ -103,7 +104,7 @@ def main() -> None:
             f"MobileNetV1 x0.25 on digits at 3x96x96, fp32 test accuracy {results['fp32_accuracy']:.4f}; "
             f"{len(splits.x['val'])} val / {len(splits.x['test'])} test samples",
             "OpenVINO int8 for x86-64 as the export builds it: NNCF OpenVINO backend, per-channel weights"
-            + (" in half the int8 range" if half else "")
+            + (" in half the int8 range" if weights.halved == "every" else " in the full int8 range" if weights.halved == "none" else "")
             + ", per-tensor activations, 300 train samples; every model run in OpenVINO's CPU plugin",
             "search (formats/convert/mixed.py), its tries on validation: "
             + " | ".join(f"floor {r['floor']:.1%}: " + "; ".join(r["tries_on_validation"]) for r in results["search"]),

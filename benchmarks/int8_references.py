@@ -36,6 +36,7 @@ from qat_tflite import qat_run
 import edgekit as ek
 from edgekit.data import Splits, load_run_data
 from edgekit.data.calibration import calibration_samples
+from edgekit.formats.convert.weight_range import WeightRange
 from edgekit.formats.in_runtime import run_artifact
 from edgekit.formats.openvino import _run, convert, nncf_int8
 from edgekit.nn.evaluate import predict
@@ -85,8 +86,12 @@ def calibration_rows(rows: list, results: dict) -> None:
         ),
     )
     variants = {
-        "one sample per batch (the old OpenVINO export)": nncf_int8(static, calib, [], half=False, progress=False),
-        "batches of 32 (ONNX's NNCF; OpenVINO's now)": nncf_int8(dynamic, calib, [], half=False, progress=False),
+        "one sample per batch (the old OpenVINO export)": nncf_int8(
+            static, calib, [], weights=WeightRange("first", "as recorded before full range"), progress=False
+        ),
+        "batches of 32 (ONNX's NNCF; OpenVINO's now)": nncf_int8(
+            dynamic, calib, [], weights=WeightRange("first", "as recorded before full range"), progress=False
+        ),
         "one sample per batch, MINMAX range estimator": minmax,
     }
     results["calibration"] = {}

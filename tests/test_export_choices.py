@@ -155,3 +155,63 @@ def test_folded_int8_weights_get_their_own_zero_point_type():
     x = rng.normal(size=(2, 4)).astype(np.float32)
     y = ort.InferenceSession(model.SerializeToString(), providers=["CPUExecutionProvider"]).run(None, {"x": x})[0]
     assert np.abs(y - x @ w).max() < 0.05 and np.abs(y - x @ w).max() > 0  # int8 weights, not the float ones
+
+
+def _host_sums_in_32_bits() -> bool:
+    import platform
+
+    from edgekit.formats.base import VNNI
+    from edgekit.targets import host_isa
+
+    return platform.machine() not in ("x86_64", "AMD64") or bool(VNNI & host_isa())
+
+
+def test_int8_weight_range_follows_the_cpus_that_run_it(tmp_path):
+    """NNCF halves the first conv's weights (7 bits) for x86 CPUs without VNNI; where the target's CPU and this machine
+    sum int8 products in 32 bits, every layer keeps the full range; where one saturates, the format's guard holds."""
+    from edgekit.formats.convert.weight_range import weight_range
+    from edgekit.targets import find_target, load_target
+
+    safe = _host_sums_in_32_bits()
+    avx2 = load_target(_x86_board(tmp_path, ["avx2", "fma"]))
+    assert weight_range(avx2, where_saturating="every").halved == "every"
+    assert weight_range(avx2, where_saturating="first").halved == "first"
+    for board in ("rpi5", "jetson-orin-nano"):
+        chosen = weight_range(find_target(board), where_saturating="every")
+        assert chosen.halved == ("none" if safe else "every"), chosen
+    unlisted = tmp_path / "x86-unlisted.toml"
+    unlisted.write_text(_x86_board(tmp_path, ["avx2"]).read_text().replace('isa = ["avx2"]', "").replace("x86-avx2", "x86-unlisted"))
+    chosen = weight_range(load_target(unlisted), where_saturating="every")
+    assert chosen.halved == ("first" if safe else "every") and ("lists no ISA" in chosen.reason or not safe)
+
+
+@pytest.mark.slow
+def test_the_first_conv_keeps_the_full_int8_range_on_a_vnni_board(digits_run, tmp_path):
+    """The artifacts themselves: OpenVINO's int8 weight constants and ONNX's int8 initializers of the first conv use
+    all of -127..127 per channel for a VNNI board; the same export for an AVX2 board holds them in half the range."""
+    import onnx
+    import openvino as ov
+    from onnx import numpy_helper
+
+    def first_conv_peak(folder, fmt) -> int:
+        if fmt == "openvino":
+            ops = ov.Core().read_model(str(folder / "model.xml")).get_ordered_ops()
+            weights = [o.get_data() for o in ops if o.get_type_name() == "Constant" and o.get_element_type().get_type_name() == "i8"]
+        else:
+            model = onnx.load(str(folder / "model.onnx"))
+            inits = {t.name: numpy_helper.to_array(t) for t in model.graph.initializer}
+            weights = [inits[i] for node in model.graph.node for i in node.input if i in inits and inits[i].dtype == np.int8]
+        first = next(w for w in weights if w.ndim == 4)  # the graph's order: the first convolution's weights
+        return int(np.abs(first.astype(np.int32)).max())
+
+    vnni, avx2 = _x86_board(tmp_path, ["avx2", "avx512_vnni"]), _x86_board(tmp_path, ["avx2", "fma"])
+    safe = _host_sums_in_32_bits()
+    for fmt in ("openvino", "onnx"):
+        folder, deploy = export(digits_run, target=str(vnni), fmt=fmt, precision="int8", out=tmp_path / f"{fmt}-vnni")
+        if fmt == "onnx" and deploy["extras"]["int8_choice"]["chosen"] != "edgekit":
+            continue  # onnxruntime's quantize_static won on validation: its per-tensor weights are its own scheme
+        assert deploy["extras"]["int8_weight_range"]["halved"] == ("none" if safe else "every" if fmt == "openvino" else "first")
+        assert first_conv_peak(folder, fmt) == 127 if safe else first_conv_peak(folder, fmt) <= 64
+    folder, deploy = export(digits_run, target=str(avx2), fmt="openvino", precision="int8", out=tmp_path / "ov-avx2")
+    assert deploy["extras"]["int8_weight_range"]["halved"] == "every" and first_conv_peak(folder, "openvino") <= 64
+    assert "in half the int8 range" in deploy["toolchain"]["quantizer"]

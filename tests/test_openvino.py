@@ -67,6 +67,12 @@ def _int8(folder, deploy, fp32_bin):
     assert deploy["parity"]["passed"] and deploy["parity"]["reference"] == "PyTorch fp32"
 
 
+# small_run is a 2-epoch, 60%-accurate model judged on 30 test samples, some at near-ties: one flip is 96.7%. Its int8
+# with full-range weights sits closer to fp32 than with the first layer halved (logits MSE 3.5e-5 vs 4.2e-5) and still
+# flips one such sample, so its int8 exports allow one.
+SMALL_RUN_INT8_FLOOR = 0.95
+
+
 @dataclass
 class Case:
     id: str
@@ -74,13 +80,14 @@ class Case:
     check: Callable
     options: dict = field(default_factory=dict)
     marks: list = field(default_factory=list)
+    floor: float | None = None  # --min-agreement
 
 
 CASES = [
     Case("O1 fp32 parity in OpenVINO, tensors named as the ONNX export", "fp32", _fp32),
     Case("O2 fp16 weights, f32 arithmetic unless asked", "fp16", _fp16),
     Case("O3 fp16 arithmetic when asked, and the precision that ran named", "fp16", _fp16_arithmetic, {"fp16_arithmetic": True}),
-    Case("O4 int8 through NNCF's OpenVINO backend", "int8", _int8, marks=[pytest.mark.slow]),
+    Case("O4 int8 through NNCF's OpenVINO backend", "int8", _int8, marks=[pytest.mark.slow], floor=SMALL_RUN_INT8_FLOOR),
 ]
 
 
@@ -88,7 +95,13 @@ CASES = [
 def test_openvino_exports_each_precision_with_parity_in_its_runtime(case, small_run, ctx, tmp_path):
     fp32_folder = ctx["artifact"]
     folder, deploy = export(
-        small_run, target="x86-64", fmt="openvino", precision=case.precision, out=tmp_path / "art", runtime_options=case.options
+        small_run,
+        target="x86-64",
+        fmt="openvino",
+        precision=case.precision,
+        out=tmp_path / "art",
+        runtime_options=case.options,
+        min_agreement=case.floor,
     )
     assert deploy["artifact"]["files"] == ["model.xml", "model.bin"] and deploy["runtime"]["name"] == "openvino"
     assert deploy["runtime"]["packages"] == ["openvino"] and deploy["parity"]["passed"]
@@ -162,6 +175,7 @@ def test_int8_that_misses_the_floor_keeps_its_most_sensitive_layer_float(tmp_pat
     import torch.nn as nn
 
     from edgekit.formats.convert.mixed import Validation
+    from edgekit.formats.convert.weight_range import WeightRange
     from edgekit.formats.openvino import _run, compute_layers, convert, module_path, with_fallback
 
     torch.manual_seed(0)
@@ -184,7 +198,9 @@ def test_int8_that_misses_the_floor_keeps_its_most_sensitive_layer_float(tmp_pat
     ov_model = convert(model, [1, 8, 8])
     names = [n for n, _ in compute_layers(ov_model)]
     assert [module_path(n) for n in names] == ["0", "3"]  # the ops name the modules they came from
-    quantized, info = with_fallback(ov_model, model, calibration, Validation(x_val, judge), half=True, progress=False, say=said.append)
+    quantized, info = with_fallback(
+        ov_model, model, calibration, Validation(x_val, judge), weights=WeightRange("every", "test"), progress=False, say=said.append
+    )
     # full int8 missed (the first try); the conv alone in float passed
     assert info.ranking == "sensitivity" and info.names == ["0"] and 0 < info.macs_in_float < 1, info
     assert info.verdicts[0].startswith("full int8") and not judge(_run(nncf_full(ov_model, calibration), x_val))["passed"]
@@ -192,9 +208,10 @@ def test_int8_that_misses_the_floor_keeps_its_most_sensitive_layer_float(tmp_pat
 
 
 def nncf_full(ov_model, calibration):
+    from edgekit.formats.convert.weight_range import WeightRange
     from edgekit.formats.openvino import nncf_int8
 
-    return nncf_int8(ov_model, calibration, [], half=True, progress=False)
+    return nncf_int8(ov_model, calibration, [], weights=WeightRange("every", "test"), progress=False)
 
 
 # ---------------------------------------------------------------- bad input: one line, exit 2, nothing written
@@ -294,7 +311,15 @@ def test_openvino_under_emulated_rpi5_keeps_the_x86_answers(rpi5_with_openvino, 
     in f16; int8 keeps the agreement export proved."""
     rows = [("fp32", {}), ("fp16", {}), ("fp16", {"fp16_arithmetic": True}), ("int8", {})]
     arts = [
-        export(small_run, target="rpi5", fmt="openvino", precision=p, runtime_options=o, out=tmp_path / f"a{i}")[0]
+        export(
+            small_run,
+            target="rpi5",
+            fmt="openvino",
+            precision=p,
+            runtime_options=o,
+            out=tmp_path / f"a{i}",
+            min_agreement=SMALL_RUN_INT8_FLOOR if p == "int8" else None,
+        )[0]
         for i, (p, o) in enumerate(rows)
     ]
     result = run_cli(

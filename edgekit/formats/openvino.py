@@ -14,7 +14,6 @@ ranks them (convert/mixed.py); OpenVINO's ops carry the module paths they came f
 from __future__ import annotations
 
 import copy
-import platform
 import warnings
 
 import numpy as np
@@ -22,13 +21,13 @@ import torch
 
 from ..errors import EdgekitError
 from ..nn.fold import fold_batchnorm
-from ..targets import host_isa
 from ..util.progress import status
 from ..util.quiet import captured_fds
 from ..util.telemetry import declined
-from .base import VNNI, BuildJob, Built, Format
+from .base import BuildJob, Built, Format
 from .convert.mixed import Validation, float_ops, record, search
 from .convert.toolchain import base_toolchain, version
+from .convert.weight_range import WeightRange, record_weight_range, weight_range
 
 FILES = ["model.xml", "model.bin"]
 CALIBRATION_BATCH = 32  # as stages/compress/quantize.py calibrates the ONNX export (nncf_int8 says why it matters)
@@ -100,24 +99,9 @@ def _run(ov_model, x: np.ndarray) -> dict:
     return {port.get_any_name(): np.concatenate([r[port] for r in rows]) for port in compiled.outputs}
 
 
-def half_range(target) -> str | None:
-    """Why int8 weights use half the int8 range (NNCF's overflow fix on every layer), or None when full range is safe.
-
-    x86 CPUs without VNNI multiply u8 activations by s8 weights in pairs summed into 16 bits (vpmaddubsw), which
-    saturates: OpenVINO's CPU plugin then computes wrong sums, as onnxruntime's does (stages/export/plan.py). NNCF's
-    default fixes the first layer only (an earlier session saw later layers lose agreement on this AVX2 machine;
-    that comparison is not recorded in benchmarks/results). The target's CPU, and this machine's (where export's
-    parity runs), decide."""
-    if target.isa is not None and not VNNI & target.isa:
-        return f"{target.name}'s CPU has no VNNI: its x86 int8 kernels saturate on full-range weights"
-    if platform.machine() in ("x86_64", "AMD64") and not VNNI & host_isa():
-        return "this machine (where the parity check runs) has no VNNI: its x86 int8 kernels saturate on full-range weights"
-    return None
-
-
-def nncf_int8(ov_model, calibration: np.ndarray, ignored: list[str], *, half: bool, progress: bool):
-    """NNCF post-training int8 of an ov.Model: the ONNX export's parameters, `ignored` layers left float, weights
-    in half the int8 range on every layer when `half` (else NNCF's default: the first layer only). A model with a
+def nncf_int8(ov_model, calibration: np.ndarray, ignored: list[str], *, weights: WeightRange, progress: bool):
+    """NNCF post-training int8 of an ov.Model: the ONNX export's parameters, `ignored` layers left float, the weights'
+    int8 range as `weights` says (convert/weight_range.py). A model with a
     dynamic batch is calibrated on batches of CALIBRATION_BATCH samples, as the ONNX export's NNCF is, and comes
     back with batch 1.
 
@@ -128,14 +112,14 @@ def nncf_int8(ov_model, calibration: np.ndarray, ignored: list[str], *, half: bo
     from ..stages.compress.nncf_env import import_nncf
 
     nncf = import_nncf()
-    from nncf.quantization.advanced_parameters import AdvancedQuantizationParameters, OverflowFix, QuantizationParameters
+    from nncf.quantization.advanced_parameters import AdvancedQuantizationParameters, QuantizationParameters
 
     # As stages/compress/quantize.py for ONNX (the reasons are recorded there): per-tensor activations, no bias
     # correction, MIXED preset; weights per channel.
     params = AdvancedQuantizationParameters(
         activations_quantization_params=QuantizationParameters(per_channel=False),
         disable_bias_correction=True,
-        overflow_fix=OverflowFix.ENABLE if half else OverflowFix.FIRST_LAYER,
+        overflow_fix=weights.overflow_fix(),
     )
     shape = ov_model.inputs[0].get_partial_shape()
     step = CALIBRATION_BATCH if shape[0].is_dynamic else 1
@@ -169,7 +153,7 @@ def with_fallback(
     calibration: np.ndarray,
     validation: Validation | None,
     *,
-    half: bool,
+    weights: WeightRange,
     progress: bool,
     say=lambda m: None,
     keep: tuple[str, ...] = (),
@@ -188,7 +172,7 @@ def with_fallback(
 
     def quantize(paths: tuple):
         ignored = float_ops(ops, paths, "OpenVINO", asked=bool(keep))
-        return nncf_int8(ov_model, calibration, ignored, half=half, progress=progress)
+        return nncf_int8(ov_model, calibration, ignored, weights=weights, progress=progress)
 
     def simulation():
         return Int8Simulation(float_model, calibration, per_channel=True)
@@ -224,25 +208,23 @@ class OpenVINOFormat(Format):
                 model = convert(float_model, job.input_shape, dynamic_batch=job.precision == "int8")
         if job.precision == "int8" and not job.run.spec.quantization:
             validation = None if job.target.runtime.full_int8_only else job.validation
-            half = half_range(job.target)
+            weights = weight_range(job.target, where_saturating="every")
             model, kept = with_fallback(
                 model,
                 float_model,
                 job.calibration,
                 validation,
-                half=bool(half),
+                weights=weights,
                 progress=job.progress,
                 say=job.say,
                 keep=job.keep_float,
             )
             built.quantizer = (
                 f"nncf {version('nncf')} OpenVINO backend (post-training at export, per-channel weights"
-                + (" in half the int8 range" if half else "")
+                + (" in half the int8 range" if weights.halved == "every" else "")
                 + f"), calibrated on {len(job.calibration)} train samples"
             )
-            if half:
-                built.notes.append(f"int8 weights use half the int8 range (NNCF's overflow fix on every layer): {half}")
-            built.extras["overflow_fix"] = "every layer" if half else "first layer (NNCF's default)"
+            record_weight_range(built, weights)
             built.quantizer += kept.quantizer_note()
             record(built, kept)
         fp16_arithmetic = bool(job.runtime_options.get("fp16_arithmetic", False))

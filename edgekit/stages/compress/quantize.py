@@ -25,10 +25,12 @@ def quantize_ptq(
     per_channel_weights: bool = True,
     progress: bool = True,
     ignored: list[str] | None = None,
+    weights=None,
 ):
     """Returns (quantized model, calibration record). The model's batch-norm is folded in place first.
     per_channel_weights=False: one scale per weight tensor (exact on x86 CPUs without VNNI, see targets/x86-64.toml).
-    `ignored`: NNCF node names left in float (mixed precision: `compute_ops` names them)."""
+    `ignored`: NNCF node names left in float (mixed precision: `compute_ops` names them). `weights`: the export's
+    WeightRange for its target (formats/convert/weight_range.py); None (a run, not tied to one CPU): NNCF's default."""
     picked = calibration_samples(x_train, min(samples, len(x_train)), seed=seed, force=force)
     nncf = import_nncf()
     unfolded = fold_batchnorm(model)
@@ -44,6 +46,7 @@ def quantize_ptq(
         activations_quantization_params=QuantizationParameters(per_channel=False),
         weights_quantization_params=None if per_channel_weights else QuantizationParameters(per_channel=False),
         disable_bias_correction=True,
+        **({"overflow_fix": weights.overflow_fix()} if weights is not None else {}),
     )
     # MIXED: asymmetric activations can use the whole int8 range after ReLU, where symmetric ones waste half of
     # it. On edgekit's zoo models the two now measure the same (benchmarks/results/quantizer_choices.md:
