@@ -3,7 +3,8 @@ of benchmarks/_parents.py, >= 95% fp32 where they reach it). Per model, exported
 agreement with PyTorch fp32 on the test split):
 
 - OpenVINO fp32: max |Δ| of the logits to PyTorch (the bar: <= 1e-4) and agreement;
-- OpenVINO int8 (NNCF's OpenVINO backend, edgekit's defaults: half-range weights on a CPU without VNNI, the layers
+- OpenVINO int8 (NNCF's OpenVINO backend, edgekit's defaults: weights in the full int8 range where
+  every CPU that runs them sums int8 products in 32 bits, half the range on a CPU without VNNI, the layers
   int8 hurts most kept float when full int8 misses the floor) and ONNX int8 (NNCF, layers ranked by int8 sensitivity kept float
   through ignored_scope when full int8 misses): agreement, accuracy, what stayed float; an int8 export refused on the
   test split after full int8 passed on validation names the layers int8 hurts most (`--keep-float`, ranked on the
@@ -62,7 +63,7 @@ def interleaved_latency(arts: dict) -> dict:
 
 def main() -> None:
     vnni = bool(VNNI & host_isa())
-    results, rows = {}, []
+    results, rows, ranges = {}, [], {}
     with tempfile.TemporaryDirectory() as tmp:
         for name in MODELS:
             run = parent(name)
@@ -89,8 +90,12 @@ def main() -> None:
                     "max_abs_diff": m.get("max_abs_diff"),
                     "quantizer": deploy["toolchain"].get("quantizer"),
                     "float_layers": deploy.get("extras", {}).get("float_layers"),
+                    "weight_range": deploy.get("extras", {}).get("int8_weight_range"),
                     "runtime": art.parity.runtime,
                 }
+            for key, c in cells.items():
+                if c.get("weight_range"):
+                    ranges.setdefault(key.split()[0], c["weight_range"])
             for key, ms in interleaved_latency(arts).items():
                 cells[key]["latency_ms"] = ms
             results[name] = {"fp32_test_accuracy": run.metrics.test.get("accuracy"), "rows": cells}
@@ -124,11 +129,10 @@ def main() -> None:
         [
             "x86-64 target, its floor: 98% top-1 agreement with PyTorch fp32 on the test split (270 samples); each "
             "artifact run in its own runtime (OpenVINO CPU plugin f32 inference, onnxruntime CPU, LiteRT)",
-            "int8: 300 train calibration samples; OpenVINO: NNCF OpenVINO backend, per-channel weights"
-            + (" in half the int8 range (this CPU has no VNNI)" if not vnni else " in the full int8 range (this CPU has VNNI)")
-            + "; ONNX: NNCF, "
+            "int8: 300 train calibration samples; OpenVINO: NNCF OpenVINO backend, per-channel weights; ONNX: NNCF, "
             + ("per-channel" if vnni else "per-tensor")
-            + " weights; TFLite: PT2E (LiteRT)",
+            + " weights; TFLite: PT2E (LiteRT); NNCF's weights halved on (deploy.json extras.int8_weight_range): "
+            + "; ".join(f"{fmt}: {r['halved']} ({r['reason']})" for fmt, r in sorted(ranges.items())),
             f"latency: device adapter infer(), batch 1, 1 thread, {ROUNDS} interleaved rounds x {PER_ROUND} runs after "
             f"{WARMUP} warm-up runs; median",
             "parents: " + ", ".join(f"{n} fp32 test accuracy {results[n]['fp32_test_accuracy']:.4f}" for n in MODELS),
