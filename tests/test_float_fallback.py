@@ -112,3 +112,7 @@ def test_the_first_k_layers_are_candidates_too_cheapest_first():
     assert (["conv0"], "first") in sets and (["conv0", "conv1"], "first") in sets and (["fc"], "sensitivity") in sets
     assert (order[:4], "first") in sets and (order[:8], "first") not in sets  # up to half the layers, as before
     assert len({frozenset(c) for c, _ in sets}) == len(sets)  # no set tried twice
+    # a simulation that passes only a long prefix adds it (and what it can spare) but takes no shorter one away
+    sets = _candidates(ranked, lambda layers: len(layers) >= 3, macs, total, order)
+    assert (["fc"], "sensitivity") in sets and (["fc", "conv3"], "sensitivity") in sets
+    assert (["fc", "conv3", "conv1"], "sensitivity") in sets
