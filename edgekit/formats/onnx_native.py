@@ -30,12 +30,12 @@ def _batch_axis(model, dynamic: bool, origin: str) -> None:
                 dims[0].dim_value = 1
 
 
-def _int8(model, job: BuildJob):
-    """NNCF's ONNX backend, with the settings of edgekit's PyTorch path (edgekit/stages/compress/quantize.py)."""
+def _int8(model, job: BuildJob, weights):
+    """NNCF's ONNX backend, with the settings of edgekit's PyTorch path (edgekit/stages/compress/quantize.py);
+    `weights`: the target's WeightRange (formats/convert/weight_range.py)."""
     from ..onnxgraph.read import graph_inputs
     from ..stages.compress.nncf_env import import_nncf
     from ..util.progress import status
-    from .onnx import int8_weight_range
 
     nncf = import_nncf()
     from nncf.quantization.advanced_parameters import AdvancedQuantizationParameters, QuantizationParameters
@@ -45,7 +45,7 @@ def _int8(model, job: BuildJob):
         activations_quantization_params=QuantizationParameters(per_channel=False),
         weights_quantization_params=None if per_channel else QuantizationParameters(per_channel=False),
         disable_bias_correction=True,
-        overflow_fix=int8_weight_range(job).overflow_fix(),
+        overflow_fix=weights.overflow_fix(),
     )
     name = graph_inputs(model)[0].name
     samples = [{name: job.calibration[i : i + 1]} for i in range(len(job.calibration))]
@@ -81,8 +81,9 @@ def build_from_graph(job: BuildJob) -> Built:
         from .convert.weight_range import record_weight_range
         from .onnx import int8_weight_range
 
-        model, built.quantizer = _int8(model, job)
-        record_weight_range(built, int8_weight_range(job))
+        weights = int8_weight_range(job)
+        model, built.quantizer = _int8(model, job, weights)
+        record_weight_range(built, weights)
     elif job.precision == "fp16":
         built.quantizer = "onnxruntime float16 converter (fp16 weights and compute, float32 input/output)"
     job.say(f"writing the imported graph as ONNX {job.precision}")

@@ -8,8 +8,9 @@ the CPU sums int8 products in 32 bits (VNNI on x86; every ARM core) that halves 
 most on MobileNets for nothing: mobilenetv1-025's OpenVINO int8 agreed 97.78% with fp32 on the test split with its
 first layer halved, 99.26% in full range (benchmarks/results/openvino_int8.md). So full range wherever both the
 target's CPU and this machine (where the export's parity check runs) are safe; NNCF's default for an x86 target whose
-ISA the profile does not list; and where a CPU saturates, the format's own guard (OpenVINO: every layer halved;
-onnxruntime: per-tensor weights, formats/onnx.py, with NNCF's first-layer default).
+ISA the profile does not list; and where a CPU saturates, the format's own guard (OpenVINO: every layer halved, since
+an earlier session saw later layers lose agreement on an AVX2 machine with the first alone, not recorded under
+benchmarks/; onnxruntime: per-tensor weights, formats/onnx.py, with NNCF's first-layer default).
 """
 
 from __future__ import annotations
@@ -57,8 +58,8 @@ def weight_range(target, *, where_saturating: str) -> WeightRange:
 
 
 def record_weight_range(built, weights: WeightRange) -> None:
-    """deploy.json's extras say which weights were halved and why; the export's notes say so when any were for a
-    CPU that saturates (the artifact then holds less precision than the format could)."""
+    """deploy.json's extras say which weights were halved and why; the export's notes say so when any were (the
+    artifact then holds less precision than the format could, and the reason says what would change it)."""
     built.extras["int8_weight_range"] = {"halved": weights.halved, "reason": weights.reason}
-    if weights.halved != "none" and "VNNI" in weights.reason:
+    if weights.halved != "none":
         built.notes.append(f"int8 weights use {weights.describe()}")
