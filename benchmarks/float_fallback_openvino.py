@@ -40,7 +40,7 @@ def main() -> None:
     calib = calibration_samples(splits.x["train"], 300, seed=run.spec.dataset.seed)
     refs = {s: predict(model, splits.x[s]).argmax(1) for s in ("val", "test")}
     ov_model = ovf.convert(model, list(run.spec.input_shape), dynamic_batch=True)
-    weights = weight_range(find_target("x86-64"), where_saturating="every")  # as the export decides it
+    weights = weight_range(find_target("x86-64"), "openvino")  # as the export decides it
 
     def agreement(quantized, split: str) -> float:
         out = next(iter(ovf._run(quantized, splits.x[split]).values()))

@@ -174,14 +174,14 @@ def test_int8_weight_range_follows_the_cpus_that_run_it(tmp_path):
 
     safe = _host_sums_in_32_bits()
     avx2 = load_target(_x86_board(tmp_path, ["avx2", "fma"]))
-    assert weight_range(avx2, where_saturating="every").halved == "every"
-    assert weight_range(avx2, where_saturating="first").halved == "first"
+    assert weight_range(avx2, "openvino").halved == "every"
+    assert weight_range(avx2, "onnxruntime").halved == "first"
     for board in ("rpi5", "jetson-orin-nano"):
-        chosen = weight_range(find_target(board), where_saturating="every")
+        chosen = weight_range(find_target(board), "openvino")
         assert chosen.halved == ("none" if safe else "every"), chosen
     unlisted = tmp_path / "x86-unlisted.toml"
     unlisted.write_text(_x86_board(tmp_path, ["avx2"]).read_text().replace('isa = ["avx2"]', "").replace("x86-avx2", "x86-unlisted"))
-    chosen = weight_range(load_target(unlisted), where_saturating="every")
+    chosen = weight_range(load_target(unlisted), "openvino")
     assert chosen.halved == ("first" if safe else "every") and ("lists no ISA" in chosen.reason or not safe)
 
 

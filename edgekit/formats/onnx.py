@@ -19,7 +19,7 @@ from .convert.default_int8 import choose
 from .convert.mixed import float_ops, forget_float_layers, record
 from .convert.onnx_finish import finish_built, fusion
 from .convert.toolchain import version
-from .convert.weight_range import WeightRange, record_weight_range, weight_range
+from .convert.weight_range import record_weight_range, weight_range
 
 OPSET = 17
 
@@ -104,7 +104,7 @@ class OnnxFormat(Format):
             model, built.quantizer, built.reference, kept = self._int8_model(job)
             if kept is not None:
                 record(built, kept)
-                record_weight_range(built, int8_weight_range(job))
+                record_weight_range(built, weight_range(job.target, self.runtime))
             from ..stages.compress.nncf_env import import_nncf
             from ..stages.compress.quantize import unshare_quantizers
 
@@ -184,11 +184,6 @@ def ort_default_int8(job: BuildJob, path: Path, *, against: dict | None = None) 
     )
 
 
-def int8_weight_range(job: BuildJob) -> WeightRange:
-    """Where onnxruntime's x86 kernels saturate, per-tensor weights (int8_scheme) and NNCF's first-layer guard."""
-    return weight_range(job.target, where_saturating="first")
-
-
 def nncf_int8(job: BuildJob, *, per_channel: bool):
     """NNCF post-training int8 of the float model; when it misses the floor on the validation split, the layers int8
     hurts most stay float through NNCF's ignored_scope (convert/mixed.py) → (model, FloatLayers)."""
@@ -212,7 +207,7 @@ def nncf_int8(job: BuildJob, *, per_channel: bool):
             per_channel_weights=per_channel,
             progress=job.progress,
             ignored=ignored,
-            weights=int8_weight_range(job),
+            weights=weight_range(job.target, "onnxruntime"),
         )
         if not paths:
             ops.update(compute_ops(model, torch.from_numpy(job.calibration[:1])))

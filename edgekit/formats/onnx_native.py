@@ -78,10 +78,9 @@ def build_from_graph(job: BuildJob) -> Built:
     _batch_axis(model, job.dynamic_batch, record.origin)
     built = Built(files=["model.onnx"])
     if job.precision == "int8":
-        from .convert.weight_range import record_weight_range
-        from .onnx import int8_weight_range
+        from .convert.weight_range import record_weight_range, weight_range
 
-        weights = int8_weight_range(job)
+        weights = weight_range(job.target, "onnxruntime")
         model, built.quantizer = _int8(model, job, weights)
         record_weight_range(built, weights)
     elif job.precision == "fp16":

@@ -208,7 +208,7 @@ class OpenVINOFormat(Format):
                 model = convert(float_model, job.input_shape, dynamic_batch=job.precision == "int8")
         if job.precision == "int8" and not job.run.spec.quantization:
             validation = None if job.target.runtime.full_int8_only else job.validation
-            weights = weight_range(job.target, where_saturating="every")
+            weights = weight_range(job.target, "openvino")
             model, kept = with_fallback(
                 model,
                 float_model,

@@ -42,9 +42,14 @@ class WeightRange:
         return where.get(self.halved, "half the int8 range on every layer") + f": {self.reason}"
 
 
-def weight_range(target, *, where_saturating: str) -> WeightRange:
-    """`where_saturating`: the layers halved when a CPU that runs the weights has no VNNI ("every" for OpenVINO,
-    "first" for onnxruntime, whose per-tensor weights keep the rest exact there)."""
+# The layers halved where a CPU that runs the weights has no VNNI: OpenVINO every layer; onnxruntime the first (NNCF's
+# default), its per-tensor weights there keeping the rest exact (formats/onnx.py int8_scheme).
+WHERE_SATURATING = {"openvino": "every", "onnxruntime": "first"}
+
+
+def weight_range(target, runtime: str) -> WeightRange:
+    """The weight range of NNCF int8 for `target` run in `runtime` ("openvino" or "onnxruntime")."""
+    where_saturating = WHERE_SATURATING[runtime]
     if target.isa is not None and not VNNI & target.isa:
         return WeightRange(where_saturating, f"{target.name}'s CPU has no VNNI: its x86 int8 kernels saturate on full-range weights")
     if platform.machine() in X86 and not VNNI & host_isa():
