@@ -194,6 +194,7 @@ def nncf_int8(job: BuildJob, *, per_channel: bool):
     from .convert.mixed import search
 
     ops: dict[str, list[str]] = {}
+    weights = weight_range(job.target, "onnxruntime")  # once: every try of the search quantizes alike
 
     def quantize(paths: tuple):
         if paths and not ops:  # NNCF's node names are read from a full int8 model (--keep-float asks before one)
@@ -207,7 +208,7 @@ def nncf_int8(job: BuildJob, *, per_channel: bool):
             per_channel_weights=per_channel,
             progress=job.progress,
             ignored=ignored,
-            weights=weight_range(job.target, "onnxruntime"),
+            weights=weights,
         )
         if not paths:
             ops.update(compute_ops(model, torch.from_numpy(job.calibration[:1])))
