@@ -20,7 +20,7 @@ from _parents import parent
 from edgekit.data import Splits, load_run_data
 from edgekit.data.calibration import calibration_samples
 from edgekit.formats import openvino as ovf
-from edgekit.formats.convert.mixed import Validation
+from edgekit.formats.convert.mixed import Validation, ranking
 from edgekit.formats.convert.weight_range import weight_range
 from edgekit.nn.evaluate import predict
 from edgekit.nn.fold import fold_batchnorm
@@ -66,7 +66,17 @@ def main() -> None:
             return {"passed": agree >= floor, "rule": f"agreement {agree:.2%} (floor {floor:.1%})"}
 
         info, agree = build(Validation(splits.x["val"], judge))
-        results["search"].append({"floor": floor, **info.as_dict(), "agreement": agree})
+        # what the search's simulation alone says: the shortest prefix of its ranking it passes at this floor
+        sim = Int8Simulation(model, calib)
+        ranked = ranking(sim, splits.x["val"])
+        total = sum(sim.macs[n] for n in sim.layers)
+        shortest = next((p for p in range(1, len(ranked) + 1) if judge(sim.outputs(splits.x["val"], ranked[:p]))["passed"]), None)
+        simulated = {
+            "ranking": ranked,
+            "shortest_passing_prefix": shortest,
+            "its_macs": shortest and sum(sim.macs[n] for n in ranked[:shortest]) / total,
+        }
+        results["search"].append({"floor": floor, **info.as_dict(), "agreement": agree, "simulation": simulated})
         print("search", floor, info.describe(), agree, flush=True)
 
     rows = []
@@ -106,6 +116,18 @@ def main() -> None:
             "OpenVINO int8 for x86-64 as the export builds it: NNCF OpenVINO backend, per-channel weights"
             + (" in half the int8 range" if weights.halved == "every" else " in the full int8 range" if weights.halved == "none" else "")
             + ", per-tensor activations, 300 train samples; every model run in OpenVINO's CPU plugin",
+            "the simulation alone (nn/sensitivity.py), the shortest prefix of its ranking it passes on validation: "
+            + "; ".join(
+                f"floor {r['floor']:.1%}: "
+                + (
+                    f"{r['simulation']['shortest_passing_prefix']} layers ({r['simulation']['its_macs']:.0%} of MACs)"
+                    if r["simulation"]["shortest_passing_prefix"]
+                    else "none"
+                )
+                for r in results["search"]
+            )
+            + "; the ranking: "
+            + ", ".join(results["search"][0]["simulation"]["ranking"][:8] if results["search"] else []),
             "search (formats/convert/mixed.py), its tries on validation: "
             + " | ".join(f"floor {r['floor']:.1%}: " + "; ".join(r["tries_on_validation"]) for r in results["search"]),
         ],
