@@ -68,9 +68,8 @@ def _int8(folder, deploy, fp32_bin):
 
 
 # small_run is a 2-epoch, 60%-accurate model judged on 30 test samples, some at near-ties: one flip is 96.7%. Its int8
-# with full-range weights sat closer to fp32 than with the first layer halved (logits MSE 3.5e-5 vs 4.2e-5, measured once,
-# not recorded) and still
-# flips one such sample, so its int8 exports allow one.
+# with full-range weights sat closer to fp32 than with the first layer halved (logits MSE 3.5e-5 vs 4.2e-5, measured
+# once, not recorded) and still flipped one such sample, so its int8 exports allow one.
 SMALL_RUN_INT8_FLOOR = 0.95
 
 
